@@ -1,0 +1,1 @@
+"""gpuobs: observability configuration for GPU fleets, generated from one spec."""

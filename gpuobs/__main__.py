@@ -1,0 +1,3 @@
+from gpuobs.cli import main
+
+main()

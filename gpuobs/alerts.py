@@ -1,0 +1,114 @@
+"""The alert catalog: what each alert means, its defaults and its annotations.
+
+Expressions are built in generators/rules.py; this module holds only what a spec can
+override (severity, `for`, extra labels, enabled) and what routing and tests need to know.
+Annotation templates use a deliberately small subset of Prometheus' template language
+(`{{ $labels.NAME }}` and `{{ printf "%.1f" $value }}`) so generated tests can compute the
+exact expected text (see render_annotation).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+SEVERITIES = ("critical", "warning", "info")
+ACTIONS = ("notify", "throttle", "preempt", "drain", "reset", "quarantine")
+
+
+@dataclass(frozen=True)
+class AlertDef:
+    name: str
+    family: str  # critical inhibits warning within one family on one GPU
+    severity: str
+    action: str
+    for_: str
+    summary: str
+    description: str
+    scope: str = "gpu"  # gpu: one alert per GPU; host: one per host
+    xid_codes: tuple[int, ...] = ()
+
+
+_GPU = "{{ $labels.cluster }}/{{ $labels.host }} GPU {{ $labels.gpu }} ({{ $labels.modelName }})"
+_VALUE = '{{ printf "%.1f" $value }}'
+
+ALERTS: tuple[AlertDef, ...] = (
+    AlertDef("GPUThermalWarning", "thermal", "warning", "notify", "60s",
+             "GPU temperature near its operating limit",
+             f"{_GPU} is at {_VALUE} C, at or above its warning threshold."),
+    AlertDef("GPUThermalCritical", "thermal", "critical", "throttle", "30s",
+             "GPU temperature at its operating limit",
+             f"{_GPU} is at {_VALUE} C, past its critical threshold; the driver is about to slow it down."),
+    AlertDef("GPUThermalCriticalPredicted", "thermal", "warning", "notify", "5m",
+             "GPU temperature trending towards its critical threshold",
+             f"{_GPU} is predicted to reach {_VALUE} C, its critical threshold or above, within the "
+             "prediction horizon."),
+    AlertDef("GPUPowerSpike", "power", "warning", "notify", "45s",
+             "GPU drawing more power than its enforced limit",
+             f"{_GPU} draws {_VALUE} W, above its warning fraction of the enforced power limit."),
+    AlertDef("GPUPowerCritical", "power", "critical", "preempt", "20s",
+             "GPU power draw far beyond its enforced limit",
+             f"{_GPU} draws {_VALUE} W, past its critical fraction of the enforced power limit; "
+             "suspect power delivery or telemetry."),
+    AlertDef("GPUEccCorrectableSpike", "ecc", "warning", "notify", "5m",
+             "Burst of correctable ECC errors",
+             f"{_GPU} logged {_VALUE} correctable (single-bit) ECC errors in the last 5 minutes."),
+    AlertDef("GPUEccUncorrectable", "ecc", "critical", "quarantine", "0s",
+             "Uncorrectable ECC error",
+             f"{_GPU} logged {_VALUE} uncorrectable (double-bit) ECC errors in the last 5 minutes; "
+             "its work may have read corrupt memory."),
+    AlertDef("GPUThrottling", "throttle", "warning", "notify", "30s",
+             "GPU clocks cut by hardware",
+             f"{_GPU} has a hardware slowdown, hardware thermal or power brake clock event active."),
+    AlertDef("GPUMemoryPressure", "memory", "warning", "notify", "60s",
+             "GPU framebuffer almost full",
+             f"{_GPU} has {_VALUE}% of its framebuffer in use."),
+    AlertDef("GPUXidQuarantine", "xid", "critical", "quarantine", "0s",
+             "XID error that takes the GPU out of service",
+             f"{_GPU} raised XID {{{{ $labels.xid }}}}; the GPU needs to be taken out of service and inspected.",
+             xid_codes=(64, 79)),
+    AlertDef("GPUXidReset", "xid", "critical", "reset", "0s",
+             "XID error that needs a GPU reset",
+             f"{_GPU} raised XID {{{{ $labels.xid }}}}; drain the GPU and reset it.",
+             xid_codes=(48, 61, 62, 95, 119, 120)),
+    AlertDef("GPUXidDrain", "xid", "warning", "drain", "0s",
+             "XID error that needs the GPU drained",
+             f"{_GPU} raised XID {{{{ $labels.xid }}}}; let running work finish, then restart it elsewhere.",
+             xid_codes=(63, 74, 92, 94)),
+    AlertDef("GPURowRemapFailure", "memory_repair", "critical", "quarantine", "0s",
+             "GPU memory row remapping failed",
+             f"{_GPU} failed to remap a memory row; NVIDIA treats this as a reason to replace the board."),
+    AlertDef("GPURowRemapPending", "memory_repair", "warning", "reset", "0s",
+             "GPU memory repair waits for a reset",
+             f"{_GPU} has a row remap or page retirement pending; it takes effect after a GPU reset."),
+    AlertDef("GPUNVLinkErrors", "interconnect", "warning", "notify", "5m",
+             "NVLink errors rising",
+             f"{_GPU} logged {_VALUE} NVLink CRC, replay or recovery errors in the last 5 minutes."),
+    AlertDef("GPUPCIeReplayErrors", "interconnect", "warning", "notify", "5m",
+             "PCIe replays rising",
+             f"{_GPU} logged {_VALUE} PCIe replays in the last 5 minutes."),
+    AlertDef("GPUHealthLow", "health", "warning", "notify", "10m",
+             "GPU health score low",
+             f"{_GPU} has a health score of {{{{ printf \"%.2f\" $value }}}}, below its threshold."),
+    AlertDef("GPUMissing", "inventory", "critical", "quarantine", "2m",
+             "Fewer GPUs reporting than the inventory says",
+             "{{ $labels.cluster }}/{{ $labels.host }} reports "
+             f"{_VALUE} GPUs fewer than the {{{{ $labels.gpu_model }}}} GPUs its inventory lists.",
+             scope="host"),
+    AlertDef("GPUExporterDown", "exporter", "critical", "notify", "2m",
+             "GPU exporter down or absent",
+             "The GPU exporter of {{ $labels.cluster }}/{{ $labels.host }} cannot be scraped or has no "
+             "scrape target; its GPUs are unobserved.",
+             scope="host"),
+)
+
+BY_NAME: dict[str, AlertDef] = {a.name: a for a in ALERTS}
+
+_LABEL_REF = re.compile(r"\{\{ \$labels\.(\w+) \}\}")
+_PRINTF_REF = re.compile(r'\{\{ printf "%\.(\d)f" \$value \}\}')
+
+
+def render_annotation(template: str, labels: dict[str, str], value: float) -> str:
+    """Evaluate the template subset the catalog uses, as Prometheus would."""
+    text = _LABEL_REF.sub(lambda m: labels.get(m.group(1), ""), template)
+    return _PRINTF_REF.sub(lambda m: f"{value:.{m.group(1)}f}", text)

@@ -1,0 +1,276 @@
+"""The metric catalog: every metric gpuobs reads or serves, and the labels on it.
+
+A logical metric (``gpu_temp``) is kept apart from its name in one exporter's vocabulary
+(``DCGM_FI_DEV_GPU_TEMP`` in the ``dcgm`` profile), so a second exporter's names need only a
+new profile mapping, never new rules. Standard library only: the exporter imports this
+module and must stay slim.
+
+Origins:
+  dcgm-default   served by NVIDIA's dcgm-exporter with its default counters CSV
+  dcgm-optional  a DCGM field dcgm-exporter serves once its line is added to the counters CSV
+  gpuobs         ours alone, prefixed ``gpuobs_``; dcgm-exporter fleets simply lack it and the
+                 rules fall back (see generators/rules.py)
+  rules          produced by the generated recording rules, not by an exporter
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+GAUGE = "gauge"
+COUNTER = "counter"
+INFO = "info"
+
+# Levels say which entity a series describes, and so which identity labels it carries.
+GPU = "gpu"  # one series per physical GPU (repeated per MIG instance by dcgm-exporter)
+INSTANCE = "instance"  # one series per MIG instance where MIG is on, else per GPU
+EXPORTER = "exporter"  # one series per exporter process
+HOST = "host"  # produced by rules, one series per host of the inventory
+
+
+@dataclass(frozen=True)
+class Metric:
+    key: str
+    type: str
+    unit: str
+    level: str
+    origin: str
+    help: str
+    extra_labels: tuple[str, ...] = ()
+
+
+def _m(key, type_, unit, level, origin, help_, extra=()):
+    return Metric(key, type_, unit, level, origin, help_, tuple(extra))
+
+
+METRICS: tuple[Metric, ...] = (
+    # Clocks
+    _m("sm_clock", GAUGE, "MHz", GPU, "dcgm-default", "SM clock frequency (in MHz)."),
+    _m("mem_clock", GAUGE, "MHz", GPU, "dcgm-default", "Memory clock frequency (in MHz)."),
+    # Temperature
+    _m("memory_temp", GAUGE, "celsius", GPU, "dcgm-default", "Memory temperature (in C)."),
+    _m("gpu_temp", GAUGE, "celsius", GPU, "dcgm-default", "GPU temperature (in C)."),
+    _m("gpu_max_op_temp", GAUGE, "celsius", GPU, "dcgm-optional",
+       "Maximum operating temperature for this GPU (in C)."),
+    _m("mem_max_op_temp", GAUGE, "celsius", GPU, "dcgm-optional",
+       "Maximum operating temperature for the memory of this GPU (in C)."),
+    _m("gpu_temp_margin", GAUGE, "celsius", GPU, "gpuobs",
+       "Degrees C the GPU is below its max operating T.Limit (negative: past it)."),
+    # Power
+    _m("power_usage", GAUGE, "watts", GPU, "dcgm-default", "Power draw (in W)."),
+    _m("total_energy", COUNTER, "millijoules", GPU, "dcgm-default",
+       "Total energy consumption since boot (in mJ)."),
+    _m("power_limit", GAUGE, "watts", GPU, "dcgm-optional", "Current power management limit (in W)."),
+    _m("enforced_power_limit", GAUGE, "watts", GPU, "dcgm-optional",
+       "Power limit the driver enforces (in W), the lowest of all limits in force."),
+    # PCIe
+    _m("pcie_replay", COUNTER, "count", GPU, "dcgm-default", "Total number of PCIe retries."),
+    _m("pcie_tx_bytes", GAUGE, "bytes_per_second", GPU, "dcgm-default",
+       "The rate of data transmitted over the PCIe bus in bytes per second."),
+    _m("pcie_rx_bytes", GAUGE, "bytes_per_second", GPU, "dcgm-default",
+       "The rate of data received over the PCIe bus in bytes per second."),
+    # Utilization
+    _m("gpu_util", GAUGE, "percent", GPU, "dcgm-default", "GPU utilization (in %)."),
+    _m("mem_copy_util", GAUGE, "percent", GPU, "dcgm-default", "Memory utilization (in %)."),
+    _m("enc_util", GAUGE, "percent", GPU, "dcgm-default", "Encoder utilization (in %)."),
+    _m("dec_util", GAUGE, "percent", GPU, "dcgm-default", "Decoder utilization (in %)."),
+    _m("gr_engine_active", GAUGE, "ratio", INSTANCE, "dcgm-default",
+       "Ratio of time the graphics engine is active."),
+    _m("tensor_active", GAUGE, "ratio", INSTANCE, "dcgm-default",
+       "Ratio of cycles the tensor (HMMA) pipe is active."),
+    _m("dram_active", GAUGE, "ratio", INSTANCE, "dcgm-default",
+       "Ratio of cycles the device memory interface is active sending or receiving data."),
+    # Errors and violations
+    _m("xid_last", GAUGE, "code", GPU, "dcgm-default", "Value of the last XID error encountered.",
+       ("err_code", "err_msg")),
+    _m("xid_errors", COUNTER, "count", GPU, "gpuobs",
+       "XID events seen since the exporter started, per XID code.", ("xid",)),
+    _m("xid_last_seen", GAUGE, "seconds", GPU, "gpuobs",
+       "Unix time of the latest XID event, per XID code.", ("xid",)),
+    _m("clock_event_reasons", GAUGE, "bitmask", GPU, "dcgm-optional",
+       "Current clock event (throttle) reasons as NVML's bitmask."),
+    _m("clock_event_active", GAUGE, "bool", GPU, "gpuobs",
+       "1 while the named clock event (throttle) reason is active, else 0.", ("reason",)),
+    # Memory
+    _m("fb_free", GAUGE, "mebibytes", INSTANCE, "dcgm-default", "Framebuffer memory free (in MiB)."),
+    _m("fb_used", GAUGE, "mebibytes", INSTANCE, "dcgm-default", "Framebuffer memory used (in MiB)."),
+    _m("fb_reserved", GAUGE, "mebibytes", INSTANCE, "dcgm-default",
+       "Framebuffer memory reserved (in MiB)."),
+    _m("fb_total", GAUGE, "mebibytes", INSTANCE, "dcgm-optional", "Framebuffer memory total (in MiB)."),
+    # ECC
+    _m("ecc_sbe_volatile", COUNTER, "count", GPU, "dcgm-optional",
+       "Total number of single-bit volatile ECC errors."),
+    _m("ecc_dbe_volatile", COUNTER, "count", GPU, "dcgm-optional",
+       "Total number of double-bit volatile ECC errors."),
+    _m("ecc_sbe_aggregate", COUNTER, "count", GPU, "dcgm-optional",
+       "Total number of single-bit persistent ECC errors."),
+    _m("ecc_dbe_aggregate", COUNTER, "count", GPU, "dcgm-optional",
+       "Total number of double-bit persistent ECC errors."),
+    # Retired pages (Volta) and row remapping (Ampere and later)
+    _m("retired_sbe", COUNTER, "pages", GPU, "dcgm-optional",
+       "Total number of retired pages due to single-bit errors."),
+    _m("retired_dbe", COUNTER, "pages", GPU, "dcgm-optional",
+       "Total number of retired pages due to double-bit errors."),
+    _m("retired_pending", GAUGE, "bool", GPU, "dcgm-optional",
+       "1 while pages are pending retirement (a reboot is needed)."),
+    _m("uncorrectable_remapped_rows", COUNTER, "rows", GPU, "dcgm-default",
+       "Number of remapped rows for uncorrectable errors"),
+    _m("correctable_remapped_rows", COUNTER, "rows", GPU, "dcgm-default",
+       "Number of remapped rows for correctable errors"),
+    _m("row_remap_failure", GAUGE, "bool", GPU, "dcgm-default", "Whether remapping of rows has failed"),
+    _m("row_remap_pending", GAUGE, "bool", GPU, "dcgm-optional",
+       "1 while a row remap is pending (a GPU reset is needed)."),
+    # NVLink
+    _m("nvlink_bandwidth", COUNTER, "count", GPU, "dcgm-default",
+       "Total number of NVLink bandwidth counters for all lanes."),
+    _m("nvlink_crc_flit_errors", COUNTER, "count", GPU, "dcgm-optional",
+       "Total number of NVLink flow-control CRC errors."),
+    _m("nvlink_crc_data_errors", COUNTER, "count", GPU, "dcgm-optional",
+       "Total number of NVLink data CRC errors."),
+    _m("nvlink_replay_errors", COUNTER, "count", GPU, "dcgm-optional", "Total number of NVLink retries."),
+    _m("nvlink_recovery_errors", COUNTER, "count", GPU, "dcgm-optional",
+       "Total number of NVLink recovery errors."),
+    # Misc
+    _m("vgpu_license_status", GAUGE, "bool", GPU, "dcgm-default", "vGPU License status"),
+    _m("pstate", GAUGE, "pstate", GPU, "dcgm-optional", "Performance state, 0 (highest) to 15."),
+    _m("fan_speed", GAUGE, "percent", GPU, "dcgm-optional", "Intended fan speed (in % of max)."),
+    # Identity, presence and the exporter itself
+    _m("gpu_info", INFO, "", GPU, "gpuobs",
+       "Descriptive labels of a GPU; always 1.", ("driver_version", "serial", "vbios_version")),
+    _m("gpu_up", GAUGE, "bool", GPU, "gpuobs",
+       "1 while NVML can read the GPU, 0 once it is lost (fell off the bus)."),
+    _m("exporter_collection_duration", GAUGE, "seconds", EXPORTER, "gpuobs",
+       "Wall time of the latest collection cycle."),
+    _m("exporter_last_success", GAUGE, "seconds", EXPORTER, "gpuobs",
+       "Unix time of the latest collection cycle that read at least one GPU."),
+    _m("exporter_collection_errors", COUNTER, "count", EXPORTER, "gpuobs",
+       "Reads NVML refused, per GPU and field.", ("gpu", "field")),
+    _m("exporter_build_info", INFO, "", EXPORTER, "gpuobs",
+       "Version of the exporter serving these metrics; always 1.", ("version", "source")),
+    # Produced by the generated rules from the spec's inventory
+    _m("inventory_expected_gpus", GAUGE, "count", HOST, "rules",
+       "GPUs the spec's inventory puts on a host.", ("gpu_model",)),
+)
+
+BY_KEY: dict[str, Metric] = {m.key: m for m in METRICS}
+
+# Profiles: how one exporter spells each logical metric and label.
+DCGM_NAMES: dict[str, str] = {
+    "sm_clock": "DCGM_FI_DEV_SM_CLOCK",
+    "mem_clock": "DCGM_FI_DEV_MEM_CLOCK",
+    "memory_temp": "DCGM_FI_DEV_MEMORY_TEMP",
+    "gpu_temp": "DCGM_FI_DEV_GPU_TEMP",
+    "gpu_max_op_temp": "DCGM_FI_DEV_GPU_MAX_OP_TEMP",
+    "mem_max_op_temp": "DCGM_FI_DEV_MEM_MAX_OP_TEMP",
+    "gpu_temp_margin": "gpuobs_gpu_temperature_margin_celsius",
+    "power_usage": "DCGM_FI_DEV_POWER_USAGE",
+    "total_energy": "DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION",
+    "power_limit": "DCGM_FI_DEV_POWER_MGMT_LIMIT",
+    "enforced_power_limit": "DCGM_FI_DEV_ENFORCED_POWER_LIMIT",
+    "pcie_replay": "DCGM_FI_DEV_PCIE_REPLAY_COUNTER",
+    "pcie_tx_bytes": "DCGM_FI_PROF_PCIE_TX_BYTES",
+    "pcie_rx_bytes": "DCGM_FI_PROF_PCIE_RX_BYTES",
+    "gpu_util": "DCGM_FI_DEV_GPU_UTIL",
+    "mem_copy_util": "DCGM_FI_DEV_MEM_COPY_UTIL",
+    "enc_util": "DCGM_FI_DEV_ENC_UTIL",
+    "dec_util": "DCGM_FI_DEV_DEC_UTIL",
+    "gr_engine_active": "DCGM_FI_PROF_GR_ENGINE_ACTIVE",
+    "tensor_active": "DCGM_FI_PROF_PIPE_TENSOR_ACTIVE",
+    "dram_active": "DCGM_FI_PROF_DRAM_ACTIVE",
+    "xid_last": "DCGM_FI_DEV_XID_ERRORS",
+    "xid_errors": "gpuobs_xid_errors_total",
+    "xid_last_seen": "gpuobs_xid_last_seen_timestamp_seconds",
+    "clock_event_reasons": "DCGM_FI_DEV_CLOCK_THROTTLE_REASONS",
+    "clock_event_active": "gpuobs_clock_event_reason_active",
+    "fb_free": "DCGM_FI_DEV_FB_FREE",
+    "fb_used": "DCGM_FI_DEV_FB_USED",
+    "fb_reserved": "DCGM_FI_DEV_FB_RESERVED",
+    "fb_total": "DCGM_FI_DEV_FB_TOTAL",
+    "ecc_sbe_volatile": "DCGM_FI_DEV_ECC_SBE_VOL_TOTAL",
+    "ecc_dbe_volatile": "DCGM_FI_DEV_ECC_DBE_VOL_TOTAL",
+    "ecc_sbe_aggregate": "DCGM_FI_DEV_ECC_SBE_AGG_TOTAL",
+    "ecc_dbe_aggregate": "DCGM_FI_DEV_ECC_DBE_AGG_TOTAL",
+    "retired_sbe": "DCGM_FI_DEV_RETIRED_SBE",
+    "retired_dbe": "DCGM_FI_DEV_RETIRED_DBE",
+    "retired_pending": "DCGM_FI_DEV_RETIRED_PENDING",
+    "uncorrectable_remapped_rows": "DCGM_FI_DEV_UNCORRECTABLE_REMAPPED_ROWS",
+    "correctable_remapped_rows": "DCGM_FI_DEV_CORRECTABLE_REMAPPED_ROWS",
+    "row_remap_failure": "DCGM_FI_DEV_ROW_REMAP_FAILURE",
+    "row_remap_pending": "DCGM_FI_DEV_ROW_REMAP_PENDING",
+    "nvlink_bandwidth": "DCGM_FI_DEV_NVLINK_BANDWIDTH_TOTAL",
+    "nvlink_crc_flit_errors": "DCGM_FI_DEV_NVLINK_CRC_FLIT_ERROR_COUNT_TOTAL",
+    "nvlink_crc_data_errors": "DCGM_FI_DEV_NVLINK_CRC_DATA_ERROR_COUNT_TOTAL",
+    "nvlink_replay_errors": "DCGM_FI_DEV_NVLINK_REPLAY_ERROR_COUNT_TOTAL",
+    "nvlink_recovery_errors": "DCGM_FI_DEV_NVLINK_RECOVERY_ERROR_COUNT_TOTAL",
+    "vgpu_license_status": "DCGM_FI_DEV_VGPU_LICENSE_STATUS",
+    "pstate": "DCGM_FI_DEV_PSTATE",
+    "fan_speed": "DCGM_FI_DEV_FAN_SPEED",
+    "gpu_info": "gpuobs_gpu_info",
+    "gpu_up": "gpuobs_gpu_up",
+    "exporter_collection_duration": "gpuobs_exporter_collection_duration_seconds",
+    "exporter_last_success": "gpuobs_exporter_last_success_timestamp_seconds",
+    "exporter_collection_errors": "gpuobs_exporter_collection_errors_total",
+    "exporter_build_info": "gpuobs_exporter_build_info",
+    "inventory_expected_gpus": "gpuobs_inventory_expected_gpus",
+}
+
+# Logical label -> label name. dcgm-exporter's label set, in its template order.
+DCGM_LABELS: dict[str, str] = {
+    "gpu": "gpu",
+    "uuid": "UUID",
+    "pci_bus_id": "pci_bus_id",
+    "device": "device",
+    "model_name": "modelName",
+    "mig_profile": "GPU_I_PROFILE",
+    "mig_instance": "GPU_I_ID",
+    "hostname": "hostname",
+    "driver_version": "DCGM_FI_DRIVER_VERSION",
+}
+
+# Identity labels on every GPU series: small on purpose (Mimir's 30-label limit bites
+# dcgm-exporter users); descriptive labels live on the gpu_info metric instead.
+GPU_IDENTITY = ("gpu", "uuid", "pci_bus_id", "device", "model_name", "hostname")
+MIG_IDENTITY = ("mig_profile", "mig_instance")
+
+# NVML clock event reason bits (nvmlClocksEventReason*), label value -> bit.
+CLOCK_EVENT_BITS: dict[str, int] = {
+    "gpu_idle": 0x001,
+    "clocks_setting": 0x002,
+    "power_cap": 0x004,
+    "hw_slowdown": 0x008,
+    "sync_boost": 0x010,
+    "sw_thermal": 0x020,
+    "hw_thermal": 0x040,
+    "hw_power_brake": 0x080,
+    "display_clocks": 0x100,
+}
+# Reasons that mean the hardware cut clocks by half or more: what the throttling alert is about.
+HW_THROTTLE_REASONS = ("hw_slowdown", "hw_thermal", "hw_power_brake")
+
+
+@dataclass(frozen=True)
+class Profile:
+    """One exporter's vocabulary."""
+
+    name: str
+    metrics: dict[str, str]
+    labels: dict[str, str]
+
+    def metric(self, key: str) -> str:
+        return self.metrics[key]
+
+    def label(self, key: str) -> str:
+        return self.labels[key]
+
+
+PROFILES: dict[str, Profile] = {"dcgm": Profile("dcgm", DCGM_NAMES, DCGM_LABELS)}
+DEFAULT_PROFILE = "dcgm"
+
+
+def _check_consistency() -> None:
+    missing = set(BY_KEY) ^ set(DCGM_NAMES)
+    if missing:  # pragma: no cover - guards edits to this file
+        raise AssertionError(f"catalog and dcgm profile disagree on: {sorted(missing)}")
+
+
+_check_consistency()

@@ -1,0 +1,112 @@
+"""spec files -> {relative path: text}, written atomically or compared with what is on disk."""
+
+from __future__ import annotations
+
+import difflib
+import os
+import shutil
+from pathlib import Path
+
+from gpuobs.errors import UsageError
+from gpuobs.generators import prometheus, promtests, rules
+from gpuobs.model import FleetModel, build_model
+from gpuobs.render import to_yaml
+from gpuobs.spec import load_spec
+
+GENERATORS = (prometheus.generate, rules.generate, promtests.generate)
+
+
+def source_label(spec_path: Path, out_dir: Path) -> str:
+    """The spec path as headers name it: relative to the output folder's parent (the project),
+    so output does not depend on the directory gpuobs runs from."""
+    try:
+        return Path(os.path.relpath(spec_path.resolve(), out_dir.resolve().parent)).as_posix()
+    except ValueError:  # another drive on Windows
+        return spec_path.name
+
+
+def load_model(spec_path: str | Path, out_dir: str | Path = "generated") -> FleetModel:
+    spec_path, out_dir = Path(spec_path), Path(out_dir)
+    fleet = load_spec(spec_path)
+    return build_model(fleet, fleet.name or spec_path.stem, source_label(spec_path, out_dir))
+
+
+def render(model: FleetModel) -> dict[str, str]:
+    texts: dict[str, str] = {}
+    for generate in GENERATORS:
+        for path, document in generate(model).items():
+            preamble = prometheus.retention_guidance(model) if path == "prometheus/prometheus.yml" else ""
+            texts[path] = to_yaml(document, model.source, preamble)
+    return dict(sorted(texts.items()))
+
+
+def render_specs(spec_paths, out_dir) -> dict[str, dict[str, str]]:
+    """{fleet name: {relative path: text}} for every spec; all specs load before anything is written."""
+    outputs: dict[str, dict[str, str]] = {}
+    origin: dict[str, str] = {}
+    for spec_path in spec_paths:
+        model = load_model(spec_path, out_dir)
+        if model.name in outputs:
+            raise UsageError(f"{spec_path}: fleet name '{model.name}' is also produced by {origin[model.name]}; "
+                             "set a distinct `name:` in one of them")
+        outputs[model.name] = render(model)
+        origin[model.name] = str(spec_path)
+    return outputs
+
+
+def write_tree(target: Path, files: dict[str, str]) -> None:
+    """Replace `target` with exactly `files`: built beside it, then swapped in by renames, so a
+    failure leaves the previous output as it was."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = target.parent / f".{target.name}.new-{os.getpid()}"
+    previous = target.parent / f".{target.name}.old-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        for rel, text in files.items():
+            path = staging / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+        if target.exists():
+            target.rename(previous)
+        try:
+            staging.rename(target)
+        except OSError:
+            if previous.exists():
+                previous.rename(target)
+            raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(previous, ignore_errors=True)
+
+
+def generate(spec_paths, out_dir) -> dict[str, dict[str, str]]:
+    out_dir = Path(out_dir)
+    outputs = render_specs(spec_paths, out_dir)
+    for name, files in outputs.items():
+        write_tree(out_dir / name, files)
+    return outputs
+
+
+def _on_disk(folder: Path) -> dict[str, str]:
+    if not folder.is_dir():
+        return {}
+    return {p.relative_to(folder).as_posix(): p.read_text(encoding="utf-8")
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def check(spec_paths, out_dir) -> list[str]:
+    """Unified diffs between what the specs generate and what `out_dir` holds; empty when current."""
+    out_dir = Path(out_dir)
+    diffs = []
+    for name, files in render_specs(spec_paths, out_dir).items():
+        disk = _on_disk(out_dir / name)
+        for rel in sorted(set(files) | set(disk)):
+            old, new = disk.get(rel), files.get(rel)
+            if old == new:
+                continue
+            label = f"{out_dir.as_posix()}/{name}/{rel}"
+            diffs.append("".join(difflib.unified_diff(
+                (old or "").splitlines(keepends=True), (new or "").splitlines(keepends=True),
+                fromfile=label if old is not None else "/dev/null",
+                tofile=label if new is not None else "/dev/null")))
+    return diffs

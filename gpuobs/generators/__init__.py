@@ -1,0 +1,1 @@
+"""Generators: FleetModel -> {relative path: text}. Each module owns one kind of output."""

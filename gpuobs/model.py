@@ -1,0 +1,164 @@
+"""The resolved fleet model: immutable, every default filled in, ready for the generators."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+from gpuobs.alerts import ALERTS, AlertDef
+from gpuobs.catalog import PROFILES, Profile
+from gpuobs.gpus import GPU_MODELS, GpuModel
+from gpuobs.spec.schema import Fleet
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    gpu_temp_warning: float | None
+    gpu_temp_critical: float | None
+    gpu_temp_max_op_offset_warning: float
+    gpu_temp_margin_warning: float
+    gpu_temp_margin_critical: float
+    power_warning_ratio: float
+    power_critical_ratio: float
+    power_limit_watts: float
+    memory_used_warning_ratio: float
+    ecc_correctable_warning: int
+    nvlink_errors_warning: int
+    pcie_replay_warning: int
+    health_score_warning: float
+    thermal_prediction_horizon: str
+
+
+def default_thresholds(gpu: GpuModel) -> Thresholds:
+    # Power ratios reproduce DESIGN.md's A100 figures (400 W warning, 450 W critical on a 400 W
+    # limit) as fractions of the enforced limit, so they carry over to any model and any cap.
+    return Thresholds(
+        gpu_temp_warning=gpu.gpu_temp_warning, gpu_temp_critical=gpu.gpu_temp_critical,
+        gpu_temp_max_op_offset_warning=5, gpu_temp_margin_warning=5, gpu_temp_margin_critical=0,
+        power_warning_ratio=1.0, power_critical_ratio=1.125, power_limit_watts=gpu.power_limit_watts,
+        memory_used_warning_ratio=0.9, ecc_correctable_warning=10, nvlink_errors_warning=0,
+        pcie_replay_warning=0, health_score_warning=0.5, thermal_prediction_horizon="15m",
+    )
+
+
+@dataclass(frozen=True)
+class Host:
+    name: str
+    cluster: str
+    address: str
+    exporter_port: int
+    node_exporter_port: int | None
+    team: str | None
+    labels: tuple[tuple[str, str], ...]  # cluster labels, then the host's own
+    gpu: GpuModel
+    gpu_count: int
+    mig: tuple[tuple[int, tuple[str, ...]], ...]  # (GPU index, instance profiles)
+
+    @property
+    def exporter_target(self) -> str:
+        return f"{self.address}:{self.exporter_port}"
+
+
+@dataclass(frozen=True)
+class Alert:
+    definition: AlertDef
+    severity: str
+    for_: str
+    labels: tuple[tuple[str, str], ...]
+
+    @property
+    def name(self) -> str:
+        return self.definition.name
+
+
+@dataclass(frozen=True)
+class PrometheusSettings:
+    scrape_interval: str
+    scrape_timeout: str
+    evaluation_interval: str
+    retention: str
+    service_discovery: str
+    host_label: str
+    self_address: str
+    alertmanagers: tuple[str, ...]
+    external_labels: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class FleetModel:
+    name: str
+    source: str  # the spec path as the header names it
+    profile: Profile
+    clusters: tuple[str, ...]
+    hosts: tuple[Host, ...]
+    teams: tuple[str, ...]
+    thresholds: tuple[tuple[GpuModel, Thresholds], ...]  # one per GPU model in the fleet
+    alerts: tuple[Alert, ...]  # enabled alerts only, in catalog order
+    prometheus: PrometheusSettings
+    runbook_url: str
+    grafana_url: str
+
+    def alert(self, name: str) -> Alert | None:
+        return next((a for a in self.alerts if a.name == name), None)
+
+    def dashboard_uid(self, dashboard: str) -> str:
+        """Stable Grafana uid, so alert links survive regeneration."""
+        return f"gpuobs-{self.name}-{dashboard}"[:40]
+
+
+def build_model(fleet: Fleet, name: str, source: str) -> FleetModel:
+    owner = {}
+    for team in fleet.teams:
+        for host in fleet.hosts:
+            if host.cluster in team.clusters or host.name in team.hosts:
+                owner[host.name] = team.name
+    cluster_labels = {c.name: tuple(sorted(c.labels.items())) for c in fleet.clusters}
+
+    hosts = []
+    for h in fleet.hosts:
+        mig = ()
+        if h.gpus.mig is not None:
+            indices = h.gpus.mig.gpus if h.gpus.mig.gpus is not None else range(h.gpus.count)
+            mig = tuple((i, tuple(h.gpus.mig.profiles)) for i in sorted(set(indices)))
+        hosts.append(Host(
+            name=h.name, cluster=h.cluster, address=h.address or h.name, exporter_port=h.exporter_port,
+            node_exporter_port=h.node_exporter_port, team=owner.get(h.name),
+            labels=cluster_labels[h.cluster] + tuple(sorted(h.labels.items())),
+            gpu=GPU_MODELS[h.gpus.model], gpu_count=h.gpus.count, mig=mig,
+        ))
+
+    used = [m for m in GPU_MODELS.values() if any(h.gpu is m for h in hosts)]
+    thresholds = []
+    for gpu in used:
+        resolved = default_thresholds(gpu)
+        override = fleet.thresholds.get(gpu.key)
+        if override is not None:
+            changes = {f.name: getattr(override, f.name) for f in fields(Thresholds)
+                       if getattr(override, f.name) is not None}
+            resolved = Thresholds(**{**resolved.__dict__, **changes})
+        thresholds.append((gpu, resolved))
+
+    alerts = []
+    for definition in ALERTS:
+        override = fleet.alerts.get(definition.name)
+        if override is not None and not override.enabled:
+            continue
+        alerts.append(Alert(
+            definition=definition,
+            severity=(override and override.severity) or definition.severity,
+            for_=(override and override.for_) or definition.for_,
+            labels=tuple(sorted(override.labels.items())) if override else (),
+        ))
+
+    p = fleet.prometheus
+    return FleetModel(
+        name=name, source=source, profile=PROFILES[fleet.profile],
+        clusters=tuple(c.name for c in fleet.clusters), hosts=tuple(hosts),
+        teams=tuple(t.name for t in fleet.teams), thresholds=tuple(thresholds), alerts=tuple(alerts),
+        prometheus=PrometheusSettings(
+            scrape_interval=p.scrape_interval, scrape_timeout=p.scrape_timeout,
+            evaluation_interval=p.evaluation_interval, retention=p.retention,
+            service_discovery=p.service_discovery, host_label=p.host_label, self_address=p.self_address,
+            alertmanagers=tuple(p.alertmanagers), external_labels=tuple(sorted(p.external_labels.items())),
+        ),
+        runbook_url=fleet.links.runbook_url, grafana_url=fleet.links.grafana_url,
+    )

@@ -1,0 +1,24 @@
+"""Tiny helpers for writing PromQL text: selectors and number formatting."""
+
+from __future__ import annotations
+
+
+def num(value: float) -> str:
+    """A number as PromQL and YAML both read it, without float noise (80.0 -> 80)."""
+    return f"{value:g}" if float(value) != int(value) else str(int(value))
+
+
+def quote(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def sel(metric: str, *matchers: str, **equal: str) -> str:
+    """metric{a="b", c=~"d"}: `matchers` are ready-made (`a=~"x|y"`), `equal` are exact matches."""
+    parts = list(matchers) + [f"{k}={quote(v)}" for k, v in equal.items()]
+    return f"{metric}{{{', '.join(parts)}}}" if parts else metric
+
+
+def regex_alternatives(values) -> str:
+    """An anchored-by-PromQL regex matching exactly the given literal values."""
+    specials = set(".^$*+?()[]{}|\\")
+    return "|".join("".join("\\\\" + c if c in specials else c for c in v) for v in values)

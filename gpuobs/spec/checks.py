@@ -1,0 +1,130 @@
+"""Checks that span sections of a spec: references, duplicates, MIG layouts, threshold order."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from gpuobs.alerts import BY_NAME as ALERTS_BY_NAME
+from gpuobs.catalog import PROFILES
+from gpuobs.errors import Problem
+from gpuobs.gpus import GPU_MODELS
+from gpuobs.spec.schema import Fleet
+
+# Labels gpuobs itself sets on series or alerts; a user label of the same name would clobber them.
+_ALERT_OWNED = ("alertname", "severity", "action", "family", "cluster", "team", "job", "instance")
+
+
+def reserved_labels(fleet: Fleet) -> set[str]:
+    profile = PROFILES[fleet.profile]
+    return set(_ALERT_OWNED) | {fleet.prometheus.host_label} | set(profile.labels.values())
+
+
+def cross_check(fleet: Fleet) -> list[Problem]:
+    problems: list[Problem] = []
+    add = lambda path, message: problems.append(Problem(path, message))  # noqa: E731
+    reserved = reserved_labels(fleet)
+
+    clusters = [c.name for c in fleet.clusters]
+    for i, name in _duplicates(clusters):
+        add(f"clusters[{i}].name", f"duplicate cluster name '{name}'")
+    for i, cluster in enumerate(fleet.clusters):
+        _check_labels(add, f"clusters[{i}].labels", cluster.labels, reserved)
+
+    hosts = [h.name for h in fleet.hosts]
+    for i, name in _duplicates(hosts):
+        add(f"hosts[{i}].name", f"duplicate host name '{name}'")
+    endpoints = [f"{h.address or h.name}:{h.exporter_port}" for h in fleet.hosts]
+    for i, endpoint in _duplicates(endpoints):
+        add(f"hosts[{i}].exporter_port", f"exporter endpoint {endpoint} is already used by another host")
+    for i, host in enumerate(fleet.hosts):
+        if host.cluster not in clusters:
+            add(f"hosts[{i}].cluster", f"unknown cluster '{host.cluster}'; known: {', '.join(clusters)}")
+        _check_labels(add, f"hosts[{i}].labels", host.labels, reserved)
+        if host.gpus.mig is not None:
+            _check_mig(add, f"hosts[{i}].gpus", host.gpus)
+
+    owner: dict[str, str] = {}
+    for i, team_name in _duplicates([t.name for t in fleet.teams]):
+        add(f"teams[{i}].name", f"duplicate team name '{team_name}'")
+    for i, team in enumerate(fleet.teams):
+        if not team.clusters and not team.hosts:
+            add(f"teams[{i}]", "a team must own at least one cluster or host")
+        for j, cluster in enumerate(team.clusters):
+            if cluster not in clusters:
+                add(f"teams[{i}].clusters[{j}]", f"unknown cluster '{cluster}'; known: {', '.join(clusters)}")
+        for j, host in enumerate(team.hosts):
+            if host not in hosts:
+                add(f"teams[{i}].hosts[{j}]", f"unknown host '{host}'")
+        owned = [h.name for h in fleet.hosts if h.cluster in team.clusters] + list(team.hosts)
+        for host in owned:
+            if owner.get(host, team.name) != team.name:
+                add(f"teams[{i}]", f"host '{host}' is already owned by team '{owner[host]}'; a host has one owner")
+            owner[host] = team.name
+
+    used_models = {h.gpus.model for h in fleet.hosts}
+    for model, t in fleet.thresholds.items():
+        if model not in GPU_MODELS:
+            add(f"thresholds.{model}", f"unknown GPU model '{model}'; known: {', '.join(GPU_MODELS)}")
+            continue
+        if model not in used_models:
+            add(f"thresholds.{model}", f"no host has {model} GPUs; thresholds for it would never apply")
+        _check_order(add, f"thresholds.{model}", t.gpu_temp_warning, t.gpu_temp_critical, "gpu_temp")
+        _check_order(add, f"thresholds.{model}", t.power_warning_ratio, t.power_critical_ratio, "power")
+        if None not in (t.gpu_temp_margin_warning, t.gpu_temp_margin_critical) and \
+                t.gpu_temp_margin_warning <= t.gpu_temp_margin_critical:
+            add(f"thresholds.{model}.gpu_temp_margin_warning",
+                "must be above gpu_temp_margin_critical (a margin shrinks as the GPU heats up)")
+
+    for name, override in fleet.alerts.items():
+        if name not in ALERTS_BY_NAME:
+            add(f"alerts.{name}", f"unknown alert '{name}'; known: {', '.join(ALERTS_BY_NAME)}")
+            continue
+        _check_labels(add, f"alerts.{name}.labels", override.labels, reserved)
+
+    for i, target in enumerate(fleet.prometheus.alertmanagers):
+        if "://" in target or ":" not in target:
+            add(f"prometheus.alertmanagers[{i}]", f"'{target}' must be host:port, without a scheme")
+    return problems
+
+
+def _duplicates(names):
+    seen = Counter()
+    for i, name in enumerate(names):
+        seen[name] += 1
+        if seen[name] == 2:
+            yield i, name
+
+
+def _check_labels(add, path, labels, reserved):
+    for key in labels:
+        if key in reserved:
+            add(f"{path}.{key}", f"label '{key}' is set by gpuobs itself; choose another name")
+
+
+def _check_order(add, path, warning, critical, what):
+    if warning is not None and critical is not None and warning >= critical:
+        add(f"{path}.{what}_warning", f"must be below {what}_critical ({warning} >= {critical})")
+
+
+def _check_mig(add, path, gpus):
+    model = GPU_MODELS[gpus.model]
+    if not model.mig_profiles:
+        add(f"{path}.mig", f"{gpus.model} does not support MIG")
+        return
+    known = {p.name: p for p in model.mig_profiles}
+    chosen = []
+    for j, name in enumerate(gpus.mig.profiles):
+        if name not in known:
+            add(f"{path}.mig.profiles[{j}]", f"unknown MIG profile '{name}' for {gpus.model}; known: "
+                f"{', '.join(known)}")
+        else:
+            chosen.append(known[name])
+    compute = sum(p.compute_slices for p in chosen)
+    memory = sum(p.memory_slices for p in chosen)
+    if compute > 7 or memory > 8:
+        add(f"{path}.mig.profiles", f"layout needs {compute}/7 compute and {memory}/8 memory slices; "
+            "it does not fit on one GPU")
+    for j, index in enumerate(gpus.mig.gpus or []):
+        if index >= gpus.count:
+            add(f"{path}.mig.gpus[{j}]", f"GPU index {index} is out of range; the host has {gpus.count} GPUs "
+                f"(0-{gpus.count - 1})")

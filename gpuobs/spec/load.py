@@ -1,0 +1,168 @@
+"""Load a spec file (YAML, or Python exposing `fleet`) into a validated Fleet.
+
+Every problem is reported with the file, the exact path (hosts[2].gpus.model) and, for
+YAML, the line; all problems of a file are reported together.
+"""
+
+from __future__ import annotations
+
+import runpy
+import types
+import typing
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from gpuobs.errors import Problem, SpecError
+from gpuobs.spec.checks import cross_check
+from gpuobs.spec.schema import Fleet
+
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def load_spec(path: str | Path) -> Fleet:
+    path = Path(path)
+    source = str(path)
+    if not path.is_file():
+        raise SpecError(source, [Problem("", "no such spec file")])
+    if path.suffix in (".yaml", ".yml"):
+        text = path.read_text(encoding="utf-8")
+        data = _parse_yaml(source, text)
+        fleet = _validate(source, data, text)
+    elif path.suffix == ".py":
+        fleet = _validate(source, _run_python(source, path), None)
+    else:
+        raise SpecError(source, [Problem("", "a spec is a .yaml, .yml or .py file")])
+    problems = cross_check(fleet)
+    if problems:
+        raise SpecError(source, _with_lines(problems, text if path.suffix != ".py" else None))
+    return fleet
+
+
+def _parse_yaml(source: str, text: str):
+    try:
+        data = yaml.load(text, Loader=_Loader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise SpecError(source, [Problem("", f"not valid YAML: {problem}",
+                                         mark.line + 1 if mark else None)]) from None
+    if not isinstance(data, dict):
+        raise SpecError(source, [Problem("", "the spec must be a YAML mapping with clusters and hosts")])
+    return data
+
+
+def _run_python(source: str, path: Path):
+    try:
+        namespace = runpy.run_path(str(path))
+    except ValidationError as exc:
+        raise SpecError(source, _problems(exc)) from None
+    except Exception as exc:  # the user's code: report any failure, never a traceback dump
+        raise SpecError(source, [Problem("", f"running the spec failed: {type(exc).__name__}: {exc}")]) from None
+    fleet = namespace.get("fleet")
+    if not isinstance(fleet, Fleet):
+        got = "nothing" if fleet is None else type(fleet).__name__
+        raise SpecError(source, [Problem("", f"a Python spec must define `fleet = Fleet(...)`; found {got}")])
+    # Validate again from plain data: it catches objects changed after construction.
+    return fleet.model_dump(by_alias=True, exclude_unset=True)
+
+
+def _validate(source: str, data, text: str | None) -> Fleet:
+    try:
+        return Fleet.model_validate(data)
+    except ValidationError as exc:
+        raise SpecError(source, _with_lines(_problems(exc), text)) from None
+
+
+def format_path(loc) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _problems(exc: ValidationError) -> list[Problem]:
+    problems = []
+    for err in exc.errors():
+        loc = err["loc"]
+        kind = err["type"]
+        if kind == "extra_forbidden":
+            allowed = _allowed_keys(loc[:-1])
+            message = f"unknown key '{loc[-1]}'; allowed: {', '.join(allowed)}"
+        elif kind == "missing":
+            message = "required key missing"
+        elif kind == "value_error":
+            message = err["msg"].removeprefix("Value error, ")
+        else:
+            message = f"{err['msg']} (got {err['input']!r})"
+        problems.append(Problem(format_path(loc), message))
+    return problems
+
+
+def _allowed_keys(loc) -> list[str]:
+    """The keys the class at `loc` accepts, for 'unknown key' messages."""
+    annotation = Fleet
+    for part in loc:
+        annotation = _step(annotation, part)
+        if annotation is None:
+            return []
+    annotation = _unwrap(annotation)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [f.alias or name for name, f in annotation.model_fields.items()]
+    return []
+
+
+def _unwrap(annotation):
+    args = typing.get_args(annotation)
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        candidates = [a for a in args if a is not type(None)]
+        return _unwrap(candidates[0]) if len(candidates) == 1 else annotation
+    if typing.get_origin(annotation) is typing.Annotated:
+        return _unwrap(args[0])
+    return annotation
+
+
+def _step(annotation, part):
+    annotation = _unwrap(annotation)
+    origin = typing.get_origin(annotation)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        for name, field in annotation.model_fields.items():
+            if part in (name, field.alias):
+                return field.annotation
+        return None
+    if origin is list and isinstance(part, int):
+        return typing.get_args(annotation)[0]
+    if origin is dict:
+        return typing.get_args(annotation)[1]
+    return None
+
+
+def _with_lines(problems: list[Problem], text: str | None) -> list[Problem]:
+    if text is None:
+        return problems
+    lines = _yaml_lines(text)
+    return [Problem(p.path, p.message, lines.get(p.path)) for p in problems]
+
+
+def _yaml_lines(text: str) -> dict[str, int]:
+    """Map each path in a YAML document to its 1-based line; only built when errors are shown."""
+    lines: dict[str, int] = {}
+
+    def walk(node, loc):
+        lines[format_path(loc)] = node.start_mark.line + 1
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                lines[format_path(loc + (key.value,))] = key.start_mark.line + 1
+                walk_child(value, loc + (key.value,))
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                walk(item, loc + (i,))
+
+    def walk_child(node, loc):
+        keep = lines[format_path(loc)]
+        walk(node, loc)
+        lines[format_path(loc)] = keep
+
+    walk(yaml.compose(text, Loader=_Loader), ())
+    return lines

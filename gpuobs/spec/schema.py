@@ -1,0 +1,183 @@
+"""The spec's classes: what a YAML spec may contain, and what a Python spec builds.
+
+Pydantic checks shape and types and rejects unknown keys (a typo must not pass silently);
+cross-references between sections are checked in spec/checks.py.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from gpuobs.alerts import BY_NAME as ALERTS_BY_NAME
+from gpuobs.alerts import SEVERITIES
+from gpuobs.catalog import PROFILES
+from gpuobs.gpus import GPU_MODELS
+
+_DURATION = re.compile(r"^(?:\d+y)?(?:\d+w)?(?:\d+d)?(?:\d+h)?(?:\d+m)?(?:\d+s)?(?:\d+ms)?$")
+_LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+_NAME = re.compile(r"^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$")
+_ADDRESS = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.:-]*[A-Za-z0-9])?$")
+
+
+def _duration(value: str) -> str:
+    if not value or not _DURATION.match(value):
+        raise ValueError(f"'{value}' is not a Prometheus duration; use e.g. 30s, 5m, 1h30m")
+    return value
+
+
+def _label_name(value: str) -> str:
+    if not _LABEL_NAME.match(value) or value.startswith("__"):
+        raise ValueError(f"'{value}' is not a valid label name; use letters, digits and _, not starting "
+                         "with a digit or __")
+    return value
+
+
+def _name(value: str) -> str:
+    if not _NAME.match(value):
+        raise ValueError(f"'{value}' is not a valid name; use lower-case letters, digits, '.', '_' and '-'")
+    return value
+
+
+def _address(value: str) -> str:
+    if not _ADDRESS.match(value):
+        raise ValueError(f"'{value}' is not a host name or IP address (no scheme, no port)")
+    return value
+
+
+def _gpu_model(value: str) -> str:
+    if value not in GPU_MODELS:
+        raise ValueError(f"unknown GPU model '{value}'; known: {', '.join(GPU_MODELS)}")
+    return value
+
+
+def _url(value: str) -> str:
+    if not re.match(r"^https?://[^\s]+$", value):
+        raise ValueError(f"'{value}' is not an http(s) URL")
+    return value.rstrip("/")
+
+
+Duration = Annotated[str, AfterValidator(_duration)]
+LabelName = Annotated[str, AfterValidator(_label_name)]
+Name = Annotated[str, AfterValidator(_name)]
+Address = Annotated[str, AfterValidator(_address)]
+Url = Annotated[str, AfterValidator(_url)]
+Labels = dict[LabelName, str]
+GpuModelName = Annotated[str, AfterValidator(_gpu_model),
+                         Field(json_schema_extra={"enum": list(GPU_MODELS)})]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class MigLayout(Strict):
+    """MIG instances to expect on some or all GPUs of a host."""
+
+    profiles: list[str] = Field(min_length=1, description="GPU instance profiles, e.g. [3g.40gb, 3g.40gb]")
+    gpus: list[Annotated[int, Field(ge=0)]] | None = Field(
+        None, description="GPU indices partitioned this way; all GPUs of the host when left out")
+
+
+class Gpus(Strict):
+    model: GpuModelName
+    count: int = Field(ge=1, le=64)
+    mig: MigLayout | None = None
+
+
+class Host(Strict):
+    name: Name
+    cluster: Name
+    address: Address | None = Field(None, description="where the exporters listen; defaults to name")
+    exporter_port: int = Field(9400, ge=1, le=65535)
+    node_exporter_port: int | None = Field(9100, ge=1, le=65535,
+                                           description="null when the host runs no node-exporter")
+    labels: Labels = Field(default_factory=dict, description="extra target labels on every series")
+    gpus: Gpus
+
+
+class Cluster(Strict):
+    name: Name
+    labels: Labels = Field(default_factory=dict)
+
+
+class Team(Strict):
+    name: Name
+    clusters: list[Name] = Field(default_factory=list, description="clusters whose hosts the team owns")
+    hosts: list[Name] = Field(default_factory=list, description="single hosts the team owns")
+
+
+class Thresholds(Strict):
+    """Per GPU model; anything left out keeps the model's default (see gpuobs/gpus.py)."""
+
+    gpu_temp_warning: float | None = Field(None, ge=0, le=150, description="C; fallback when the GPU "
+                                           "reports neither its max operating temperature nor a margin")
+    gpu_temp_critical: float | None = Field(None, ge=0, le=150)
+    gpu_temp_max_op_offset_warning: float | None = Field(
+        None, ge=0, le=30, description="C below the GPU's reported max operating temperature to warn at")
+    gpu_temp_margin_warning: float | None = Field(None, ge=-20, le=50,
+                                                  description="warn at this T.Limit margin (C) or less")
+    gpu_temp_margin_critical: float | None = Field(None, ge=-20, le=50)
+    power_warning_ratio: float | None = Field(None, gt=0, le=3,
+                                              description="fraction of the enforced power limit")
+    power_critical_ratio: float | None = Field(None, gt=0, le=3)
+    power_limit_watts: float | None = Field(None, gt=0, le=5000,
+                                            description="fallback when no enforced limit is reported")
+    memory_used_warning_ratio: float | None = Field(None, gt=0, le=1)
+    ecc_correctable_warning: int | None = Field(None, ge=1, description="new errors in 5m")
+    nvlink_errors_warning: int | None = Field(None, ge=0, description="alert above this many in 5m")
+    pcie_replay_warning: int | None = Field(None, ge=0, description="alert above this many in 5m")
+    health_score_warning: float | None = Field(None, gt=0, le=1)
+    thermal_prediction_horizon: Duration | None = None
+
+
+class AlertOverride(Strict):
+    enabled: bool = True
+    severity: Literal[SEVERITIES] | None = None  # type: ignore[valid-type]
+    for_: Duration | None = Field(None, alias="for")
+    labels: Labels = Field(default_factory=dict)
+
+
+class Prometheus(Strict):
+    scrape_interval: Duration = "15s"
+    scrape_timeout: Duration = "10s"
+    evaluation_interval: Duration = "15s"
+    retention: Duration = Field("15d", description="retention the rules' windows were sized for; "
+                                "written as guidance, set it on the server's command line")
+    service_discovery: Literal["static", "file_sd"] = "static"
+    host_label: LabelName = Field("host", description="target label naming the host on every series")
+    self_address: str = "localhost:9090"
+    alertmanagers: list[str] = Field(default_factory=lambda: ["localhost:9093"])
+    external_labels: Labels = Field(default_factory=dict)
+
+
+class Links(Strict):
+    runbook_url: Url = Field("https://github.com/gpuobs/gpuobs/blob/main/docs/runbooks.md",
+                             description="alerts link to <runbook_url>#<alertname>")
+    grafana_url: Url = "http://localhost:3000"
+
+
+class Fleet(Strict):
+    """A GPU fleet: the one input every gpuobs output is generated from."""
+
+    version: Literal[1] = 1
+    name: Name | None = Field(None, description="output folder name; defaults to the spec file's stem")
+    profile: Literal[tuple(PROFILES)] = "dcgm"  # type: ignore[valid-type]
+    clusters: list[Cluster] = Field(min_length=1)
+    hosts: list[Host] = Field(min_length=1)
+    teams: list[Team] = Field(default_factory=list)
+    thresholds: dict[str, Thresholds] = Field(default_factory=dict,
+                                              description="keyed by GPU model")
+    alerts: dict[str, AlertOverride] = Field(default_factory=dict, description="keyed by alert name: "
+                                             + ", ".join(ALERTS_BY_NAME))
+    prometheus: Prometheus = Field(default_factory=Prometheus)
+    links: Links = Field(default_factory=Links)
+
+
+def json_schema() -> dict:
+    schema = Fleet.model_json_schema(by_alias=True)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "gpuobs fleet spec"
+    return schema

@@ -1,0 +1,40 @@
+"""Checks of generated output by the real tools, shared by `gpuobs validate` and `gpuobs test`."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from gpuobs import tools
+from gpuobs.generate import load_model, render, write_tree
+
+
+def find_outputs(folder: Path) -> list[Path]:
+    """Fleet output folders under `folder` (itself, or its children), found by prometheus.yml."""
+    folder = Path(folder)
+    if (folder / "prometheus" / "prometheus.yml").is_file():
+        return [folder]
+    return sorted(p.parent.parent for p in folder.glob("*/prometheus/prometheus.yml"))
+
+
+def check_with_tools(output: Path) -> list[str]:
+    """Static checks of one fleet's output; returns what each tool said. Tools not on PATH are skipped."""
+    said = []
+    if tools.available("promtool"):
+        said.append(tools.promtool_check_config(output / "prometheus" / "prometheus.yml"))
+        said.append(tools.promtool_check_rules(sorted((output / "prometheus" / "rules").glob("*.yml"))))
+    return said
+
+
+def run_tests(output: Path) -> str:
+    """The generated unit tests of one fleet's output."""
+    return tools.promtool_test_rules(sorted((output / "prometheus" / "tests").glob("*.yml")))
+
+
+def validate_spec(spec_path: Path) -> list[str]:
+    """Load the spec (raising SpecError on problems), then let the tools check its output."""
+    model = load_model(spec_path)
+    with tempfile.TemporaryDirectory(prefix="gpuobs-validate-") as tmp:
+        target = Path(tmp) / model.name
+        write_tree(target, render(model))
+        return check_with_tools(target)
