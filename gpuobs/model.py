@@ -2,42 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 from gpuobs.alerts import ALERTS, AlertDef
 from gpuobs.catalog import PROFILES, Profile
 from gpuobs.gpus import GPU_MODELS, GpuModel
-from gpuobs.spec.schema import Fleet
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    gpu_temp_warning: float | None
-    gpu_temp_critical: float | None
-    gpu_temp_max_op_offset_warning: float
-    gpu_temp_margin_warning: float
-    gpu_temp_margin_critical: float
-    power_warning_ratio: float
-    power_critical_ratio: float
-    power_limit_watts: float
-    memory_used_warning_ratio: float
-    ecc_correctable_warning: int
-    nvlink_errors_warning: int
-    pcie_replay_warning: int
-    health_score_warning: float
-    thermal_prediction_horizon: str
-
-
-def default_thresholds(gpu: GpuModel) -> Thresholds:
-    # Power ratios reproduce DESIGN.md's A100 figures (400 W warning, 450 W critical on a 400 W
-    # limit) as fractions of the enforced limit, so they carry over to any model and any cap.
-    return Thresholds(
-        gpu_temp_warning=gpu.gpu_temp_warning, gpu_temp_critical=gpu.gpu_temp_critical,
-        gpu_temp_max_op_offset_warning=5, gpu_temp_margin_warning=5, gpu_temp_margin_critical=0,
-        power_warning_ratio=1.0, power_critical_ratio=1.125, power_limit_watts=gpu.power_limit_watts,
-        memory_used_warning_ratio=0.9, ecc_correctable_warning=10, nvlink_errors_warning=0,
-        pcie_replay_warning=0, health_score_warning=0.5, thermal_prediction_horizon="15m",
-    )
+from gpuobs.spec.schema import Fleet, seconds
+from gpuobs.thresholds import Thresholds, resolved_thresholds
 
 
 @dataclass(frozen=True)
@@ -53,9 +24,13 @@ class Host:
     gpu_count: int
     mig: tuple[tuple[int, tuple[str, ...]], ...]  # (GPU index, instance profiles)
 
+    def target(self, port: int) -> str:
+        host = f"[{self.address}]" if ":" in self.address else self.address
+        return f"{host}:{port}"
+
     @property
     def exporter_target(self) -> str:
-        return f"{self.address}:{self.exporter_port}"
+        return self.target(self.exporter_port)
 
 
 @dataclass(frozen=True)
@@ -105,6 +80,10 @@ class FleetModel:
         return f"gpuobs-{self.name}-{dashboard}"[:40]
 
 
+def default_scrape_timeout(scrape_interval: str) -> str:
+    return "10s" if seconds(scrape_interval) >= 10 else scrape_interval
+
+
 def build_model(fleet: Fleet, name: str, source: str) -> FleetModel:
     owner = {}
     for team in fleet.teams:
@@ -127,15 +106,7 @@ def build_model(fleet: Fleet, name: str, source: str) -> FleetModel:
         ))
 
     used = [m for m in GPU_MODELS.values() if any(h.gpu is m for h in hosts)]
-    thresholds = []
-    for gpu in used:
-        resolved = default_thresholds(gpu)
-        override = fleet.thresholds.get(gpu.key)
-        if override is not None:
-            changes = {f.name: getattr(override, f.name) for f in fields(Thresholds)
-                       if getattr(override, f.name) is not None}
-            resolved = Thresholds(**{**resolved.__dict__, **changes})
-        thresholds.append((gpu, resolved))
+    thresholds = [(gpu, resolved_thresholds(gpu, fleet.thresholds.get(gpu.key))) for gpu in used]
 
     alerts = []
     for definition in ALERTS:
@@ -155,7 +126,8 @@ def build_model(fleet: Fleet, name: str, source: str) -> FleetModel:
         clusters=tuple(c.name for c in fleet.clusters), hosts=tuple(hosts),
         teams=tuple(t.name for t in fleet.teams), thresholds=tuple(thresholds), alerts=tuple(alerts),
         prometheus=PrometheusSettings(
-            scrape_interval=p.scrape_interval, scrape_timeout=p.scrape_timeout,
+            scrape_interval=p.scrape_interval,
+            scrape_timeout=p.scrape_timeout or default_scrape_timeout(p.scrape_interval),
             evaluation_interval=p.evaluation_interval, retention=p.retention,
             service_discovery=p.service_discovery, host_label=p.host_label, self_address=p.self_address,
             alertmanagers=tuple(p.alertmanagers), external_labels=tuple(sorted(p.external_labels.items())),

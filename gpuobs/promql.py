@@ -4,8 +4,9 @@ from __future__ import annotations
 
 
 def num(value: float) -> str:
-    """A number as PromQL and YAML both read it, without float noise (80.0 -> 80)."""
-    return f"{value:g}" if float(value) != int(value) else str(int(value))
+    """A number as PromQL and YAML both read it back exactly: 80.0 -> 80, and 1.2 * 72 stays
+    86.39999999999999, because a test input "at the threshold" must be the threshold."""
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
 
 
 def quote(value: str) -> str:
@@ -13,8 +14,9 @@ def quote(value: str) -> str:
 
 
 def sel(metric: str, *matchers: str, **equal: str) -> str:
-    """metric{a="b", c=~"d"}: `matchers` are ready-made (`a=~"x|y"`), `equal` are exact matches."""
-    parts = list(matchers) + [f"{k}={quote(v)}" for k, v in equal.items()]
+    """metric{a="b", c=~"d"}: `matchers` are ready-made (`a=~"x|y"`; empty ones are skipped),
+    `equal` are exact matches."""
+    parts = [m for m in matchers if m] + [f"{k}={quote(v)}" for k, v in equal.items()]
     return f"{metric}{{{', '.join(parts)}}}" if parts else metric
 
 

@@ -7,8 +7,12 @@ import json
 import yaml
 
 
-class _Dumper(yaml.SafeDumper):
-    pass
+class _Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):
+    """libyaml's emitter where PyYAML was built with it: about ten times faster on big fleets."""
+
+    def ignore_aliases(self, data):
+        # A value used twice is written twice: anchors (&id001) confuse readers and some tools.
+        return True
 
 
 def _str(dumper: yaml.SafeDumper, value: str):

@@ -18,7 +18,7 @@ def target_labels(model: FleetModel, host: Host) -> dict[str, str]:
 
 
 def _groups(model: FleetModel, port_of) -> list[dict]:
-    return [{"targets": [f"{h.address}:{port_of(h)}"], "labels": target_labels(model, h)}
+    return [{"targets": [h.target(port_of(h))], "labels": target_labels(model, h)}
             for h in model.hosts if port_of(h) is not None]
 
 

@@ -12,11 +12,12 @@ import math
 from dataclasses import dataclass, field
 
 from gpuobs.generators.prometheus import target_labels
-from gpuobs.generators.rules import (GPU_EXPORTER_JOB, RULE_FILES, Names, _seconds, alert_labels,
-                                     expected_annotations)
+from gpuobs.generators.rules import GPU_EXPORTER_JOB, RULE_FILES, Names, alert_labels, expected_annotations
 from gpuobs.gpus import GpuModel
-from gpuobs.model import Alert, FleetModel, Host, Thresholds
+from gpuobs.model import Alert, FleetModel, Host
 from gpuobs.promql import num, quote
+from gpuobs.spec.schema import seconds
+from gpuobs.thresholds import Thresholds
 
 STEP = 15  # seconds between samples and between rule evaluations
 BASELINE = 300  # counters stay flat this long before a ramp starts
@@ -37,7 +38,7 @@ class Case:
 
 def hold_of(alert: Alert) -> int:
     """`for` rounded up to the evaluation grid: promtool checks alerts only at evaluation steps."""
-    return math.ceil(_seconds(alert.for_) / STEP) * STEP
+    return math.ceil(seconds(alert.for_) / STEP) * STEP
 
 
 def flat(value: float, seconds: int) -> str:
@@ -164,7 +165,7 @@ class Builder:
         labels = self.gpu_labels(self.host_of(gpu))
         critical = t.gpu_temp_critical if t.gpu_temp_critical is not None else 90
         extra = [] if t.gpu_temp_critical is not None else [(n.gpu_max_op_temp, labels, critical)]
-        horizon = _seconds(t.thermal_prediction_horizon) // 60
+        horizon = seconds(t.thermal_prediction_horizon) / 60
         hold = hold_of(alert)
         start = critical - horizon - 5  # rising 1 C/min: predicted to cross after 5 minutes
         end = 300 + hold + 2 * STEP
@@ -193,7 +194,7 @@ class Builder:
             cases += self._gauge_alert(alert, name, labels,
                                        [(n.power_usage, labels, at + 10)] + limit_series,
                                        [(n.power_usage, labels, at)] + limit_series, at + 10,
-                                       quiet_name=f"at {num(at)} W")
+                                       quiet_name=f"at {at:g} W")
         return cases
 
     def _GPUPowerSpike(self, alert, gpu, t):
@@ -278,34 +279,36 @@ class Builder:
                                  common + well, score, quiet_name="healthy")
 
     def _xid(self, alert, gpu, t):
+        """Every code of the tier on its own GPU, through our counter and dcgm's last-value gauge."""
         n = self.n
-        labels = self.gpu_labels(self.host_of(gpu))
-        code = str(alert.definition.xid_codes[0])
+        host = self.host_of(gpu)
+        codes = [str(c) for c in alert.definition.xid_codes]
         other = "13"  # graphics engine exception: an application fault, not a GPU fault
-        counter = {**labels, "xid": code}
         end = 10 * STEP
-        cases = []
-        case = Case(f"{alert.name} XID {code} counter rises: fires")
-        case.add(n.xid_errors, counter, f"1x3 2x{end // STEP}")
-        case.checks.append((end, alert.name, [self.expect(alert, counter, 1)]))
-        cases.append(case)
-        case = Case(f"{alert.name} XID {code} counter appears at 1: fires")
-        case.add(n.xid_errors, counter, f"_x3 1x{end // STEP}")
-        case.checks.append((end, alert.name, [self.expect(alert, counter, 1)]))
-        cases.append(case)
-        case = Case(f"{alert.name} XID {code} in dcgm-exporter's last-value gauge: fires")
-        case.add(n.xid_last, labels, flat(int(code), end + STEP))
-        case.checks.append((end, alert.name, [self.expect(alert, labels, int(code), {"xid": code})]))
-        cases.append(case)
-        case = Case(f"{alert.name} XID {other} counter only: quiet")
-        case.add(n.xid_errors, {**labels, "xid": other}, f"1x3 2x{end // STEP}")
-        case.checks.append((end, alert.name, []))
-        cases.append(case)
-        case = Case(f"{alert.name} XID {other} in the last-value gauge: quiet")
-        case.add(n.xid_last, labels, flat(int(other), end + STEP))
-        case.checks.append((end, alert.name, []))
-        cases.append(case)
-        return cases
+        gpus = [self.gpu_labels(host, i % host.gpu_count) for i in range(len(codes))]
+        rising = Case(f"{alert.name} XID {', '.join(codes)} counters rise: fires")
+        appearing = Case(f"{alert.name} XID {', '.join(codes)} counters appear at 1: fires")
+        gauge = Case(f"{alert.name} XID {', '.join(codes)} in dcgm-exporter's last-value gauge: fires")
+        for labels, code in zip(gpus, codes, strict=True):
+            rising.add(n.xid_errors, {**labels, "xid": code}, f"1x3 2x{end // STEP}")
+            appearing.add(n.xid_errors, {**labels, "xid": code}, f"_x3 1x{end // STEP}")
+        # The gauge holds one code per GPU, so each code needs a GPU of its own.
+        gauge_gpus = [self.gpu_labels(host, i) for i in range(len(codes))]
+        for labels, code in zip(gauge_gpus, codes, strict=True):
+            gauge.add(n.xid_last, labels, flat(int(code), end + STEP))
+        per_counter = [self.expect(alert, {**g, "xid": c}, 1) for g, c in zip(gpus, codes, strict=True)]
+        rising.checks.append((end, alert.name, per_counter))
+        appearing.checks.append((end, alert.name, per_counter))
+        gauge.checks.append((end, alert.name, [self.expect(alert, g, int(c), {"xid": c})
+                                               for g, c in zip(gauge_gpus, codes, strict=True)]))
+        labels = gpus[0]
+        counter_quiet = Case(f"{alert.name} XID {other} counter only: quiet")
+        counter_quiet.add(n.xid_errors, {**labels, "xid": other}, f"1x3 2x{end // STEP}")
+        counter_quiet.checks.append((end, alert.name, []))
+        gauge_quiet = Case(f"{alert.name} XID {other} in the last-value gauge: quiet")
+        gauge_quiet.add(n.xid_last, labels, flat(int(other), end + STEP))
+        gauge_quiet.checks.append((end, alert.name, []))
+        return [rising, appearing, gauge, counter_quiet, gauge_quiet]
 
     def _up_series(self, case: Case, hosts, down: Host | None, seconds: int):
         for host in hosts:

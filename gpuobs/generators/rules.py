@@ -8,13 +8,14 @@ the thresholds their own readings give.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from gpuobs.alerts import render_annotation
-from gpuobs.catalog import HW_THROTTLE_REASONS, CLOCK_EVENT_BITS
-from gpuobs.model import Alert, FleetModel, Thresholds, default_thresholds
+from gpuobs.catalog import CLOCK_EVENT_BITS, HW_THROTTLE_REASONS
+from gpuobs.model import Alert, FleetModel
 from gpuobs.promql import num, quote, regex_alternatives, sel
+from gpuobs.spec.schema import seconds
+from gpuobs.thresholds import default_thresholds
 
 GPU_EXPORTER_JOB = "gpu-exporter"
 XID_WINDOW = "15m"
@@ -47,11 +48,10 @@ class Names:
 
     def gpu(self, key: str, matcher: str = "") -> str:
         """A GPU-level metric, one series per physical GPU."""
-        return self.per_gpu(sel(getattr(self, key), matcher) if matcher else getattr(self, key))
+        return self.per_gpu(sel(getattr(self, key), matcher))
 
     def gpu_increase(self, key: str, window: str = "5m", matcher: str = "") -> str:
-        metric = sel(getattr(self, key), matcher) if matcher else getattr(self, key)
-        return self.per_gpu(f"increase({metric}[{window}])")
+        return self.per_gpu(f"increase({sel(getattr(self, key), matcher)}[{window}])")
 
 
 def _model_scopes(model: FleetModel):
@@ -98,7 +98,7 @@ def threshold_rules(model: FleetModel) -> list[dict]:
     for level in ("warning", "critical"):
         rules.append({"record": f"gpu:power_{level}_threshold:watts",
                       "expr": _per_value(model, f"power_{level}_ratio", lambda m, v: (
-                          f"{num(v)} * {sel('gpu:power_limit:watts', m) if m else 'gpu:power_limit:watts'}"))})
+                          f"{num(v)} * {sel('gpu:power_limit:watts', m)}"))})
     return rules
 
 
@@ -257,12 +257,10 @@ def alert_expressions(model: FleetModel) -> dict[str, str]:
                 f"(\n{gauge_paths}\n) unless on (cluster, {h}, gpu) {n.xid_errors}")
 
     def horizon_prediction(matcher: str, horizon: str) -> str:
-        series = with_matcher(temp, matcher)
-        return (f"predict_linear({series}[10m], {_seconds(horizon)}) >= gpu:temperature_critical_threshold:celsius\n"
-                f"and {series} <= gpu:temperature_critical_threshold:celsius")
-
-    def with_matcher(metric: str, matcher: str) -> str:
-        return sel(metric, matcher) if matcher else metric
+        series = sel(temp, matcher)
+        critical = "gpu:temperature_critical_threshold:celsius"
+        return (f"predict_linear({series}[10m], {int(seconds(horizon))}) >= {critical}\n"
+                f"and {series} <= {critical}")
 
     reporting = (f"count by (cluster, {h}) (count by (cluster, {h}, gpu) ({n.gpu_temp}))\n"
                  f"  or on (cluster, {h})\n  0 * max by (cluster, {h}) ({up} == 1)")
@@ -277,15 +275,15 @@ def alert_expressions(model: FleetModel) -> dict[str, str]:
         "GPUEccUncorrectable": f"{n.gpu_increase('ecc_dbe_volatile')} > 0",
         "GPUThrottling": "gpu:clock_event_hw_throttle:active == 1",
         "GPUMemoryPressure": _per_value(model, "memory_used_warning_ratio", lambda m, v: (
-            f"100 * {with_matcher('gpu:framebuffer_used:ratio', m)} >= {num(v * 100)}")),
+            f"100 * {sel('gpu:framebuffer_used:ratio', m)} >= {num(v * 100)}")),
         "GPURowRemapFailure": f"{n.gpu('row_remap_failure')} == 1",
         "GPURowRemapPending": f"{n.gpu('row_remap_pending')} == 1\nor\n{n.gpu('retired_pending')} > 0",
         "GPUNVLinkErrors": _per_value(model, "nvlink_errors_warning", lambda m, v: (
-            f"{with_matcher('gpu:nvlink_errors:increase5m', m)} > {num(v)}")),
+            f"{sel('gpu:nvlink_errors:increase5m', m)} > {num(v)}")),
         "GPUPCIeReplayErrors": _per_value(model, "pcie_replay_warning", lambda m, v: (
             f"{n.gpu_increase('pcie_replay', matcher=m)} > {num(v)}")),
         "GPUHealthLow": _per_value(model, "health_score_warning", lambda m, v: (
-            f"{with_matcher('gpu:health:score', m)} < {num(v)}")),
+            f"{sel('gpu:health:score', m)} < {num(v)}")),
         "GPUMissing": (f"{n.inventory_expected_gpus}\n- on (cluster, {h}) group_left ()\n(\n  {reporting}\n)\n> 0"),
         "GPUExporterDown": (f"{up} == 0\nor on (cluster, {h})\n"
                             f"({n.inventory_expected_gpus} unless on (cluster, {h}) {up})"),
@@ -294,11 +292,6 @@ def alert_expressions(model: FleetModel) -> dict[str, str]:
         if alert.definition.xid_codes:
             exprs[alert.name] = xid(alert.definition.xid_codes)
     return exprs
-
-
-def _seconds(duration: str) -> int:
-    units = {"y": 31536000, "w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1, "ms": 0.001}
-    return int(sum(int(v) * units[u] for v, u in re.findall(r"(\d+)(ms|y|w|d|h|m|s)", duration)))
 
 
 def alert_labels(model: FleetModel, alert: Alert) -> dict[str, str]:

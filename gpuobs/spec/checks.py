@@ -8,7 +8,8 @@ from gpuobs.alerts import BY_NAME as ALERTS_BY_NAME
 from gpuobs.catalog import PROFILES
 from gpuobs.errors import Problem
 from gpuobs.gpus import GPU_MODELS
-from gpuobs.spec.schema import Fleet
+from gpuobs.spec.schema import Fleet, seconds
+from gpuobs.thresholds import resolved_thresholds
 
 # Labels gpuobs itself sets on series or alerts; a user label of the same name would clobber them.
 _ALERT_OWNED = ("alertname", "severity", "action", "family", "cluster", "team", "job", "instance")
@@ -33,10 +34,12 @@ def cross_check(fleet: Fleet) -> list[Problem]:
     hosts = [h.name for h in fleet.hosts]
     for i, name in _duplicates(hosts):
         add(f"hosts[{i}].name", f"duplicate host name '{name}'")
-    endpoints = [f"{h.address or h.name}:{h.exporter_port}" for h in fleet.hosts]
+    endpoints = [f"{(h.address or h.name).lower()}:{h.exporter_port}" for h in fleet.hosts]
     for i, endpoint in _duplicates(endpoints):
         add(f"hosts[{i}].exporter_port", f"exporter endpoint {endpoint} is already used by another host")
     for i, host in enumerate(fleet.hosts):
+        if host.exporter_port == host.node_exporter_port:
+            add(f"hosts[{i}].exporter_port", f"port {host.exporter_port} is also the host's node_exporter_port")
         if host.cluster not in clusters:
             add(f"hosts[{i}].cluster", f"unknown cluster '{host.cluster}'; known: {', '.join(clusters)}")
         _check_labels(add, f"hosts[{i}].labels", host.labels, reserved)
@@ -62,18 +65,19 @@ def cross_check(fleet: Fleet) -> list[Problem]:
             owner[host] = team.name
 
     used_models = {h.gpus.model for h in fleet.hosts}
-    for model, t in fleet.thresholds.items():
+    for model, override in fleet.thresholds.items():
         if model not in GPU_MODELS:
             add(f"thresholds.{model}", f"unknown GPU model '{model}'; known: {', '.join(GPU_MODELS)}")
             continue
         if model not in used_models:
             add(f"thresholds.{model}", f"no host has {model} GPUs; thresholds for it would never apply")
-        _check_order(add, f"thresholds.{model}", t.gpu_temp_warning, t.gpu_temp_critical, "gpu_temp")
-        _check_order(add, f"thresholds.{model}", t.power_warning_ratio, t.power_critical_ratio, "power")
-        if None not in (t.gpu_temp_margin_warning, t.gpu_temp_margin_critical) and \
-                t.gpu_temp_margin_warning <= t.gpu_temp_margin_critical:
-            add(f"thresholds.{model}.gpu_temp_margin_warning",
-                "must be above gpu_temp_margin_critical (a margin shrinks as the GPU heats up)")
+        # Compare what will be in force: the spec's values over the model's defaults.
+        t = resolved_thresholds(GPU_MODELS[model], override)
+        path = f"thresholds.{model}"
+        _check_order(add, path, override, t, "gpu_temp_warning", "gpu_temp_critical", "below")
+        _check_order(add, path, override, t, "power_warning_ratio", "power_critical_ratio", "below")
+        _check_order(add, path, override, t, "gpu_temp_margin_warning", "gpu_temp_margin_critical",
+                     "above (a margin shrinks as the GPU heats up)")
 
     for name, override in fleet.alerts.items():
         if name not in ALERTS_BY_NAME:
@@ -81,6 +85,13 @@ def cross_check(fleet: Fleet) -> list[Problem]:
             continue
         _check_labels(add, f"alerts.{name}.labels", override.labels, reserved)
 
+    prom = fleet.prometheus
+    if prom.host_label in set(_ALERT_OWNED) | set(PROFILES[fleet.profile].labels.values()):
+        add("prometheus.host_label", f"'{prom.host_label}' is a label gpuobs or the exporter sets already; "
+            "choose another name (default: host)")
+    if prom.scrape_timeout and seconds(prom.scrape_timeout) > seconds(prom.scrape_interval):
+        add("prometheus.scrape_timeout", f"{prom.scrape_timeout} is longer than scrape_interval "
+            f"{prom.scrape_interval}; Prometheus refuses that")
     for i, target in enumerate(fleet.prometheus.alertmanagers):
         if "://" in target or ":" not in target:
             add(f"prometheus.alertmanagers[{i}]", f"'{target}' must be host:port, without a scheme")
@@ -101,9 +112,16 @@ def _check_labels(add, path, labels, reserved):
             add(f"{path}.{key}", f"label '{key}' is set by gpuobs itself; choose another name")
 
 
-def _check_order(add, path, warning, critical, what):
-    if warning is not None and critical is not None and warning >= critical:
-        add(f"{path}.{what}_warning", f"must be below {what}_critical ({warning} >= {critical})")
+def _check_order(add, path, override, resolved, warning_key, critical_key, direction):
+    """warning must come before critical; the message names whichever of the two the spec set."""
+    warning, critical = getattr(resolved, warning_key), getattr(resolved, critical_key)
+    if warning is None or critical is None:
+        return
+    wrong = warning >= critical if direction == "below" else warning <= critical
+    if wrong:
+        key = warning_key if getattr(override, warning_key) is not None else critical_key
+        add(f"{path}.{key}", f"{warning_key} must be {direction} {critical_key} "
+            f"(in force: {warning_key}={warning:g}, {critical_key}={critical:g})")
 
 
 def _check_mig(add, path, gpus):
@@ -124,6 +142,8 @@ def _check_mig(add, path, gpus):
     if compute > 7 or memory > 8:
         add(f"{path}.mig.profiles", f"layout needs {compute}/7 compute and {memory}/8 memory slices; "
             "it does not fit on one GPU")
+    for j, index in _duplicates(gpus.mig.gpus or []):
+        add(f"{path}.mig.gpus[{j}]", f"GPU index {index} is listed twice")
     for j, index in enumerate(gpus.mig.gpus or []):
         if index >= gpus.count:
             add(f"{path}.mig.gpus[{j}]", f"GPU index {index} is out of range; the host has {gpus.count} GPUs "

@@ -15,10 +15,29 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from gpuobs.errors import Problem, SpecError
+from gpuobs.spec import schema
 from gpuobs.spec.checks import cross_check
 from gpuobs.spec.schema import Fleet
 
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_Base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(_Base):
+    """Safe loading that refuses a key given twice in one mapping (YAML would keep the last)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key '{key}' appears twice in one mapping (first on line {seen[key]})",
+                    key_node.start_mark)
+            seen[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep)
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _Loader.construct_mapping)
 
 
 def load_spec(path: str | Path) -> Fleet:
@@ -26,17 +45,18 @@ def load_spec(path: str | Path) -> Fleet:
     source = str(path)
     if not path.is_file():
         raise SpecError(source, [Problem("", "no such spec file")])
-    if path.suffix in (".yaml", ".yml"):
+    suffix = path.suffix.lower()
+    if suffix in (".yaml", ".yml"):
         text = path.read_text(encoding="utf-8")
         data = _parse_yaml(source, text)
         fleet = _validate(source, data, text)
-    elif path.suffix == ".py":
+    elif suffix == ".py":
         fleet = _validate(source, _run_python(source, path), None)
     else:
         raise SpecError(source, [Problem("", "a spec is a .yaml, .yml or .py file")])
     problems = cross_check(fleet)
     if problems:
-        raise SpecError(source, _with_lines(problems, text if path.suffix != ".py" else None))
+        raise SpecError(source, _with_lines(problems, text if suffix != ".py" else None))
     return fleet
 
 
@@ -57,8 +77,9 @@ def _run_python(source: str, path: Path):
     try:
         namespace = runpy.run_path(str(path))
     except ValidationError as exc:
-        raise SpecError(source, _problems(exc)) from None
-    except Exception as exc:  # the user's code: report any failure, never a traceback dump
+        # Raised by whichever class was being built; its paths start at that class.
+        raise SpecError(source, _problems(exc, root=exc.title)) from None
+    except (Exception, SystemExit) as exc:  # the user's code: report any failure, never a traceback
         raise SpecError(source, [Problem("", f"running the spec failed: {type(exc).__name__}: {exc}")]) from None
     fleet = namespace.get("fleet")
     if not isinstance(fleet, Fleet):
@@ -82,13 +103,14 @@ def format_path(loc) -> str:
     return out
 
 
-def _problems(exc: ValidationError) -> list[Problem]:
+def _problems(exc: ValidationError, root: str = "Fleet") -> list[Problem]:
+    root_class = getattr(schema, root, Fleet)
     problems = []
     for err in exc.errors():
-        loc = err["loc"]
+        loc = tuple(part for part in err["loc"] if part != "[key]")  # a bad dict key: point at the key
         kind = err["type"]
         if kind == "extra_forbidden":
-            allowed = _allowed_keys(loc[:-1])
+            allowed = _allowed_keys(root_class, loc[:-1])
             message = f"unknown key '{loc[-1]}'; allowed: {', '.join(allowed)}"
         elif kind == "missing":
             message = "required key missing"
@@ -96,13 +118,16 @@ def _problems(exc: ValidationError) -> list[Problem]:
             message = err["msg"].removeprefix("Value error, ")
         else:
             message = f"{err['msg']} (got {err['input']!r})"
-        problems.append(Problem(format_path(loc), message))
+        path = format_path(loc)
+        if root_class is not Fleet:
+            path = f"{root}(...)" + (f".{path}" if path and not path.startswith("[") else path)
+        problems.append(Problem(path, message))
     return problems
 
 
-def _allowed_keys(loc) -> list[str]:
+def _allowed_keys(root_class, loc) -> list[str]:
     """The keys the class at `loc` accepts, for 'unknown key' messages."""
-    annotation = Fleet
+    annotation = root_class
     for part in loc:
         annotation = _step(annotation, part)
         if annotation is None:
@@ -142,7 +167,16 @@ def _with_lines(problems: list[Problem], text: str | None) -> list[Problem]:
     if text is None:
         return problems
     lines = _yaml_lines(text)
-    return [Problem(p.path, p.message, lines.get(p.path)) for p in problems]
+
+    def line_of(path: str) -> int | None:
+        # A missing key has no line of its own: use the nearest enclosing one.
+        while path:
+            if path in lines:
+                return lines[path]
+            path = path[:max(path.rfind("."), path.rfind("["), 0)]
+        return None
+
+    return [Problem(p.path, p.message, line_of(p.path)) for p in problems]
 
 
 def _yaml_lines(text: str) -> dict[str, int]:

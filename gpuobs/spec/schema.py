@@ -6,6 +6,7 @@ cross-references between sections are checked in spec/checks.py.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import Annotated, Literal
 
@@ -16,10 +17,10 @@ from gpuobs.alerts import SEVERITIES
 from gpuobs.catalog import PROFILES
 from gpuobs.gpus import GPU_MODELS
 
-_DURATION = re.compile(r"^(?:\d+y)?(?:\d+w)?(?:\d+d)?(?:\d+h)?(?:\d+m)?(?:\d+s)?(?:\d+ms)?$")
+_DURATION = re.compile(r"^(?:0|(?:\d+y)?(?:\d+w)?(?:\d+d)?(?:\d+h)?(?:\d+m)?(?:\d+s)?(?:\d+ms)?)$")
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 _NAME = re.compile(r"^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$")
-_ADDRESS = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.:-]*[A-Za-z0-9])?$")
+_HOSTNAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$")
 
 
 def _duration(value: str) -> str:
@@ -42,15 +43,26 @@ def _name(value: str) -> str:
 
 
 def _address(value: str) -> str:
-    if not _ADDRESS.match(value):
-        raise ValueError(f"'{value}' is not a host name or IP address (no scheme, no port)")
-    return value
+    if ":" in value:  # only an IPv6 address may contain colons; a port belongs in exporter_port
+        try:
+            return str(ipaddress.IPv6Address(value))
+        except ValueError:
+            pass
+    elif _HOSTNAME.match(value):
+        return value
+    raise ValueError(f"'{value}' is not a host name or IP address (no scheme, no port: set exporter_port)")
 
 
 def _gpu_model(value: str) -> str:
     if value not in GPU_MODELS:
         raise ValueError(f"unknown GPU model '{value}'; known: {', '.join(GPU_MODELS)}")
     return value
+
+
+def seconds(duration: str) -> float:
+    """A Prometheus duration in seconds."""
+    units = {"y": 31536000, "w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1, "ms": 0.001}
+    return sum(int(v) * units[u] for v, u in re.findall(r"(\d+)(ms|y|w|d|h|m|s)", duration))
 
 
 def _url(value: str) -> str:
@@ -65,6 +77,7 @@ Name = Annotated[str, AfterValidator(_name)]
 Address = Annotated[str, AfterValidator(_address)]
 Url = Annotated[str, AfterValidator(_url)]
 Labels = dict[LabelName, str]
+StrictInt = Annotated[int, Field(strict=True)]  # YAML `true` must not pass as 1
 GpuModelName = Annotated[str, AfterValidator(_gpu_model),
                          Field(json_schema_extra={"enum": list(GPU_MODELS)})]
 
@@ -77,13 +90,13 @@ class MigLayout(Strict):
     """MIG instances to expect on some or all GPUs of a host."""
 
     profiles: list[str] = Field(min_length=1, description="GPU instance profiles, e.g. [3g.40gb, 3g.40gb]")
-    gpus: list[Annotated[int, Field(ge=0)]] | None = Field(
+    gpus: list[Annotated[StrictInt, Field(ge=0)]] | None = Field(
         None, description="GPU indices partitioned this way; all GPUs of the host when left out")
 
 
 class Gpus(Strict):
     model: GpuModelName
-    count: int = Field(ge=1, le=64)
+    count: StrictInt = Field(ge=1, le=64)
     mig: MigLayout | None = None
 
 
@@ -91,8 +104,8 @@ class Host(Strict):
     name: Name
     cluster: Name
     address: Address | None = Field(None, description="where the exporters listen; defaults to name")
-    exporter_port: int = Field(9400, ge=1, le=65535)
-    node_exporter_port: int | None = Field(9100, ge=1, le=65535,
+    exporter_port: StrictInt = Field(9400, ge=1, le=65535)
+    node_exporter_port: StrictInt | None = Field(9100, ge=1, le=65535,
                                            description="null when the host runs no node-exporter")
     labels: Labels = Field(default_factory=dict, description="extra target labels on every series")
     gpus: Gpus
@@ -126,9 +139,9 @@ class Thresholds(Strict):
     power_limit_watts: float | None = Field(None, gt=0, le=5000,
                                             description="fallback when no enforced limit is reported")
     memory_used_warning_ratio: float | None = Field(None, gt=0, le=1)
-    ecc_correctable_warning: int | None = Field(None, ge=1, description="new errors in 5m")
-    nvlink_errors_warning: int | None = Field(None, ge=0, description="alert above this many in 5m")
-    pcie_replay_warning: int | None = Field(None, ge=0, description="alert above this many in 5m")
+    ecc_correctable_warning: StrictInt | None = Field(None, ge=1, description="new errors in 5m")
+    nvlink_errors_warning: StrictInt | None = Field(None, ge=0, description="alert above this many in 5m")
+    pcie_replay_warning: StrictInt | None = Field(None, ge=0, description="alert above this many in 5m")
     health_score_warning: float | None = Field(None, gt=0, le=1)
     thermal_prediction_horizon: Duration | None = None
 
@@ -142,7 +155,8 @@ class AlertOverride(Strict):
 
 class Prometheus(Strict):
     scrape_interval: Duration = "15s"
-    scrape_timeout: Duration = "10s"
+    scrape_timeout: Duration | None = Field(None, description="default: 10s, or the scrape interval "
+                                            "when that is shorter")
     evaluation_interval: Duration = "15s"
     retention: Duration = Field("15d", description="retention the rules' windows were sized for; "
                                 "written as guidance, set it on the server's command line")

@@ -1,0 +1,29 @@
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SPECS = sorted(p for p in (ROOT / "specs").iterdir() if p.suffix in (".yaml", ".yml", ".py"))
+REFERENCE = ROOT.parent / "shared" / "reference"
+
+
+def pytest_addoption(parser):
+    parser.addoption("--update-golden", action="store_true", default=False,
+                     help="rewrite generated/ from specs/ instead of failing on differences")
+
+
+@pytest.fixture
+def update_golden(request) -> bool:
+    return request.config.getoption("--update-golden")
+
+
+def needs(tool: str):
+    return pytest.mark.skipif(shutil.which(tool) is None, reason=f"{tool} not on PATH")
+
+
+MINIMAL_SPEC = {
+    "clusters": [{"name": "c1"}],
+    "hosts": [{"name": "h1", "cluster": "c1", "address": "127.0.0.1",
+               "gpus": {"model": "A100-SXM4-80GB", "count": 8}}],
+}

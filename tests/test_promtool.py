@@ -1,0 +1,116 @@
+"""The generated Prometheus output passes promtool, and its generated unit tests can fail."""
+
+import copy
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import MINIMAL_SPEC, ROOT, SPECS, needs
+from gpuobs import tools
+from gpuobs.errors import ToolError
+from gpuobs.generate import load_model, render, write_tree
+from gpuobs.validate import check_with_tools, run_tests
+
+pytestmark = needs("promtool")
+
+# Everything the spec can vary at once: models with and without absolute thresholds or MIG,
+# per-model values that force model matchers, a renamed host label, alert overrides.
+VARIANTS = {
+    "name": "variants",
+    "clusters": [{"name": "c1", "labels": {"dc": "x"}}, {"name": "c2"}],
+    "hosts": [
+        {"name": "l40s-1", "cluster": "c1", "address": "10.0.0.1", "gpus": {"model": "L40S", "count": 4}},
+        {"name": "v100-1", "cluster": "c1", "address": "10.0.0.2", "node_exporter_port": None,
+         "gpus": {"model": "V100-SXM2-32GB", "count": 8}},
+        {"name": "a10-1", "cluster": "c2", "address": "10.0.0.3", "exporter_port": 19400,
+         "gpus": {"model": "A10", "count": 2}},
+        {"name": "h200-1", "cluster": "c2", "address": "10.0.0.4",
+         "gpus": {"model": "H200-SXM5-141GB", "count": 8, "mig": {"profiles": ["7g.141gb"], "gpus": [7]}}},
+    ],
+    "teams": [{"name": "t1", "hosts": ["l40s-1", "a10-1"]}],
+    "thresholds": {
+        "L40S": {"gpu_temp_margin_warning": 8, "ecc_correctable_warning": 3, "thermal_prediction_horizon": "20m"},
+        "V100-SXM2-32GB": {"nvlink_errors_warning": 5, "pcie_replay_warning": 7, "health_score_warning": 0.6},
+        "A10": {"gpu_temp_warning": 84, "memory_used_warning_ratio": 0.8, "power_critical_ratio": 1.3},
+    },
+    "alerts": {"GPUThermalCritical": {"severity": "warning", "for": "2m", "labels": {"page": "no"}},
+               "GPUXidDrain": {"enabled": False}},
+    "prometheus": {"host_label": "node", "alertmanagers": []},
+}
+
+
+def generated_folder(tmp_path: Path, spec: dict) -> Path:
+    path = tmp_path / f"{spec.get('name', 'spec')}.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    model = load_model(path, tmp_path)
+    target = tmp_path / "out" / model.name
+    write_tree(target, render(model))
+    return target
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=[s.name for s in SPECS])
+def test_committed_output_passes_promtool(spec):
+    output = ROOT / "generated" / load_model(spec).name
+    said = "".join(check_with_tools(output))
+    assert "SUCCESS" in said
+    assert "SUCCESS" in run_tests(output)
+
+
+def test_variant_spec_passes_promtool(tmp_path):
+    output = generated_folder(tmp_path, VARIANTS)
+    check_with_tools(output)
+    run_tests(output)
+    alerts = (output / "prometheus" / "rules" / "alerts.yml").read_text()
+    assert 'modelName=~"NVIDIA L40S"' in alerts, "per-model thresholds must produce model matchers"
+    assert "$labels.node }}" in alerts and "$labels.host }}" not in alerts
+    assert "GPUXidDrain" not in alerts
+
+
+def test_every_alert_has_a_firing_and_a_quiet_case():
+    for spec in SPECS:
+        output = ROOT / "generated" / load_model(spec).name / "prometheus"
+        alerts = [r["alert"] for g in yaml.safe_load((output / "rules" / "alerts.yml").read_text())["groups"]
+                  for r in g["rules"]]
+        checks = [c for t in yaml.safe_load((output / "tests" / "alerts.yml").read_text())["tests"]
+                  for c in t["alert_rule_test"]]
+        for alert in alerts:
+            mine = [c for c in checks if c["alertname"] == alert]
+            assert any(c["exp_alerts"] for c in mine), f"{spec.name}: {alert} has no case that must fire"
+            assert any(not c["exp_alerts"] for c in mine), f"{spec.name}: {alert} has no case that must not fire"
+
+
+def only_tests(test_file: Path, prefix: str) -> None:
+    document = yaml.safe_load(test_file.read_text())
+    document["tests"] = [t for t in document["tests"] if t["name"].startswith(prefix)]
+    assert document["tests"]
+    test_file.write_text(yaml.safe_dump(document, sort_keys=False))
+
+
+MUTATIONS = [
+    # (what is broken, file, pattern, replacement, tests that must catch it)
+    ("warning threshold off by one", "recording.yml",
+     r"(DCGM_FI_DEV_GPU_TEMP\{modelName=\"NVIDIA A100-SXM4-80GB\"\}\) \+) 80", r"\1 81",
+     "GPUThermalWarning A100-SXM4-80GB warning fallback"),
+    ("`>` turned into `>=`", "alerts.yml", r"gpu:power_usage:watts > gpu:power_warning_threshold:watts",
+     "gpu:power_usage:watts >= gpu:power_warning_threshold:watts", "GPUPowerSpike"),
+    ("`for` dropped", "alerts.yml", r"(alert: GPUThermalWarning\n(?:.*\n)*?    for: )60s", r"\g<1>0s",
+     "GPUThermalWarning"),
+    ("XID code missing from the list", "alerts.yml", r'xid=~"64\|79"', 'xid=~"64"', "GPUXidQuarantine"),
+    ("inventory count wrong", "inventory.yml", r"vector\(8\)", "vector(7)", "GPUMissing"),
+]
+
+
+@pytest.mark.parametrize("what, file, pattern, replacement, tests", MUTATIONS, ids=[m[0] for m in MUTATIONS])
+def test_generated_tests_catch_a_broken_rule(tmp_path, what, file, pattern, replacement, tests):
+    output = generated_folder(tmp_path, {**copy.deepcopy(MINIMAL_SPEC), "name": "mutant"})
+    test_file = output / "prometheus" / "tests" / "alerts.yml"
+    only_tests(test_file, tests)
+    run_tests(output)  # the unbroken rules pass the selected tests
+    rules = output / "prometheus" / "rules" / file
+    broken, count = re.subn(pattern, replacement, rules.read_text())
+    assert count, f"mutation {what!r} did not apply"
+    rules.write_text(broken)
+    with pytest.raises(ToolError, match="FAILED"):
+        tools.promtool_test_rules([test_file])
