@@ -1,0 +1,95 @@
+"""The gpuobs command: exit codes, messages, and the JSON Schema it prints."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import jsonschema
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from conftest import MINIMAL_SPEC, ROOT, needs
+from gpuobs.cli import main
+
+
+def run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def test_schema_is_valid_json_schema_that_accepts_the_examples_and_rejects_typos():
+    result = run("schema")
+    assert result.exit_code == 0
+    schema = json.loads(result.output)
+    validator = jsonschema.Draft202012Validator(schema)
+    validator.check_schema(schema)
+    for name in ("demo.yaml", "fleet.yaml"):
+        validator.validate(yaml.safe_load((ROOT / "specs" / name).read_text()))
+    typo = {**MINIMAL_SPEC, "hostz": []}
+    assert list(validator.iter_errors(typo)), "an unknown top-level key must fail the schema"
+    bad_model = yaml.safe_load(yaml.safe_dump(MINIMAL_SPEC))
+    bad_model["hosts"][0]["gpus"]["model"] = "A1000"
+    assert list(validator.iter_errors(bad_model)), "GPU models are an enum editors can complete"
+
+
+def test_generate_then_check_passes_and_detects_drift(tmp_path):
+    spec = tmp_path / "alpha.yaml"
+    spec.write_text(yaml.safe_dump(MINIMAL_SPEC))
+    out = tmp_path / "out"
+    result = run("generate", spec, "-o", out)
+    assert result.exit_code == 0, result.output
+    assert f"{out / 'alpha'}: 6 files" in result.output
+    assert run("check", spec, "-o", out).exit_code == 0
+    spec.write_text(yaml.safe_dump({**MINIMAL_SPEC, "prometheus": {"scrape_interval": "30s"}}))
+    result = run("check", spec, "-o", out)
+    assert result.exit_code == 1
+    assert "-  scrape_interval: 15s\n+  scrape_interval: 30s" in result.output
+    assert "stale; run: gpuobs generate" in result.stderr
+
+
+@needs("promtool")
+def test_validate_runs_promtool_on_the_output():
+    result = run("validate", ROOT / "specs" / "demo.yaml")
+    assert result.exit_code == 0, result.output
+    assert "SUCCESS" in result.output and "specs/demo.yaml: valid" in result.output
+
+
+def test_validate_without_promtool_says_what_it_did_not_check(monkeypatch):
+    monkeypatch.setenv("PATH", "/nonexistent")
+    result = run("validate", ROOT / "specs" / "demo.yaml")
+    assert result.exit_code == 0
+    assert "spec is valid; not checked with promtool (not on PATH)" in result.output
+
+
+@needs("promtool")
+def test_test_command_runs_generated_tests_and_fails_on_a_broken_rule(tmp_path):
+    shutil.copytree(ROOT / "generated" / "demo", tmp_path / "demo")
+    result = run("test", tmp_path / "demo")
+    assert result.exit_code == 0, result.output + result.stderr
+    assert result.output.count("SUCCESS") == 2
+    alerts = tmp_path / "demo" / "prometheus" / "rules" / "alerts.yml"
+    alerts.write_text(alerts.read_text().replace("for: 60s", "for: 0s"))
+    result = run("test", tmp_path)
+    assert result.exit_code == 1
+    assert "FAILED" in result.stderr
+
+
+def test_test_command_on_a_folder_without_output_is_a_usage_error(tmp_path):
+    result = run("test", tmp_path)
+    assert result.exit_code == 2
+    assert "no generated fleet output" in result.output
+
+
+def test_python_dash_m_gpuobs_is_the_same_command():
+    result = subprocess.run([sys.executable, "-m", "gpuobs", "--help"], capture_output=True, text=True,
+                            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert result.returncode == 0
+    for command in ("generate", "check", "validate", "test", "schema"):
+        assert command in result.stdout
+
+
+@pytest.mark.parametrize("args", [["generate"], ["check"], ["validate"]])
+def test_missing_arguments_exit_2(args):
+    assert run(*args).exit_code == 2
