@@ -68,12 +68,12 @@ def check(specs, out_dir):
 @click.argument("spec", type=click.Path(path_type=Path))
 @_errors_to_exit
 def validate(spec):
-    """Check SPEC, then check its output with promtool (and amtool) when they are on PATH."""
+    """Check SPEC, then check its output with promtool and amtool when they are on PATH."""
     from gpuobs.validate import validate_spec
     said = validate_spec(spec)
     for line in said:
         click.echo(line.rstrip())
-    missing = [t for t in ("promtool",) if not tools.available(t)]
+    missing = [t for t in ("promtool", "amtool") if not tools.available(t)]
     if missing:
         click.echo(f"{spec}: spec is valid; not checked with {', '.join(missing)} (not on PATH)")
     else:
@@ -84,7 +84,7 @@ def validate(spec):
 @click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @_errors_to_exit
 def test_command(folder):
-    """Run the generated promtool unit tests under FOLDER (generated/ or generated/<fleet>)."""
+    """Run the generated promtool and amtool tests under FOLDER (generated/ or generated/<fleet>)."""
     from gpuobs.validate import find_outputs, run_tests
     outputs = find_outputs(folder)
     if not outputs:

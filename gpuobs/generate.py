@@ -8,12 +8,12 @@ import shutil
 from pathlib import Path
 
 from gpuobs.errors import UsageError
-from gpuobs.generators import prometheus, promtests, rules
+from gpuobs.generators import alertmanager, prometheus, promtests, rules
 from gpuobs.model import FleetModel, build_model
 from gpuobs.render import to_yaml
 from gpuobs.spec import load_spec
 
-GENERATORS = (prometheus.generate, rules.generate, promtests.generate)
+GENERATORS = (prometheus.generate, rules.generate, promtests.generate, alertmanager.generate)
 
 
 def source_label(spec_path: Path, out_dir: Path) -> str:

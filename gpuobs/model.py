@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from gpuobs.alerts import ALERTS, AlertDef
 from gpuobs.catalog import PROFILES, Profile
 from gpuobs.gpus import GPU_MODELS, GpuModel
-from gpuobs.spec.schema import Fleet, seconds
+from gpuobs.spec.schema import Alertmanager, Fleet, seconds
 from gpuobs.thresholds import Thresholds, resolved_thresholds
 
 
@@ -59,16 +59,23 @@ class PrometheusSettings:
 
 
 @dataclass(frozen=True)
+class Team:
+    name: str
+    receivers: tuple[tuple[str, str | None], ...]  # (severity, receiver or None for nowhere)
+
+
+@dataclass(frozen=True)
 class FleetModel:
     name: str
     source: str  # the spec path as the header names it
     profile: Profile
     clusters: tuple[str, ...]
     hosts: tuple[Host, ...]
-    teams: tuple[str, ...]
+    teams: tuple[Team, ...]
     thresholds: tuple[tuple[GpuModel, Thresholds], ...]  # one per GPU model in the fleet
     alerts: tuple[Alert, ...]  # enabled alerts only, in catalog order
     prometheus: PrometheusSettings
+    alertmanager: Alertmanager | None  # validated spec section, read-only here
     runbook_url: str
     grafana_url: str
 
@@ -124,7 +131,8 @@ def build_model(fleet: Fleet, name: str, source: str) -> FleetModel:
     return FleetModel(
         name=name, source=source, profile=PROFILES[fleet.profile],
         clusters=tuple(c.name for c in fleet.clusters), hosts=tuple(hosts),
-        teams=tuple(t.name for t in fleet.teams), thresholds=tuple(thresholds), alerts=tuple(alerts),
+        teams=tuple(Team(t.name, tuple(t.receivers.items())) for t in fleet.teams),
+        thresholds=tuple(thresholds), alerts=tuple(alerts),
         prometheus=PrometheusSettings(
             scrape_interval=p.scrape_interval,
             scrape_timeout=p.scrape_timeout or default_scrape_timeout(p.scrape_interval),
@@ -132,5 +140,6 @@ def build_model(fleet: Fleet, name: str, source: str) -> FleetModel:
             service_discovery=p.service_discovery, host_label=p.host_label, self_address=p.self_address,
             alertmanagers=tuple(p.alertmanagers), external_labels=tuple(sorted(p.external_labels.items())),
         ),
+        alertmanager=fleet.alertmanager,
         runbook_url=fleet.links.runbook_url, grafana_url=fleet.links.grafana_url,
     )

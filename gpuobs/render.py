@@ -3,7 +3,8 @@
 The YAML writer is our own because generated documents are plain data (dicts, lists, strings,
 numbers, booleans) and PyYAML's general representer costs most of a large fleet's generation
 time. Strings are written plain only when every YAML 1.1 and 1.2 reader takes them back as the
-same string; otherwise double-quoted (JSON escapes are valid YAML). tests/test_render.py loads
+same string; otherwise single-quoted, or double-quoted with JSON escapes (valid YAML) when they
+hold a quote or control characters. tests/test_render.py loads
 every generated document back and compares.
 """
 
@@ -35,6 +36,8 @@ def _scalar(value) -> str:
     text = str(value)
     if _PLAIN.match(text) and text.lower() not in _KEYWORDS and not text.endswith(":"):
         return text
+    if text.isprintable() and "'" not in text:
+        return f"'{text}'"  # single quotes escape nothing: matchers like 'severity="critical"' stay readable
     return json.dumps(text, ensure_ascii=False)
 
 

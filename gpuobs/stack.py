@@ -1,4 +1,5 @@
-"""A real Prometheus for tests and demos: the binary on PATH, as a child process on 127.0.0.1.
+"""Real Prometheus and Alertmanager servers for tests and demos: the binaries on PATH, as child
+processes on 127.0.0.1.
 
 Readiness is polled on /-/ready with a deadline, never slept for; the process and its
 temporary storage are removed on exit, also when the caller fails.
@@ -25,12 +26,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-class PrometheusProcess:
-    """`with PrometheusProcess(config) as prom: prom.query("up")`."""
+class ServerProcess:
+    """A Prometheus-family server as a child process on a free 127.0.0.1 port, with temporary
+    storage. Use as a context manager; subclasses name the binary and its flags."""
+
+    binaries: tuple[str, ...] = ()
+    package = ""
 
     def __init__(self, config: Path, startup_timeout: float = 30):
-        if shutil.which("prometheus") is None:
-            raise UsageError("prometheus is not on PATH (Debian: apt-get install prometheus)")
+        self.binary = next((b for b in self.binaries if shutil.which(b)), None)
+        if self.binary is None:
+            raise UsageError(f"{' or '.join(self.binaries)} is not on PATH (Debian: apt-get install {self.package})")
         self.config = Path(config)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -39,13 +45,14 @@ class PrometheusProcess:
         self._process = None
         self._log = None
 
-    def __enter__(self) -> PrometheusProcess:
-        self._storage = tempfile.mkdtemp(prefix="gpuobs-prometheus-")
-        self._log = open(Path(self._storage) / "prometheus.log", "w+")
-        self._process = subprocess.Popen(
-            ["prometheus", f"--config.file={self.config}", f"--storage.tsdb.path={self._storage}/data",
-             f"--web.listen-address=127.0.0.1:{self.port}", "--web.enable-lifecycle"],
-            stdout=self._log, stderr=subprocess.STDOUT)
+    def arguments(self, storage: str) -> list[str]:
+        raise NotImplementedError
+
+    def __enter__(self):
+        self._storage = tempfile.mkdtemp(prefix=f"gpuobs-{self.binary}-")
+        self._log = open(Path(self._storage) / "server.log", "w+")
+        self._process = subprocess.Popen([self.binary, *self.arguments(self._storage)],
+                                         stdout=self._log, stderr=subprocess.STDOUT)
         try:
             self._wait_ready()
         except BaseException:
@@ -68,13 +75,13 @@ class PrometheusProcess:
 
     def log(self) -> str:
         self._log.flush()
-        return (Path(self._storage) / "prometheus.log").read_text()
+        return (Path(self._storage) / "server.log").read_text()
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + self.startup_timeout
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
-                raise GpuobsError(f"prometheus exited with {self._process.returncode}:\n{self.log()}")
+                raise GpuobsError(f"{self.binary} exited with {self._process.returncode}:\n{self.log()}")
             try:
                 with urllib.request.urlopen(f"{self.url}/-/ready", timeout=2) as response:
                     if response.status == 200:
@@ -82,15 +89,50 @@ class PrometheusProcess:
             except OSError:
                 pass
             time.sleep(0.2)
-        raise GpuobsError(f"prometheus not ready after {self.startup_timeout}s:\n{self.log()}")
+        raise GpuobsError(f"{self.binary} not ready after {self.startup_timeout}s:\n{self.log()}")
+
+    def request(self, path: str, body=None, method: str | None = None):
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(f"{self.url}{path}", data=data, method=method,
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            text = response.read()
+        return json.loads(text) if text else None
+
+
+class PrometheusProcess(ServerProcess):
+    """`with PrometheusProcess(config) as prom: prom.query("up")`."""
+
+    binaries = ("prometheus",)
+    package = "prometheus"
+
+    def arguments(self, storage: str) -> list[str]:
+        return [f"--config.file={self.config}", f"--storage.tsdb.path={storage}/data",
+                f"--web.listen-address=127.0.0.1:{self.port}", "--web.enable-lifecycle"]
 
     def api(self, path: str, **params) -> dict:
         query = f"?{urllib.parse.urlencode(params)}" if params else ""
-        with urllib.request.urlopen(f"{self.url}/api/v1/{path}{query}", timeout=10) as response:
-            body = json.load(response)
+        body = self.request(f"/api/v1/{path}{query}")
         if body.get("status") != "success":
             raise GpuobsError(f"prometheus API {path}: {body}")
         return body["data"]
 
     def query(self, expr: str) -> list[dict]:
         return self.api("query", query=expr)["result"]
+
+
+class AlertmanagerProcess(ServerProcess):
+    """A single, unclustered Alertmanager (Debian names its binary prometheus-alertmanager)."""
+
+    binaries = ("prometheus-alertmanager", "alertmanager")
+    package = "prometheus-alertmanager"
+
+    def arguments(self, storage: str) -> list[str]:
+        return [f"--config.file={self.config}", f"--storage.path={storage}/data",
+                f"--web.listen-address=127.0.0.1:{self.port}", "--cluster.listen-address="]
+
+    def post_alerts(self, alerts: list[dict]) -> None:
+        self.request("/api/v2/alerts", alerts, method="POST")
+
+    def alerts(self) -> list[dict]:
+        return self.request("/api/v2/alerts")

@@ -35,3 +35,25 @@ def promtool_check_rules(rule_files: list[Path]) -> str:
 def promtool_test_rules(test_files: list[Path]) -> str:
     # rule_files inside a test file are resolved relative to that file, so one call takes them all.
     return run(["promtool", "test", "rules", *map(str, test_files)])
+
+
+def amtool_check_config(config: Path) -> str:
+    return run(["amtool", "check-config", str(config)])
+
+
+def amtool_route_tests(config: Path, tests: list[dict]) -> str:
+    """Each case: its labels must reach exactly its receivers, in order."""
+    failures, lines = [], []
+    for case in tests:
+        labels = [f"{k}={v}" for k, v in case["labels"].items()]
+        expected = ",".join(case["receivers"])
+        command = ["amtool", "config", "routes", "test", f"--config.file={config}",
+                   f"--verify.receivers={expected}", *labels]
+        try:
+            run(command)
+            lines.append(f"  ok   {case['name']}: {expected}")
+        except ToolError as exc:
+            failures.append(f"  FAIL {case['name']}: expected {expected}; amtool said: {exc.output.strip()}")
+    if failures:
+        raise ToolError(["amtool", "config", "routes", "test", str(config)], "\n".join(failures))
+    return f"{config}: {len(tests)} route tests passed\n"

@@ -5,6 +5,8 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+import yaml
+
 from gpuobs import tools
 from gpuobs.generate import load_model, render, write_tree
 
@@ -17,18 +19,29 @@ def find_outputs(folder: Path) -> list[Path]:
     return sorted(p.parent.parent for p in folder.glob("*/prometheus/prometheus.yml"))
 
 
+ALERTMANAGER_CONFIG = Path("alertmanager/alertmanager.yml")
+ROUTE_TESTS = Path("alertmanager/tests/routes.yml")
+
+
 def check_with_tools(output: Path) -> list[str]:
     """Static checks of one fleet's output; returns what each tool said. Tools not on PATH are skipped."""
     said = []
     if tools.available("promtool"):
         said.append(tools.promtool_check_config(output / "prometheus" / "prometheus.yml"))
         said.append(tools.promtool_check_rules(sorted((output / "prometheus" / "rules").glob("*.yml"))))
+    if tools.available("amtool") and (output / ALERTMANAGER_CONFIG).is_file():
+        said.append(tools.amtool_check_config(output / ALERTMANAGER_CONFIG))
     return said
 
 
 def run_tests(output: Path) -> str:
-    """The generated unit tests of one fleet's output."""
-    return tools.promtool_test_rules(sorted((output / "prometheus" / "tests").glob("*.yml")))
+    """The generated unit tests of one fleet's output: promtool's, then the routing tests."""
+    said = tools.promtool_test_rules(sorted((output / "prometheus" / "tests").glob("*.yml")))
+    if (output / ALERTMANAGER_CONFIG).is_file():
+        said += tools.amtool_check_config(output / ALERTMANAGER_CONFIG)
+        cases = yaml.safe_load((output / ROUTE_TESTS).read_text(encoding="utf-8"))["tests"]
+        said += tools.amtool_route_tests(output / ALERTMANAGER_CONFIG, cases)
+    return said
 
 
 def validate_spec(spec_path: Path) -> list[str]:

@@ -50,25 +50,30 @@ def test_generate_then_check_passes_and_detects_drift(tmp_path):
 
 
 @needs("promtool")
-def test_validate_runs_promtool_on_the_output():
-    result = run("validate", ROOT / "specs" / "demo.yaml")
+@needs("amtool")
+def test_validate_runs_promtool_and_amtool_on_the_output():
+    result = run("validate", ROOT / "specs" / "fleet.yaml")
     assert result.exit_code == 0, result.output
-    assert "SUCCESS" in result.output and "specs/demo.yaml: valid" in result.output
+    assert "Checking" in result.output and "SUCCESS" in result.output
+    assert "receivers" in result.output, "amtool check-config reports what it found"
+    assert "specs/fleet.yaml: valid" in result.output
 
 
 def test_validate_without_promtool_says_what_it_did_not_check(monkeypatch):
     monkeypatch.setenv("PATH", "/nonexistent")
     result = run("validate", ROOT / "specs" / "demo.yaml")
     assert result.exit_code == 0
-    assert "spec is valid; not checked with promtool (not on PATH)" in result.output
+    assert "spec is valid; not checked with promtool, amtool (not on PATH)" in result.output
 
 
 @needs("promtool")
+@needs("amtool")
 def test_test_command_runs_generated_tests_and_fails_on_a_broken_rule(tmp_path):
     shutil.copytree(ROOT / "generated" / "demo", tmp_path / "demo")
     result = run("test", tmp_path / "demo")
     assert result.exit_code == 0, result.output + result.stderr
-    assert result.output.count("SUCCESS") == 2
+    assert result.output.count("SUCCESS") == 3  # two promtool test files, amtool check-config
+    assert "route tests passed" in result.output
     alerts = tmp_path / "demo" / "prometheus" / "rules" / "alerts.yml"
     alerts.write_text(alerts.read_text().replace("for: 60s", "for: 0s"))
     result = run("test", tmp_path)

@@ -13,7 +13,7 @@ from gpuobs.errors import ToolError
 from gpuobs.generate import load_model, render, write_tree
 from gpuobs.validate import check_with_tools, run_tests
 
-pytestmark = needs("promtool")
+pytestmark = [needs("promtool"), needs("amtool")]
 
 # Everything the spec can vary at once: models with and without absolute thresholds or MIG,
 # per-model values that force model matchers, a renamed host label, alert overrides.

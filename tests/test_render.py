@@ -10,7 +10,8 @@ from gpuobs.render import dump_yaml
 TRICKY = {
     "plain": "gpu-exporter", "keyword": "yes", "Keyword": "Off", "null-ish": "~", "number-like": "1.0",
     "int-like": "0755", "address": "10.0.0.1:9400", "ipv6": "[fd00::1]:9400", "colon-end": "a:",
-    "colon-space": "a: b", "hash": "a #b", "quote": 'say "hi"', "leading-space": " x", "empty": "",
+    "colon-space": "a: b", "hash": "a #b", "quote": 'say "hi"', "apostrophe": "it's", "both": """it's "x" """,
+    "backslash": "a\\b", "leading-space": " x", "empty": "",
     "unicode": "Grüße", "template": "{{ $labels.host }}", "star": "*alias", "dash": "- x",
     "multiline": "a\n  b\nc", "multiline-trailing-newline": "a\nb\n", "multiline-leading-space": "  a\nb",
     "blank-line": "a\n\nb", "tab": "a\tb", "float": 0.1, "tiny": 1e-05, "big": 1e20, "int": 7, "neg": -3,

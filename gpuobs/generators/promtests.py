@@ -339,7 +339,19 @@ class Builder:
             fire.checks.append((hold - STEP, alert.name, []))
         fire.checks.append((hold + STEP, alert.name, [self.expect(alert, self._inventory_labels(host), 1)]))
         quiet.checks.append((hold + STEP, alert.name, []))
-        return [fire, quiet]
+        # The exporter keeps a lost GPU visible as gpu_up 0: the alert names that GPU, and the
+        # host's shortfall does not alert a second time.
+        lost_index = host.gpu_count - 1
+        lost = Case(f"{alert.name} {host.name}: GPU {lost_index} reported lost, fires for that GPU")
+        self._up_series(lost, [host], None, duration)
+        for index in range(host.gpu_count):
+            gone = index == lost_index
+            lost.add(self.n.gpu_up, self.gpu_labels(host, index), flat(0 if gone else 1, duration))
+            if not gone:
+                lost.add(self.n.gpu_temp, self.gpu_labels(host, index), flat(40, duration))
+        lost.checks.append((hold + STEP, alert.name, [
+            self.expect(alert, self.gpu_labels(host, lost_index), 1, {"gpu_model": host.gpu.key})]))
+        return [fire, quiet, lost]
 
     def _GPUExporterDown(self, alert, gpu, t):
         host = self.model.hosts[0]

@@ -263,7 +263,7 @@ def alert_expressions(model: FleetModel) -> dict[str, str]:
                 f"and {series} <= {critical}")
 
     reporting = (f"count by (cluster, {h}) (count by (cluster, {h}, gpu) ({n.gpu_temp}))\n"
-                 f"  or on (cluster, {h})\n  0 * max by (cluster, {h}) ({up} == 1)")
+                 f"    or on (cluster, {h})\n    0 * max by (cluster, {h}) ({up} == 1)")
     exprs = {
         "GPUThermalWarning": thermal("warning", ">="),
         "GPUThermalCritical": thermal("critical", ">"),
@@ -284,7 +284,12 @@ def alert_expressions(model: FleetModel) -> dict[str, str]:
             f"{n.gpu_increase('pcie_replay', matcher=m)} > {num(v)}")),
         "GPUHealthLow": _per_value(model, "health_score_warning", lambda m, v: (
             f"{sel('gpu:health:score', m)} < {num(v)}")),
-        "GPUMissing": (f"{n.inventory_expected_gpus}\n- on (cluster, {h}) group_left ()\n(\n  {reporting}\n)\n> 0"),
+        # A GPU the exporter reports lost is named; otherwise only the shortfall of the host is known.
+        "GPUMissing": (f"(1 - ({n.gpu_up} == 0))\n* on (cluster, {h}) group_left (gpu_model)\n"
+                       f"({n.inventory_expected_gpus} > bool 0)\nor\n(\n"
+                       f"  {n.inventory_expected_gpus}\n  - on (cluster, {h}) group_left ()\n"
+                       f"  (\n    {reporting}\n  )\n"
+                       f"  > 0\n  unless on (cluster, {h}) ({n.gpu_up} == 0)\n)"),
         "GPUExporterDown": (f"{up} == 0\nor on (cluster, {h})\n"
                             f"({n.inventory_expected_gpus} unless on (cluster, {h}) {up})"),
     }

@@ -8,6 +8,7 @@ from gpuobs.alerts import BY_NAME as ALERTS_BY_NAME
 from gpuobs.catalog import PROFILES
 from gpuobs.errors import Problem
 from gpuobs.gpus import GPU_MODELS
+from gpuobs.spec.routing_checks import check_alertmanager
 from gpuobs.spec.schema import Fleet, seconds
 from gpuobs.thresholds import resolved_thresholds
 
@@ -95,7 +96,7 @@ def cross_check(fleet: Fleet) -> list[Problem]:
     for i, target in enumerate(fleet.prometheus.alertmanagers):
         if "://" in target or ":" not in target:
             add(f"prometheus.alertmanagers[{i}]", f"'{target}' must be host:port, without a scheme")
-    return problems
+    return problems + check_alertmanager(fleet)
 
 
 def _duplicates(names):

@@ -109,7 +109,10 @@ def _problems(exc: ValidationError, root: str = "Fleet") -> list[Problem]:
     for err in exc.errors():
         loc = tuple(part for part in err["loc"] if part != "[key]")  # a bad dict key: point at the key
         kind = err["type"]
-        if kind == "extra_forbidden":
+        if kind == "extra_forbidden" and loc[-1] in schema.INLINE_SECRETS:
+            message = (f"'{loc[-1]}' would put a secret into the spec; write it to a file and give "
+                       f"{schema.INLINE_SECRETS[loc[-1]]} instead")
+        elif kind == "extra_forbidden":
             allowed = _allowed_keys(root_class, loc[:-1])
             message = f"unknown key '{loc[-1]}'; allowed: {', '.join(allowed)}"
         elif kind == "missing":

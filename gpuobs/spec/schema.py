@@ -12,8 +12,8 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from gpuobs.alerts import ACTIONS, SEVERITIES
 from gpuobs.alerts import BY_NAME as ALERTS_BY_NAME
-from gpuobs.alerts import SEVERITIES
 from gpuobs.catalog import PROFILES
 from gpuobs.gpus import GPU_MODELS
 
@@ -120,6 +120,8 @@ class Team(Strict):
     name: Name
     clusters: list[Name] = Field(default_factory=list, description="clusters whose hosts the team owns")
     hosts: list[Name] = Field(default_factory=list, description="single hosts the team owns")
+    receivers: dict[Literal[SEVERITIES], Name | None] = Field(  # type: ignore[valid-type]
+        default_factory=dict, description="the team's receiver per severity, before the fleet's")
 
 
 class Thresholds(Strict):
@@ -173,6 +175,110 @@ class Links(Strict):
     grafana_url: Url = "http://localhost:3000"
 
 
+# Keys that would carry a secret inline; a spec must name a file instead (file -> key).
+INLINE_SECRETS = {"api_url": "api_url_file", "routing_key": "routing_key_file", "service_key": "service_key_file",
+                  "auth_password": "auth_password_file", "auth_secret": "auth_password_file",
+                  "password": "password_file", "bearer_token": "bearer_token_file",
+                  "credentials": "bearer_token_file", "token": "bearer_token_file"}
+
+FilePath = Annotated[str, Field(min_length=1, pattern=r"^[^\s]+$",
+                                description="path of a file holding the secret, as the Alertmanager host sees it")]
+
+
+def _webhook_url(value: str) -> str:
+    value = _url(value)
+    if "@" in value.split("//", 1)[1].split("/", 1)[0]:
+        raise ValueError("a webhook URL must not carry credentials; use bearer_token_file or basic_auth")
+    return value
+
+
+class BasicAuth(Strict):
+    username: str
+    password_file: FilePath
+
+
+class Webhook(Strict):
+    url: Annotated[str, AfterValidator(_webhook_url)]
+    bearer_token_file: FilePath | None = None
+    basic_auth: BasicAuth | None = None
+    max_alerts: StrictInt = Field(0, ge=0, description="0: all alerts of the group")
+
+
+class Slack(Strict):
+    api_url_file: FilePath
+    channel: str | None = None
+
+
+class PagerDuty(Strict):
+    routing_key_file: FilePath = Field(description="Events API v2 integration key, in a file")
+
+
+class Email(Strict):
+    to: str
+    from_: str = Field(alias="from")
+    smarthost: str = Field(pattern=r"^[^\s:]+:\d+$", description="host:port of the mail relay")
+    auth_username: str | None = None
+    auth_password_file: FilePath | None = None
+    require_tls: bool = True
+
+
+class Receiver(Strict):
+    """Exactly one of webhook, slack, pagerduty, email."""
+
+    name: Name
+    webhook: Webhook | None = None
+    slack: Slack | None = None
+    pagerduty: PagerDuty | None = None
+    email: Email | None = None
+    send_resolved: bool = True
+
+
+Severity = Literal[SEVERITIES]  # type: ignore[valid-type]
+Action = Literal[ACTIONS]  # type: ignore[valid-type]
+
+
+class Routing(Strict):
+    """Who hears about what: by severity, plus extra receivers by action (the route continues)."""
+
+    by_severity: dict[Severity, Name | None] = Field(
+        description="receiver per severity; null sends that severity nowhere")
+    by_action: dict[Action, Name] = Field(default_factory=dict, description="also notify these receivers")
+    default_receiver: Name | None = Field(None, description="alerts no route matches; default: nowhere")
+    group_by: list[LabelName] | None = Field(None, description="default: cluster, the host label, gpu")
+    group_wait: Duration = "30s"
+    group_interval: Duration = "5m"
+    repeat_interval: Duration = "4h"
+    mute_warnings_outside: Name | None = Field(None, description="a time interval; warnings outside it wait")
+
+
+class TimeRange(Strict):
+    start_time: str = Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    end_time: str = Field(pattern=r"^(([01]\d|2[0-3]):[0-5]\d|24:00)$")
+
+
+class TimeInterval(Strict):
+    name: Name
+    weekdays: list[str] = Field(default_factory=list, description="e.g. monday:friday")
+    times: list[TimeRange] = Field(default_factory=list)
+    location: str = "UTC"
+
+
+class InhibitRule(Strict):
+    """An inhibition of your own, in addition to the generated ones."""
+
+    source: Labels = Field(min_length=1, description="labels of the inhibiting alert (exact values)")
+    target: Labels = Field(min_length=1, description="labels of the inhibited alerts (exact values)")
+    equal: list[LabelName] = Field(min_length=1, description="labels both must share; never empty, or one "
+                                   "alert would silence the whole fleet")
+
+
+class Alertmanager(Strict):
+    receivers: list[Receiver] = Field(min_length=1)
+    routing: Routing
+    time_intervals: list[TimeInterval] = Field(default_factory=list)
+    inhibit_rules: list[InhibitRule] = Field(default_factory=list)
+
+
 class Fleet(Strict):
     """A GPU fleet: the one input every gpuobs output is generated from."""
 
@@ -187,6 +293,8 @@ class Fleet(Strict):
     alerts: dict[str, AlertOverride] = Field(default_factory=dict, description="keyed by alert name: "
                                              + ", ".join(ALERTS_BY_NAME))
     prometheus: Prometheus = Field(default_factory=Prometheus)
+    alertmanager: Alertmanager | None = Field(None, description="routing and receivers; without it no "
+                                              "alertmanager.yml is generated")
     links: Links = Field(default_factory=Links)
 
 

@@ -1,0 +1,153 @@
+"""The alertmanager section: bad input is refused with its path; the generated routing tests
+are run by amtool and catch a broken route tree."""
+
+import copy
+
+import pytest
+import yaml
+
+from conftest import MINIMAL_SPEC, needs
+from gpuobs.errors import SpecError, ToolError
+from gpuobs.generate import load_model, render, write_tree
+from gpuobs.generators.alertmanager import expected_receivers
+from gpuobs.spec import load_spec
+from gpuobs.validate import run_tests
+
+BASE = {
+    **MINIMAL_SPEC,
+    "teams": [{"name": "t1", "clusters": ["c1"]}],
+    "alertmanager": {
+        "receivers": [{"name": "pager", "pagerduty": {"routing_key_file": "/run/secrets/pd"}},
+                      {"name": "tickets", "slack": {"api_url_file": "/run/secrets/slack", "channel": "#gpu"}},
+                      {"name": "robot", "webhook": {"url": "http://robot.example:8080/alerts"}}],
+        "routing": {"by_severity": {"critical": "pager", "warning": "tickets"},
+                    "by_action": {"quarantine": "robot"}},
+    },
+}
+
+
+def spec_with(change) -> dict:
+    data = copy.deepcopy(BASE)
+    change(data)
+    return data
+
+
+def problems(tmp_path, data) -> list:
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    with pytest.raises(SpecError) as info:
+        load_spec(path)
+    return info.value.problems
+
+
+def am(data):
+    return data["alertmanager"]
+
+
+CASES = [
+    ("team-references-unknown-receiver", lambda d: d["teams"][0].update(receivers={"critical": "nobody"}),
+     "teams[0].receivers.critical", "unknown receiver 'nobody'; known: pager, tickets, robot"),
+    ("severity-references-unknown-receiver", lambda d: am(d)["routing"]["by_severity"].update(warning="nobody"),
+     "alertmanager.routing.by_severity.warning", "unknown receiver 'nobody'"),
+    ("action-references-unknown-receiver", lambda d: am(d)["routing"]["by_action"].update(reset="nobody"),
+     "alertmanager.routing.by_action.reset", "unknown receiver 'nobody'"),
+    ("route-for-a-severity-no-alert-has", lambda d: am(d)["routing"]["by_severity"].update(info="tickets"),
+     "alertmanager.routing.by_severity.info", "no enabled alert has severity info: this route can never match"),
+    ("route-for-an-action-of-disabled-alerts", lambda d: (
+        am(d)["routing"]["by_action"].update(preempt="robot"),
+        d.update(alerts={"GPUPowerCritical": {"enabled": False}})),
+     "alertmanager.routing.by_action.preempt", "no enabled alert has action preempt"),
+    ("team-route-that-can-never-match", lambda d: d["teams"][0].update(receivers={"info": "pager"}),
+     "teams[0].receivers.info", "this route can never match"),
+    ("receiver-without-its-secret-file", lambda d: am(d)["receivers"][0].update(pagerduty={}),
+     "alertmanager.receivers[0].pagerduty.routing_key_file", "required key missing"),
+    ("inline-pagerduty-key",
+     lambda d: am(d)["receivers"][0].update(pagerduty={"routing_key": "abc", "routing_key_file": "/x"}),
+     "alertmanager.receivers[0].pagerduty.routing_key",
+     "'routing_key' would put a secret into the spec; write it to a file and give routing_key_file instead"),
+    ("inline-slack-url",
+     lambda d: am(d)["receivers"][1].update(slack={"api_url": "https://hooks.slack.com/x", "api_url_file": "/x"}),
+     "alertmanager.receivers[1].slack.api_url", "give api_url_file instead"),
+    ("inline-smtp-password", lambda d: am(d)["receivers"].append(
+        {"name": "mail", "email": {"to": "a@x", "from": "b@x", "smarthost": "smtp:587", "auth_password": "pw"}}),
+     "alertmanager.receivers[3].email.auth_password", "give auth_password_file instead"),
+    ("webhook-url-with-credentials", lambda d: am(d)["receivers"][2].update(
+        webhook={"url": "http://user:pw@robot.example/alerts"}),
+     "alertmanager.receivers[2].webhook.url", "must not carry credentials"),
+    ("email-user-without-password-file", lambda d: am(d)["receivers"].append(
+        {"name": "mail", "email": {"to": "a@x", "from": "b@x", "smarthost": "smtp:587", "auth_username": "u"}}),
+     "alertmanager.receivers[3].email.auth_password_file", "auth_username needs auth_password_file"),
+    ("duplicate-receiver-names", lambda d: am(d)["receivers"].append(
+        {"name": "pager", "webhook": {"url": "http://x.example/"}}),
+     "alertmanager.receivers[3].name", "duplicate receiver name 'pager'"),
+    ("receiver-of-two-kinds", lambda d: am(d)["receivers"][2].update(slack={"api_url_file": "/s"}),
+     "alertmanager.receivers[2]", "exactly one of webhook, slack, pagerduty, email; found webhook, slack"),
+    ("receiver-of-no-kind", lambda d: am(d)["receivers"].append({"name": "empty"}),
+     "alertmanager.receivers[3]", "found none"),
+    ("reserved-receiver-name", lambda d: am(d)["receivers"].append(
+        {"name": "gpuobs-discard", "webhook": {"url": "http://x.example/"}}),
+     "alertmanager.receivers[3].name", "is the receiver gpuobs generates"),
+    ("inhibition-over-a-label-no-alert-carries", lambda d: am(d).update(
+        inhibit_rules=[{"source": {"alertname": "GPUMissing"}, "target": {"severity": "warning"},
+                        "equal": ["rack_row"]}]),
+     "alertmanager.inhibit_rules[0].equal[0]", "no gpuobs alert carries label 'rack_row'"),
+    ("inhibition-matching-a-label-no-alert-carries", lambda d: am(d).update(
+        inhibit_rules=[{"source": {"service": "db"}, "target": {"severity": "warning"}, "equal": ["host"]}]),
+     "alertmanager.inhibit_rules[0].source.service", "the rule would never match"),
+    ("inhibition-without-equal", lambda d: am(d).update(
+        inhibit_rules=[{"source": {"alertname": "GPUMissing"}, "target": {"severity": "warning"}, "equal": []}]),
+     "alertmanager.inhibit_rules[0].equal", "List should have at least 1 item"),
+    ("unknown-mute-interval", lambda d: am(d)["routing"].update(mute_warnings_outside="office"),
+     "alertmanager.routing.mute_warnings_outside", "unknown time interval 'office'; known: none"),
+    ("bad-weekday", lambda d: am(d).update(time_intervals=[{"name": "office", "weekdays": ["monday:fri"]}]),
+     "alertmanager.time_intervals[0].weekdays[0]", "'monday:fri' is not a weekday"),
+    ("bad-time-zone", lambda d: am(d).update(time_intervals=[{"name": "office", "location": "Mars/Base"}]),
+     "alertmanager.time_intervals[0].location", "unknown time zone 'Mars/Base'"),
+    ("bad-time", lambda d: am(d).update(time_intervals=[{"name": "office", "times": [
+        {"start_time": "8:00", "end_time": "18:00"}]}]),
+     "alertmanager.time_intervals[0].times[0].start_time", "String should match pattern"),
+    ("group-by-a-label-no-alert-carries", lambda d: am(d)["routing"].update(group_by=["datacenter"]),
+     "alertmanager.routing.group_by[0]", "no gpuobs alert carries label 'datacenter'"),
+    ("team-receivers-without-alertmanager", lambda d: (
+        d.pop("alertmanager"), d["teams"][0].update(receivers={"critical": "pager"})),
+     "teams[0].receivers", "team receivers need an alertmanager section"),
+]
+
+
+def test_base_is_valid(tmp_path):
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(BASE))
+    assert load_spec(path).alertmanager.receivers[0].name == "pager"
+
+
+@pytest.mark.parametrize("name, change, path, fragment", CASES, ids=[c[0] for c in CASES])
+def test_bad_alertmanager_section(tmp_path, name, change, path, fragment):
+    found = problems(tmp_path, spec_with(change))
+    assert [p.path for p in found] == [path], found
+    assert fragment in found[0].message
+
+
+def test_expected_receivers_follow_the_policy(tmp_path):
+    path = tmp_path / "spec.yaml"
+    data = spec_with(lambda d: d["teams"][0].update(receivers={"warning": None}))
+    path.write_text(yaml.safe_dump(data))
+    model = load_model(path, tmp_path)
+    assert expected_receivers(model, "critical", "quarantine", "t1") == ["robot", "pager"]
+    assert expected_receivers(model, "warning", "notify", "t1") == ["gpuobs-discard"]
+    assert expected_receivers(model, "warning", "notify", None) == ["tickets"]
+    assert expected_receivers(model, "info", "notify", None) == ["gpuobs-discard"]
+
+
+@needs("amtool")
+@needs("promtool")
+def test_generated_route_tests_catch_a_broken_tree(tmp_path):
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec_with(lambda d: d["teams"][0].update(receivers={"critical": "tickets"}))))
+    model = load_model(path, tmp_path)
+    out = tmp_path / "out"
+    write_tree(out, render(model))
+    assert "route tests passed" in run_tests(out)
+    config = out / "alertmanager" / "alertmanager.yml"
+    config.write_text(config.read_text().replace("continue: true", "continue: false"))
+    with pytest.raises(ToolError, match="expected robot,tickets; amtool said: robot"):
+        run_tests(out)
