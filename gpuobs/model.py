@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gpuobs import links
 from gpuobs.alerts import ALERTS, AlertDef
 from gpuobs.catalog import PROFILES, Profile
 from gpuobs.gpus import GPU_MODELS, GpuModel
-from gpuobs.spec.schema import Alertmanager, Fleet, seconds
+from gpuobs.spec.schema import Alertmanager, Fleet, Grafana, seconds
 from gpuobs.thresholds import Thresholds, resolved_thresholds
 
 
@@ -76,6 +77,7 @@ class FleetModel:
     alerts: tuple[Alert, ...]  # enabled alerts only, in catalog order
     prometheus: PrometheusSettings
     alertmanager: Alertmanager | None  # validated spec section, read-only here
+    grafana: Grafana | None  # likewise
     runbook_url: str
     grafana_url: str
 
@@ -83,8 +85,7 @@ class FleetModel:
         return next((a for a in self.alerts if a.name == name), None)
 
     def dashboard_uid(self, dashboard: str) -> str:
-        """Stable Grafana uid, so alert links survive regeneration."""
-        return f"gpuobs-{self.name}-{dashboard}"[:40]
+        return links.dashboard_uid(self.name, dashboard)
 
 
 def default_scrape_timeout(scrape_interval: str) -> str:
@@ -140,6 +141,6 @@ def build_model(fleet: Fleet, name: str, source: str) -> FleetModel:
             service_discovery=p.service_discovery, host_label=p.host_label, self_address=p.self_address,
             alertmanagers=tuple(p.alertmanagers), external_labels=tuple(sorted(p.external_labels.items())),
         ),
-        alertmanager=fleet.alertmanager,
+        alertmanager=fleet.alertmanager, grafana=fleet.grafana,
         runbook_url=fleet.links.runbook_url, grafana_url=fleet.links.grafana_url,
     )

@@ -24,7 +24,8 @@ def test_every_spec_key_is_in_the_readme():
     classes = [schema.Fleet, schema.Host, schema.Gpus, schema.MigLayout, schema.Cluster, schema.Team,
                schema.Thresholds, schema.AlertOverride, schema.Prometheus, schema.Links, schema.Alertmanager,
                schema.Receiver, schema.Webhook, schema.Slack, schema.PagerDuty, schema.Email, schema.BasicAuth,
-               schema.Routing, schema.TimeInterval, schema.TimeRange, schema.InhibitRule]
+               schema.Routing, schema.TimeInterval, schema.TimeRange, schema.InhibitRule, schema.Grafana,
+               schema.DashboardSpec, schema.PanelSpec, schema.ThresholdStep]
     for cls in classes:
         for name, field in cls.model_fields.items():
             assert f"`{field.alias or name}`" in README or f"{field.alias or name}:" in README, \

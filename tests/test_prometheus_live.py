@@ -1,67 +1,22 @@
 """The generated demo configuration in a real Prometheus: it loads, scrapes, and every rule
 evaluates without error on data shaped like a real exporter's (built from the catalog)."""
 
-import http.server
-import threading
 import time
 
 import pytest
 import yaml
+from fake_exporter import FakeExporter
 
 from conftest import ROOT, needs
-from gpuobs import catalog
 from gpuobs.generate import load_model
 from gpuobs.stack import PrometheusProcess
 
 pytestmark = needs("prometheus")
 
-EXTRA_LABEL_VALUES = {"reason": "hw_thermal", "xid": "13", "err_code": "13", "err_msg": "", "field": "power",
-                      "driver_version": "550.54.15", "serial": "1320000000001", "vbios_version": "92.00.45.00.06",
-                      "version": "0.1.0", "source": "test", "gpu_model": "A100-SXM4-80GB"}
-VALUES = {"gpu_temp": 55, "gpu_temp_margin": 30, "gpu_max_op_temp": 85, "power_usage": 250, "enforced_power_limit": 400,
-          "power_limit": 400, "fb_used": 20000, "fb_free": 60000, "gpu_util": 70, "gpu_up": 1}
-
-
-def exposition(host: str, gpus: int) -> str:
-    """Every GPU-level catalog metric for `gpus` GPUs, in the dcgm profile's names and labels."""
-    profile = catalog.PROFILES["dcgm"]
-    lines = []
-    for metric in catalog.METRICS:
-        if metric.level not in (catalog.GPU, catalog.INSTANCE) or metric.origin == "rules":
-            continue
-        name = profile.metric(metric.key)
-        lines.append(f"# TYPE {name} {'gauge' if metric.type == catalog.INFO else metric.type}")
-        for index in range(gpus):
-            labels = {profile.label("gpu"): str(index), profile.label("uuid"): f"GPU-{index:08d}-live",
-                      profile.label("pci_bus_id"): f"00000000:{index + 7:02X}:00.0",
-                      profile.label("device"): f"nvidia{index}",
-                      profile.label("model_name"): "NVIDIA A100-SXM4-80GB", profile.label("hostname"): host}
-            labels.update({label: EXTRA_LABEL_VALUES[label] for label in metric.extra_labels})
-            text = ",".join(f'{k}="{v}"' for k, v in labels.items())
-            lines.append(f"{name}{{{text}}} {VALUES.get(metric.key, 1 if metric.type == catalog.INFO else 0)}")
-    return "\n".join(lines) + "\n"
-
-
 @pytest.fixture
 def exporter():
-    body = exposition("gpu-node-01", 8).encode()
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            self.send_response(200)
-            self.send_header("Content-Type", "text/plain; version=0.0.4")
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with FakeExporter("gpu-node-01", "NVIDIA A100-SXM4-80GB", 8) as fake:
+        yield fake.target
 
 
 def test_demo_rules_evaluate_cleanly_on_exporter_shaped_data(tmp_path, exporter):

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from gpuobs.alerts import render_annotation
 from gpuobs.catalog import CLOCK_EVENT_BITS, HW_THROTTLE_REASONS
+from gpuobs.links import ALERT_PANELS
 from gpuobs.model import Alert, FleetModel
 from gpuobs.promql import num, quote, regex_alternatives, sel
 from gpuobs.spec.schema import seconds
@@ -312,11 +313,12 @@ def alert_annotations(model: FleetModel, alert: Alert) -> dict[str, str]:
     def host_label(template: str) -> str:
         return template.replace("$labels.host }}", f"$labels.{h} }}}}")
 
-    dashboard = "gpu-detail"
+    dashboard, panel = ALERT_PANELS[d.family]
     url = (f"{model.grafana_url}/d/{model.dashboard_uid(dashboard)}/?var-cluster={{{{ $labels.cluster }}}}"
            f"&var-host={{{{ $labels.{h} }}}}")
     if d.scope == "gpu":
         url += "&var-gpu={{ $labels.gpu }}"
+    url += f"&viewPanel={panel}"
     return {
         "summary": d.summary,
         "description": host_label(d.description),

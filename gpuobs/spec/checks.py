@@ -8,6 +8,7 @@ from gpuobs.alerts import BY_NAME as ALERTS_BY_NAME
 from gpuobs.catalog import PROFILES
 from gpuobs.errors import Problem
 from gpuobs.gpus import GPU_MODELS
+from gpuobs.spec.grafana_checks import check_grafana
 from gpuobs.spec.routing_checks import check_alertmanager
 from gpuobs.spec.schema import Fleet, seconds
 from gpuobs.thresholds import resolved_thresholds
@@ -21,7 +22,7 @@ def reserved_labels(fleet: Fleet) -> set[str]:
     return set(_ALERT_OWNED) | {fleet.prometheus.host_label} | set(profile.labels.values())
 
 
-def cross_check(fleet: Fleet) -> list[Problem]:
+def cross_check(fleet: Fleet, fleet_name: str) -> list[Problem]:
     problems: list[Problem] = []
     add = lambda path, message: problems.append(Problem(path, message))  # noqa: E731
     reserved = reserved_labels(fleet)
@@ -96,7 +97,7 @@ def cross_check(fleet: Fleet) -> list[Problem]:
     for i, target in enumerate(fleet.prometheus.alertmanagers):
         if "://" in target or ":" not in target:
             add(f"prometheus.alertmanagers[{i}]", f"'{target}' must be host:port, without a scheme")
-    return problems + check_alertmanager(fleet)
+    return problems + check_alertmanager(fleet) + check_grafana(fleet, fleet_name)
 
 
 def _duplicates(names):

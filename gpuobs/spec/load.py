@@ -54,7 +54,7 @@ def load_spec(path: str | Path) -> Fleet:
         fleet = _validate(source, _run_python(source, path), None)
     else:
         raise SpecError(source, [Problem("", "a spec is a .yaml, .yml or .py file")])
-    problems = cross_check(fleet)
+    problems = cross_check(fleet, fleet.name or path.stem)
     if problems:
         raise SpecError(source, _with_lines(problems, text if suffix != ".py" else None))
     return fleet

@@ -279,6 +279,73 @@ class Alertmanager(Strict):
     inhibit_rules: list[InhibitRule] = Field(default_factory=list)
 
 
+PANEL_TYPES = ("timeseries", "stat", "gauge", "bargauge", "table", "state-timeline", "heatmap")
+# Grafana unit ids a custom panel may use (Grafana's own ids; a wrong one shows raw numbers).
+UNITS = ("none", "short", "percent", "percentunit", "celsius", "fahrenheit", "watt", "kwatt", "mwatt", "joule",
+         "watth", "kwatth", "volt", "amp", "hertz", "rotmhz", "rotghz", "bytes", "decbytes", "kbytes", "mbytes",
+         "gbytes", "deckbytes", "decmbytes", "decgbytes", "bits", "Bps", "binBps", "bps", "KBs", "MBs", "GBs",
+         "ns", "µs", "ms", "s", "m", "h", "d", "dtdurations", "dateTimeAsIso", "ops", "reqps", "rps", "wps",
+         "iops", "cps", "locale", "bool", "bool_yes_no", "bool_on_off")
+_COLOR = re.compile(r"^(#[0-9a-fA-F]{6}|(dark-|semi-dark-|light-|super-light-)?(green|yellow|orange|red|blue|purple)"
+                    r"|transparent|text)$")
+_GRAFANA_MACROS = re.compile(r"\$__(rate_interval|interval|range|range_s|interval_ms)\b")
+
+
+def _promql(value: str) -> str:
+    import promql_parser  # imported here: only specs with custom panels pay for it
+
+    try:
+        promql_parser.parse(_GRAFANA_MACROS.sub("5m", value))
+    except ValueError as exc:
+        raise ValueError(f"does not parse as PromQL: {exc}") from None
+    return value
+
+
+def _unit(value: str) -> str:
+    if value not in UNITS:
+        raise ValueError(f"unknown Grafana unit '{value}'; known: {', '.join(UNITS)}")
+    return value
+
+
+def _color(value: str) -> str:
+    if not _COLOR.match(value):
+        raise ValueError(f"'{value}' is not a Grafana colour; use green, yellow, orange, red, blue, purple "
+                         "(optionally dark-, light-, ...) or #rrggbb")
+    return value
+
+
+class ThresholdStep(Strict):
+    value: float
+    color: Annotated[str, AfterValidator(_color)]
+
+
+class PanelSpec(Strict):
+    """A panel of your own: one PromQL query; $cluster, $host, $gpu and $__rate_interval work."""
+
+    title: str = Field(min_length=1)
+    expr: Annotated[str, AfterValidator(_promql)]
+    legend: str = ""
+    type: Literal[PANEL_TYPES] = "timeseries"  # type: ignore[valid-type]
+    unit: Annotated[str, AfterValidator(_unit)] = "short"
+    thresholds: list[ThresholdStep] = Field(default_factory=list, description="colour from each value upwards")
+    description: str | None = None
+
+
+class DashboardSpec(Strict):
+    title: str = Field(min_length=1)
+    uid: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,40}$", description="default: from the title")
+    tags: list[str] = Field(default_factory=list)
+    panels: list[PanelSpec] = Field(min_length=1)
+
+
+class Grafana(Strict):
+    prometheus_url: Url = Field("http://prometheus:9090", description="the provisioned data source's URL")
+    folder: str = Field("GPU fleet", min_length=1)
+    dashboards: list[DashboardSpec] = Field(default_factory=list, description="dashboards of your own")
+    panels: dict[Literal["fleet-overview", "gpu-detail", "health", "monitoring"], list[PanelSpec]] = Field(
+        default_factory=dict, description="panels appended to a generated dashboard")
+
+
 class Fleet(Strict):
     """A GPU fleet: the one input every gpuobs output is generated from."""
 
@@ -295,6 +362,7 @@ class Fleet(Strict):
     prometheus: Prometheus = Field(default_factory=Prometheus)
     alertmanager: Alertmanager | None = Field(None, description="routing and receivers; without it no "
                                               "alertmanager.yml is generated")
+    grafana: Grafana | None = Field(None, description="data source URL, folder, panels and dashboards of your own")
     links: Links = Field(default_factory=Links)
 
 
