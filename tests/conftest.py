@@ -18,6 +18,20 @@ def update_golden(request) -> bool:
     return request.config.getoption("--update-golden")
 
 
+def spec_problems(tmp_path: Path, data: dict) -> list:
+    """The problems load_spec reports for `data` written as a YAML spec (it must fail)."""
+    import yaml
+
+    from gpuobs.errors import SpecError
+    from gpuobs.spec import load_spec
+
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    with pytest.raises(SpecError) as info:
+        load_spec(path)
+    return info.value.problems
+
+
 def needs(tool: str):
     return pytest.mark.skipif(shutil.which(tool) is None, reason=f"{tool} not on PATH")
 

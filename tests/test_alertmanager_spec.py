@@ -6,8 +6,8 @@ import copy
 import pytest
 import yaml
 
-from conftest import MINIMAL_SPEC, needs
-from gpuobs.errors import SpecError, ToolError
+from conftest import MINIMAL_SPEC, needs, spec_problems
+from gpuobs.errors import ToolError
 from gpuobs.generate import load_model, render, write_tree
 from gpuobs.generators.alertmanager import expected_receivers
 from gpuobs.spec import load_spec
@@ -30,14 +30,6 @@ def spec_with(change) -> dict:
     data = copy.deepcopy(BASE)
     change(data)
     return data
-
-
-def problems(tmp_path, data) -> list:
-    path = tmp_path / "spec.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    with pytest.raises(SpecError) as info:
-        load_spec(path)
-    return info.value.problems
 
 
 def am(data):
@@ -122,7 +114,7 @@ def test_base_is_valid(tmp_path):
 
 @pytest.mark.parametrize("name, change, path, fragment", CASES, ids=[c[0] for c in CASES])
 def test_bad_alertmanager_section(tmp_path, name, change, path, fragment):
-    found = problems(tmp_path, spec_with(change))
+    found = spec_problems(tmp_path, spec_with(change))
     assert [p.path for p in found] == [path], found
     assert fragment in found[0].message
 

@@ -5,10 +5,8 @@ import copy
 import pytest
 import yaml
 
-from conftest import MINIMAL_SPEC
-from gpuobs.errors import SpecError
+from conftest import MINIMAL_SPEC, spec_problems
 from gpuobs.generate import load_model, render
-from gpuobs.spec import load_spec
 
 PANEL = {"title": "Energy", "expr": 'increase(DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION{gpu=~"$gpu"}[$__rate_interval])',
          "unit": "kwatth"}
@@ -26,14 +24,6 @@ def spec_with(change) -> dict:
 
 def grafana(data):
     return data["grafana"]
-
-
-def problems(tmp_path, data) -> list:
-    path = tmp_path / "g.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    with pytest.raises(SpecError) as info:
-        load_spec(path)
-    return info.value.problems
 
 
 CASES = [
@@ -78,6 +68,6 @@ def test_base_generates_the_custom_panel_and_dashboard(tmp_path):
 
 @pytest.mark.parametrize("name, change, path, fragment", CASES, ids=[c[0] for c in CASES])
 def test_bad_grafana_section(tmp_path, name, change, path, fragment):
-    found = problems(tmp_path, spec_with(change))
+    found = spec_problems(tmp_path, spec_with(change))
     assert [p.path for p in found] == [path], found
     assert fragment in found[0].message
