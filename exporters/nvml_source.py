@@ -1,0 +1,38 @@
+"""The GPUs NVML shows, read each collection cycle into one snapshot."""
+
+from __future__ import annotations
+
+from exporters.collector import ErrorCounts
+from exporters.exposition import Builder
+from exporters.gpu import add_xids
+from exporters.nvml_events import XidWatcher
+from exporters.nvml_reader import GpuLost, Reader, discover
+from exporters.xid import XidLog
+
+
+class NvmlSource:
+    """Discovers the GPUs once (NVML must be initialised); a GPU lost later stays in every
+    snapshot as gpu_up 0, so it shows up as missing instead of silently gone."""
+
+    def __init__(self, hostname: str, errors: ErrorCounts, xid_timeout_ms: int = 1000):
+        self.devices = discover(hostname, errors)
+        self.reader = Reader(hostname, errors)
+        self.xids = XidLog()
+        handles = {d.index: d.handle for d in self.devices if d.handle is not None}
+        self.watcher = XidWatcher(handles, self.xids, errors, xid_timeout_ms)
+
+    def collect(self, builder: Builder, errors: ErrorCounts) -> bool:
+        read_any = False
+        for dev in self.devices:
+            try:
+                samples = self.reader.read(dev)
+            except GpuLost:
+                builder.add("gpu_up", dev.entity, 0)
+            else:
+                builder.add("gpu_up", dev.entity, 1)
+                builder.merge(samples)
+                read_any = True
+            # XID history is the exporter's own record: it stays visible on a lost GPU, whose
+            # XID 79 is exactly what an operator needs to see.
+            add_xids(builder, dev.entity, self.xids.get(dev.index))
+        return read_any

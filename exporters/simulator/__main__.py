@@ -1,0 +1,5 @@
+import sys
+
+from exporters.simulator.cli import main
+
+sys.exit(main())

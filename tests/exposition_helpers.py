@@ -1,0 +1,48 @@
+"""Reading exposition text in tests: parsed with prometheus_client's own parser."""
+
+from __future__ import annotations
+
+import urllib.request
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from gpuobs import catalog
+
+DCGM = catalog.PROFILES["dcgm"]
+_KNOWN = set(DCGM.metrics.values())
+
+
+def _served_name(sample):
+    """prometheus_client's parser appends _total to counter samples named without it (dcgm's
+    counters are); Prometheus keeps the name as served, so the tests compare that."""
+    name = sample.name
+    if name not in _KNOWN and name.endswith("_total") and name[:-6] in _KNOWN:
+        return sample._replace(name=name[:-6])
+    return sample
+
+
+def samples(body: bytes | str) -> list:
+    text = body.decode() if isinstance(body, bytes) else body
+    return [_served_name(s) for family in text_string_to_metric_families(text) for s in family.samples]
+
+
+def names(body) -> set[str]:
+    return {s.name for s in samples(body)}
+
+
+def find(body, key: str, **labels) -> list:
+    """Samples of the catalog metric `key` whose labels include `labels`."""
+    name = DCGM.metric(key)
+    wanted = {k: str(v) for k, v in labels.items()}
+    return [s for s in samples(body) if s.name == name and wanted.items() <= s.labels.items()]
+
+
+def value(body, key: str, **labels) -> float:
+    found = find(body, key, **labels)
+    assert len(found) == 1, f"{key} {labels}: {len(found)} samples"
+    return found[0].value
+
+
+def get(url: str, headers: dict | None = None, timeout: float = 10, context=None):
+    request = urllib.request.Request(url, headers=headers or {})
+    return urllib.request.urlopen(request, timeout=timeout, context=context)

@@ -1,0 +1,111 @@
+"""gpuobs-exporter as a program: NVML missing, --allow-no-gpu, flags and environment, serving
+fake GPUs over HTTP while one of them is lost."""
+
+import ctypes.util
+import gzip
+import shutil
+import subprocess
+import time
+
+import pynvml
+import pytest
+from exposition_helpers import DCGM, find, get, names, value
+from nvml_fake import FakeGpu, FakeNvml
+
+from exporters import nvml_exporter
+from gpuobs import catalog
+
+
+def _args(*extra):
+    return nvml_exporter.build_parser().parse_args(["--web.listen-address", "127.0.0.1:0", "--hostname", "n1",
+                                                    *extra])
+
+
+def _scrape(exporter, gzip_ok=False) -> bytes:
+    headers = {"Accept-Encoding": "gzip"} if gzip_ok else {}
+    with get(f"{exporter.server.url}/metrics", headers) as response:
+        body = response.read()
+        return gzip.decompress(body) if gzip_ok else body
+
+
+def test_nvml_missing_exits_1_with_a_clear_message(monkeypatch, capsys):
+    FakeNvml([], init_error=pynvml.NVML_ERROR_LIBRARY_NOT_FOUND).install(monkeypatch)
+    assert nvml_exporter.main(["--web.listen-address", "127.0.0.1:0"]) == 1
+    message = capsys.readouterr().err
+    assert "NVML is not available (NVML Shared Library Not Found)" in message
+    assert "--allow-no-gpu" in message
+
+
+@pytest.mark.skipif(ctypes.util.find_library("nvidia-ml") is not None, reason="this machine has NVML")
+@pytest.mark.skipif(shutil.which("gpuobs-exporter") is None, reason="gpuobs-exporter is not installed")
+def test_the_installed_program_without_a_driver_exits_1():
+    result = subprocess.run(["gpuobs-exporter", "--web.listen-address", "127.0.0.1:0"], capture_output=True,
+                            text=True, timeout=30)
+    assert result.returncode == 1
+    assert "NVML is not available" in result.stderr
+
+
+def test_allow_no_gpu_serves_self_health_only(monkeypatch):
+    FakeNvml([], init_error=pynvml.NVML_ERROR_DRIVER_NOT_LOADED).install(monkeypatch)
+    exporter = nvml_exporter.start(_args("--allow-no-gpu"))
+    try:
+        body = _scrape(exporter)
+    finally:
+        exporter.stop()
+    exporter_level = {DCGM.metric(m.key) for m in catalog.METRICS if m.level == catalog.EXPORTER}
+    assert names(body) <= exporter_level
+    assert value(body, "exporter_collection_errors", gpu="", field="nvml_init") == 1
+    assert value(body, "exporter_build_info", source="nvml") == 1
+    assert not find(body, "exporter_last_success"), "no cycle ever read a GPU"
+
+
+def test_serves_gpus_and_shows_one_lost_mid_run(monkeypatch):
+    fake = FakeNvml([FakeGpu(0), FakeGpu(1)]).install(monkeypatch)
+    exporter = nvml_exporter.start(_args("--interval", "0.05"))
+    try:
+        assert value(_scrape(exporter, gzip_ok=True), "gpu_up", gpu=1) == 1
+        fake.gpus[1].lost = True
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and value(_scrape(exporter), "gpu_up", gpu=1) != 0:
+            time.sleep(0.02)
+        body = _scrape(exporter, gzip_ok=True)
+    finally:
+        exporter.stop()
+    assert value(body, "gpu_up", gpu=1) == 0 and not find(body, "gpu_temp", gpu=1)
+    assert value(body, "gpu_up", gpu=0) == 1 and value(body, "gpu_temp", gpu=0) == 45
+    assert value(body, "gpu_info", gpu=0, hostname="n1") == 1
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--web.listen-address", "nowhere"], "is not host:port"),
+    (["--web.listen-address", "127.0.0.1:0", "--interval", "0"], "--interval must be positive"),
+    (["--web.listen-address", "127.0.0.1:0", "--web.config.file", "/nonexistent/web.yml"], "No such file"),
+])
+def test_bad_settings_exit_1_with_a_message(monkeypatch, capsys, argv, message):
+    FakeNvml([FakeGpu(0)]).install(monkeypatch)
+    assert nvml_exporter.main(argv) == 1
+    assert message in capsys.readouterr().err
+
+
+def test_a_port_in_use_exits_1(monkeypatch, capsys):
+    FakeNvml([FakeGpu(0)]).install(monkeypatch)
+    first = nvml_exporter.start(_args())
+    try:
+        assert nvml_exporter.main(["--web.listen-address", f"127.0.0.1:{first.server.port}"]) == 1
+    finally:
+        first.stop()
+    assert "cannot listen on" in capsys.readouterr().err
+
+
+def test_defaults_bind_loopback_and_the_environment_sets_every_flag(monkeypatch):
+    defaults = nvml_exporter.build_parser().parse_args([])
+    assert defaults.listen == "127.0.0.1:9400" and defaults.interval == 5 and not defaults.allow_no_gpu
+    monkeypatch.setenv("GPUOBS_LISTEN_ADDRESS", ":9500")
+    monkeypatch.setenv("GPUOBS_INTERVAL", "2.5")
+    monkeypatch.setenv("GPUOBS_HOSTNAME", "gpu-07")
+    monkeypatch.setenv("GPUOBS_WEB_CONFIG_FILE", "/etc/gpuobs/web.yml")
+    monkeypatch.setenv("GPUOBS_ALLOW_NO_GPU", "true")
+    args = nvml_exporter.build_parser().parse_args([])
+    assert (args.listen, args.interval, args.hostname, args.web_config, args.allow_no_gpu) == \
+           (":9500", 2.5, "gpu-07", "/etc/gpuobs/web.yml", True)
+    assert nvml_exporter.build_parser().parse_args(["--interval", "9"]).interval == 9, "flags win over the environment"
