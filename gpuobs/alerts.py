@@ -100,7 +100,16 @@ ALERTS: tuple[AlertDef, ...] = (
              "The GPU exporter of {{ $labels.cluster }}/{{ $labels.host }} cannot be scraped or has no "
              "scrape target; its GPUs are unobserved.",
              scope="host"),
+    AlertDef("GPUExporterStale", "exporter", "critical", "notify", "2m",
+             "GPU exporter serving frozen readings",
+             "The GPU exporter of {{ $labels.cluster }}/{{ $labels.host }} answers scrapes but has not "
+             'completed a collection for {{ printf "%.0f" $value }} seconds (NVML wedged?); its GPUs\' '
+             "readings are frozen and their alerts cannot fire.",
+             scope="host"),
 )
+
+# Seconds without a successful collection before GPUExporterStale counts (its `for` comes on top).
+EXPORTER_STALE_SECONDS = 120
 
 BY_NAME: dict[str, AlertDef] = {a.name: a for a in ALERTS}
 

@@ -121,6 +121,7 @@ METRICS: tuple[Metric, ...] = (
     _m("row_remap_pending", GAUGE, "bool", GPU, "dcgm-optional",
        "1 while a row remap is pending (a GPU reset is needed)."),
     # NVLink
+    # dcgm-exporter's CSV types it counter, but DCGM fills it with a rate (MB/s): never rate() it.
     _m("nvlink_bandwidth", COUNTER, "count", GPU, "dcgm-default",
        "Total number of NVLink bandwidth counters for all lanes."),
     _m("nvlink_crc_flit_errors", COUNTER, "count", GPU, "dcgm-optional",
@@ -224,6 +225,8 @@ DCGM_LABELS: dict[str, str] = {
     "mig_profile": "GPU_I_PROFILE",
     "mig_instance": "GPU_I_ID",
     "hostname": "hostname",
+    # dcgm-exporter puts the driver version on every series as this label; gpuobs serves it only
+    # on gpuobs_gpu_info, as `driver_version` (extra_labels are literal label names).
     "driver_version": "DCGM_FI_DRIVER_VERSION",
 }
 

@@ -11,6 +11,7 @@ import hashlib
 import math
 from dataclasses import dataclass, field
 
+from gpuobs.alerts import EXPORTER_STALE_SECONDS
 from gpuobs.generators.prometheus import target_labels
 from gpuobs.generators.rules import GPU_EXPORTER_JOB, RULE_FILES, Names, alert_labels, expected_annotations
 from gpuobs.gpus import GpuModel
@@ -353,6 +354,23 @@ class Builder:
             self.expect(alert, self.gpu_labels(host, lost_index), 1, {"gpu_model": host.gpu.key})]))
         return [fire, quiet, lost]
 
+    def _GPUExporterStale(self, alert, gpu, t):
+        """Collections stop at time 0 while scrapes go on; promtool's clock starts at 0, so the
+        last-success timestamp is the age of the readings."""
+        host = self.model.hosts[0]
+        hold = hold_of(alert)
+        stale_from = (EXPORTER_STALE_SECONDS // STEP + 1) * STEP
+        end = stale_from + hold + STEP
+        labels = self._up_labels(host)
+        fire = Case(f"{alert.name} {host.name}: collections stopped, fires")
+        fire.add(self.n.exporter_last_success, labels, flat(0, end + STEP))
+        fire.checks.append((end - 2 * STEP, alert.name, []))
+        fire.checks.append((end, alert.name, [self.expect(alert, labels, end)]))
+        quiet = Case(f"{alert.name} {host.name}: collections keep up, quiet")
+        quiet.add(self.n.exporter_last_success, labels, f"0+{STEP}x{end // STEP + 1}")
+        quiet.checks.append((end, alert.name, []))
+        return [fire, quiet]
+
     def _GPUExporterDown(self, alert, gpu, t):
         host = self.model.hosts[0]
         hold = hold_of(alert)
@@ -378,7 +396,8 @@ def _stable_id(name: str) -> str:
 
 
 _MODEL_INDEPENDENT = {"GPUEccUncorrectable", "GPUThrottling", "GPURowRemapFailure", "GPURowRemapPending",
-                      "GPUMissing", "GPUExporterDown", "GPUXidQuarantine", "GPUXidReset", "GPUXidDrain"}
+                      "GPUMissing", "GPUExporterDown", "GPUExporterStale", "GPUXidQuarantine", "GPUXidReset",
+                      "GPUXidDrain"}
 
 
 def _varies_by_model(alert_name: str) -> bool:
