@@ -13,7 +13,14 @@ from dataclasses import dataclass, field
 
 from gpuobs.alerts import EXPORTER_STALE_SECONDS
 from gpuobs.generators.prometheus import target_labels
-from gpuobs.generators.rules import GPU_EXPORTER_JOB, RULE_FILES, Names, alert_labels, expected_annotations
+from gpuobs.generators.rules import (
+    GPU_EXPORTER_JOB,
+    PREDICTION_NEAR_CELSIUS,
+    RULE_FILES,
+    Names,
+    alert_labels,
+    expected_annotations,
+)
 from gpuobs.gpus import GpuModel
 from gpuobs.model import Alert, FleetModel, Host
 from gpuobs.promql import num, quote
@@ -168,12 +175,16 @@ class Builder:
         extra = [] if t.gpu_temp_critical is not None else [(n.gpu_max_op_temp, labels, critical)]
         horizon = seconds(t.thermal_prediction_horizon) / 60
         hold = hold_of(alert)
-        start = critical - horizon - 5  # rising 1 C/min: predicted to cross after 5 minutes
+        # Rising 1 C/min: after 5 minutes both predicted to cross and near enough to count.
+        start = critical - min(horizon, PREDICTION_NEAR_CELSIUS) - 5
         end = 300 + hold + 2 * STEP
         fire = Case(f"{alert.name} {gpu.key}: rising 1 C/min towards {num(critical)} C, fires")
         fire.add(n.gpu_temp, labels, f"{num(start)}+0.25x{end // STEP + 1}")
         quiet = Case(f"{alert.name} {gpu.key}: steady {num(start)} C, quiet")
         quiet.add(n.gpu_temp, labels, flat(start, end + STEP))
+        warming = Case(f"{alert.name} {gpu.key}: warming up steeply far below the threshold, quiet")
+        warming.add(n.gpu_temp, labels, f"{num(critical - PREDICTION_NEAR_CELSIUS - 45)}+1x{end // STEP + 1}")
+        warming.checks.append((end, alert.name, []))
         for metric, lbls, v in extra:
             fire.add(metric, lbls, flat(v, end + STEP))
             quiet.add(metric, lbls, flat(v, end + STEP))
@@ -182,7 +193,9 @@ class Builder:
             return []  # the spec's horizon is shorter than `for`: nothing to predict before it is critical
         fire.checks.append((end, alert.name, [self.expect(alert, labels, predicted)]))
         quiet.checks.append((end, alert.name, []))
-        return [fire, quiet]
+        for metric, lbls, v in extra:
+            warming.add(metric, lbls, flat(v, end + STEP))
+        return [fire, quiet, warming]
 
     def _power(self, alert, gpu, t, ratio):
         n = self.n

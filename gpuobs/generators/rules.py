@@ -19,6 +19,8 @@ from gpuobs.spec.schema import seconds
 from gpuobs.thresholds import default_thresholds
 
 GPU_EXPORTER_JOB = "gpu-exporter"
+# GPUThermalCriticalPredicted looks at GPUs at most this far below their critical threshold.
+PREDICTION_NEAR_CELSIUS = 15
 XID_WINDOW = "15m"
 
 
@@ -258,10 +260,12 @@ def alert_expressions(model: FleetModel) -> dict[str, str]:
                 f"(\n{gauge_paths}\n) unless on (cluster, {h}, gpu) {n.xid_errors}")
 
     def horizon_prediction(matcher: str, horizon: str) -> str:
+        """Only near the limit: a GPU warming up after a job starts rises steeply far below it."""
         series = sel(temp, matcher)
         critical = "gpu:temperature_critical_threshold:celsius"
         return (f"predict_linear({series}[10m], {int(seconds(horizon))}) >= {critical}\n"
-                f"and {series} <= {critical}")
+                f"and {series} <= {critical}\n"
+                f"and {series} >= {critical} - {PREDICTION_NEAR_CELSIUS}")
 
     reporting = (f"count by (cluster, {h}) (count by (cluster, {h}, gpu) ({n.gpu_temp}))\n"
                  f"    or on (cluster, {h})\n    0 * max by (cluster, {h}) ({up} == 1)")
