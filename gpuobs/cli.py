@@ -95,6 +95,19 @@ def test_command(folder):
 
 
 @main.command()
+@click.option("--spec", "spec", default="specs/demo.yaml", show_default=True, type=click.Path(path_type=Path))
+@OUT
+@click.option("--fault", help="start this simulator fault on the first host, e.g. thermal-runaway")
+@click.option("--fault-gpu", default=0, show_default=True, help="GPU index the fault hits")
+@click.option("--duration", type=float, help="stop after this many seconds instead of at Ctrl-C")
+@_errors_to_exit
+def demo(spec, out_dir, fault, fault_gpu, duration):
+    """Run the demo fleet here without Docker: simulator, Alertmanager, Prometheus, webhook sink."""
+    from gpuobs.demo import run_demo
+    run_demo(spec, out_dir, lambda line: click.echo(line), fault=fault, fault_gpu=fault_gpu, duration=duration)
+
+
+@main.command()
 def schema():
     """Print the JSON Schema of the YAML spec format, for editors."""
     from gpuobs.spec import json_schema

@@ -32,13 +32,14 @@ class ServerProcess:
 
     binaries: tuple[str, ...] = ()
     package = ""
+    ready_path = "/-/ready"
 
-    def __init__(self, config: Path, startup_timeout: float = 30):
+    def __init__(self, config: Path, startup_timeout: float = 30, port: int | None = None):
         self.binary = next((b for b in self.binaries if shutil.which(b)), None)
         if self.binary is None:
             raise UsageError(f"{' or '.join(self.binaries)} is not on PATH (Debian: apt-get install {self.package})")
         self.config = Path(config)
-        self.port = free_port()
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.startup_timeout = startup_timeout
         self._storage = None
@@ -83,7 +84,7 @@ class ServerProcess:
             if self._process.poll() is not None:
                 raise GpuobsError(f"{self.binary} exited with {self._process.returncode}:\n{self.log()}")
             try:
-                with urllib.request.urlopen(f"{self.url}/-/ready", timeout=2) as response:
+                with urllib.request.urlopen(f"{self.url}{self.ready_path}", timeout=2) as response:
                     if response.status == 200:
                         return
             except OSError:
@@ -136,3 +137,17 @@ class AlertmanagerProcess(ServerProcess):
 
     def alerts(self) -> list[dict]:
         return self.request("/api/v2/alerts")
+
+
+class SimulatorProcess(ServerProcess):
+    """gpuobs-simulator serving a spec's hosts on their exporter ports; `port` is its control API."""
+
+    binaries = ("gpuobs-simulator",)
+    package = "gpuobs (pip install -e .)"
+    ready_path = "/faults"
+
+    def arguments(self, storage: str) -> list[str]:
+        return ["--spec", str(self.config), "--control-address", f"127.0.0.1:{self.port}"]
+
+    def start_fault(self, name: str, host: str, gpu: int) -> dict:
+        return self.request(f"/faults/{name}", {"host": host, "gpu": gpu}, method="POST")
