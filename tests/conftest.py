@@ -18,6 +18,15 @@ def update_golden(request) -> bool:
     return request.config.getoption("--update-golden")
 
 
+def changed(base: dict, change) -> dict:
+    """A deep copy of `base` with `change` (a function editing it in place) applied."""
+    import copy
+
+    data = copy.deepcopy(base)
+    change(data)
+    return data
+
+
 def spec_problems(tmp_path: Path, data: dict) -> list:
     """The problems load_spec reports for `data` written as a YAML spec (it must fail)."""
     import yaml

@@ -1,12 +1,10 @@
 """The alertmanager section: bad input is refused with its path; the generated routing tests
 are run by amtool and catch a broken route tree."""
 
-import copy
-
 import pytest
 import yaml
 
-from conftest import MINIMAL_SPEC, needs, spec_problems
+from conftest import MINIMAL_SPEC, changed, needs, spec_problems
 from gpuobs.errors import ToolError
 from gpuobs.generate import load_model, render, write_tree
 from gpuobs.generators.alertmanager import expected_receivers
@@ -24,12 +22,6 @@ BASE = {
                     "by_action": {"quarantine": "robot"}},
     },
 }
-
-
-def spec_with(change) -> dict:
-    data = copy.deepcopy(BASE)
-    change(data)
-    return data
 
 
 def am(data):
@@ -114,14 +106,14 @@ def test_base_is_valid(tmp_path):
 
 @pytest.mark.parametrize("name, change, path, fragment", CASES, ids=[c[0] for c in CASES])
 def test_bad_alertmanager_section(tmp_path, name, change, path, fragment):
-    found = spec_problems(tmp_path, spec_with(change))
+    found = spec_problems(tmp_path, changed(BASE, change))
     assert [p.path for p in found] == [path], found
     assert fragment in found[0].message
 
 
 def test_expected_receivers_follow_the_policy(tmp_path):
     path = tmp_path / "spec.yaml"
-    data = spec_with(lambda d: d["teams"][0].update(receivers={"warning": None}))
+    data = changed(BASE, lambda d: d["teams"][0].update(receivers={"warning": None}))
     path.write_text(yaml.safe_dump(data))
     model = load_model(path, tmp_path)
     assert expected_receivers(model, "critical", "quarantine", "t1") == ["robot", "pager"]
@@ -134,7 +126,7 @@ def test_expected_receivers_follow_the_policy(tmp_path):
 @needs("promtool")
 def test_generated_route_tests_catch_a_broken_tree(tmp_path):
     path = tmp_path / "spec.yaml"
-    path.write_text(yaml.safe_dump(spec_with(lambda d: d["teams"][0].update(receivers={"critical": "tickets"}))))
+    path.write_text(yaml.safe_dump(changed(BASE, lambda d: d["teams"][0].update(receivers={"critical": "tickets"}))))
     model = load_model(path, tmp_path)
     out = tmp_path / "out"
     write_tree(out, render(model))

@@ -1,11 +1,9 @@
 """The grafana section: custom panels and dashboards, refused with a path when they are wrong."""
 
-import copy
-
 import pytest
 import yaml
 
-from conftest import MINIMAL_SPEC, spec_problems
+from conftest import MINIMAL_SPEC, changed, spec_problems
 from gpuobs.generate import load_model, render
 
 PANEL = {"title": "Energy", "expr": 'increase(DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION{gpu=~"$gpu"}[$__rate_interval])',
@@ -14,12 +12,6 @@ BASE = {**MINIMAL_SPEC, "name": "g", "grafana": {
     "panels": {"gpu-detail": [PANEL]},
     "dashboards": [{"title": "Capacity", "panels": [{**PANEL, "type": "stat",
                                                      "thresholds": [{"value": 1, "color": "red"}]}]}]}}
-
-
-def spec_with(change) -> dict:
-    data = copy.deepcopy(BASE)
-    change(data)
-    return data
 
 
 def grafana(data):
@@ -68,6 +60,6 @@ def test_base_generates_the_custom_panel_and_dashboard(tmp_path):
 
 @pytest.mark.parametrize("name, change, path, fragment", CASES, ids=[c[0] for c in CASES])
 def test_bad_grafana_section(tmp_path, name, change, path, fragment):
-    found = spec_problems(tmp_path, spec_with(change))
+    found = spec_problems(tmp_path, changed(BASE, change))
     assert [p.path for p in found] == [path], found
     assert fragment in found[0].message
