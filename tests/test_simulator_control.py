@@ -194,3 +194,19 @@ def test_scenario_errors_name_the_event(events, message):
 def test_a_scenario_is_a_mapping_with_events():
     with pytest.raises(ScenarioError, match="an `events` list"):
         parse([], "s.yaml")
+
+
+def test_collection_stall_freezes_that_hosts_readings_while_it_still_answers(simulate):
+    simulation, url = simulate()
+    status, _ = call("POST", f"{url}/faults/collection-stall", {"host": "node-a"})
+    assert status == 201
+    time.sleep(0.2)  # let a tick that started before the fault finish
+    frozen = metrics(simulation, 0)
+    time.sleep(0.5)  # ten ticks of 0.05 s
+    assert metrics(simulation, 0) == frozen, "a stalled host serves its last snapshot"
+    other = metrics(simulation, 1)
+    time.sleep(0.2)
+    assert metrics(simulation, 1) != other, "the other host keeps collecting"
+    call("DELETE", f"{url}/faults/collection-stall")
+    time.sleep(0.2)
+    assert metrics(simulation, 0) != frozen

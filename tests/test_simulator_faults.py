@@ -169,6 +169,14 @@ def test_exporter_hang_marks_the_host_hung_until_stopped():
     assert not fleet.hosts[0].hung
 
 
+def test_collection_stall_marks_the_host_stalled_until_stopped():
+    fleet = fleet_of()
+    fleet.start_fault("collection-stall", "node")
+    assert fleet.hosts[0].stalled and not fleet.hosts[1].stalled
+    fleet.stop_faults("collection-stall", "node")
+    assert not fleet.hosts[0].stalled
+
+
 def test_a_fault_without_a_gpu_acts_on_every_gpu_of_the_host_and_a_duration_ends_it():
     fleet = fleet_of()
     fault = fleet.start_fault("power-excursion", "node", duration=60)

@@ -228,9 +228,23 @@ class ExporterHang(Fault):
         host.hung = False
 
 
+class CollectionStall(Fault):
+    name = "collection-stall"
+    description = ("The host's collection stops (a wedged NVML call) while /metrics keeps answering with the "
+                   "last snapshot: readings and the last-success time freeze. Host-level: no gpu.")
+    params = {}
+    host_level = True
+
+    def start(self, host, p, now):
+        host.stalled = True
+
+    def stop(self, host, p):
+        host.stalled = False
+
+
 FAULTS: dict[str, Fault] = {f.name: f for f in (
     ThermalRunaway(), FanFailure(), EccStorm(), Xid79(), Xid48(), Xid(), RowRemapFailure(), RowRemapPending(),
-    PowerExcursion(), MemoryLeak(), NvlinkErrors(), PcieReplayErrors(), ExporterHang(),
+    PowerExcursion(), MemoryLeak(), NvlinkErrors(), PcieReplayErrors(), ExporterHang(), CollectionStall(),
 )}
 
 

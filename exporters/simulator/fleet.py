@@ -37,6 +37,7 @@ class SimHost:
         self.xids = XidLog()
         self.hung = False
         self.hang_seconds = 0.0
+        self.stalled = False  # the collection-stall fault: the endpoint keeps its last snapshot
         model = GPU_MODELS[layout.model]
         self.gpus: list[SimGpu] = []
         for index in range(layout.gpus):

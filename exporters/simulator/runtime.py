@@ -78,7 +78,8 @@ class Simulation:
         wall = time.time()
         with self.fleet.lock:  # a consistent view: no fault starts halfway through a render
             for endpoint in self.endpoints:
-                endpoint.render(wall)
+                if not any(host.stalled for host in endpoint.hosts):
+                    endpoint.render(wall)
 
     def start(self) -> Simulation:
         self.tick()
