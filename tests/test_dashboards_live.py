@@ -18,6 +18,7 @@ from fake_exporter import FakeExporter
 from conftest import REFERENCE, ROOT, needs
 from gpuobs.generate import load_model
 from gpuobs.generators.grafana import all_queries
+from gpuobs.generators.prometheus import target_labels
 from gpuobs.stack import AlertmanagerProcess, PrometheusProcess
 
 pytestmark = [needs("prometheus"), needs("prometheus-alertmanager")]
@@ -36,8 +37,7 @@ def local_config(model, source, exporters, prometheus, alertmanager) -> dict:
     config["global"].update(scrape_interval="1s", scrape_timeout="1s", evaluation_interval="1s")
     config["rule_files"] = [str(source / "prometheus" / f) for f in config["rule_files"]]
     config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": [alertmanager]}]}]}
-    labels = {h.name: {"cluster": h.cluster, model.prometheus.host_label: h.name,
-                       **({"team": h.team} if h.team else {}), **dict(h.labels)} for h in model.hosts}
+    labels = {h.name: target_labels(model, h) for h in model.hosts}
     config["scrape_configs"] = [
         {"job_name": "gpu-exporter", "static_configs": [
             {"targets": [exporters[name]], "labels": labels[name]} for name in exporters]},

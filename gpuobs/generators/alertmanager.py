@@ -157,11 +157,10 @@ def route_tests(model: FleetModel) -> list[dict]:
     owners: dict[str | None, object] = {}
     for host in model.hosts:
         owners.setdefault(host.team, host)
-    severities = {a.name: a.severity for a in model.alerts}
     tests = []
     for alert in model.alerts:
         for team, host in owners.items():
-            labels = {"alertname": alert.name, "severity": severities[alert.name],
+            labels = {"alertname": alert.name, "severity": alert.severity,
                       "action": alert.definition.action, "family": alert.definition.family,
                       "cluster": host.cluster, h: host.name}
             if team:

@@ -20,6 +20,7 @@ from gpuobs.generators.rules import (
     Names,
     alert_labels,
     expected_annotations,
+    inventory_labels,
 )
 from gpuobs.gpus import GpuModel
 from gpuobs.model import Alert, FleetModel, Host
@@ -72,12 +73,12 @@ class Builder:
         return next(h for h in self.model.hosts if h.gpu is gpu)
 
     def gpu_labels(self, host: Host, index: int = 0) -> dict:
-        labels = {"job": GPU_EXPORTER_JOB, "instance": host.exporter_target}
-        labels.update(target_labels(self.model, host))
+        labels = self._up_labels(host)
         label = self.n.label
+        host_id = _stable_id(host.name)
         labels.update({
             label("gpu"): str(index),
-            label("uuid"): f"GPU-{_stable_id(host.name)[:8]}-{index:04x}-4000-8000-{_stable_id(host.name)[8:]}",
+            label("uuid"): f"GPU-{host_id[:8]}-{index:04x}-4000-8000-{host_id[8:]}",
             label("pci_bus_id"): f"00000000:{0x07 + index * 8 % 256:02X}:00.0",
             label("device"): f"nvidia{index}",
             label("model_name"): host.gpu.nvml_name,
@@ -331,13 +332,6 @@ class Builder:
     def _up_labels(self, host: Host) -> dict:
         return {"job": GPU_EXPORTER_JOB, "instance": host.exporter_target, **target_labels(self.model, host)}
 
-    def _inventory_labels(self, host: Host) -> dict:
-        labels = {"cluster": host.cluster, self.n.host: host.name}
-        if host.team:
-            labels["team"] = host.team
-        labels["gpu_model"] = host.gpu.key
-        return labels
-
     def _GPUMissing(self, alert, gpu, t):
         host = self.model.hosts[0]
         hold = hold_of(alert)
@@ -351,7 +345,7 @@ class Builder:
                 case.add(self.n.gpu_temp, self.gpu_labels(host, index), flat(40, duration))
         if hold >= 2 * STEP:
             fire.checks.append((hold - STEP, alert.name, []))
-        fire.checks.append((hold + STEP, alert.name, [self.expect(alert, self._inventory_labels(host), 1)]))
+        fire.checks.append((hold + STEP, alert.name, [self.expect(alert, inventory_labels(self.model, host), 1)]))
         quiet.checks.append((hold + STEP, alert.name, []))
         # The exporter keeps a lost GPU visible as gpu_up 0: the alert names that GPU, and the
         # host's shortfall does not alert a second time.
@@ -399,7 +393,7 @@ class Builder:
             down.checks.append((hold - STEP, alert.name, []))
         down.checks.append((hold + STEP, alert.name, [self.expect(alert, self._up_labels(host), 0)]))
         absent.checks.append((hold + STEP, alert.name,
-                              [self.expect(alert, self._inventory_labels(host), host.gpu_count)]))
+                              [self.expect(alert, inventory_labels(self.model, host), host.gpu_count)]))
         quiet.checks.append((hold + STEP, alert.name, []))
         return [down, absent, quiet]
 
@@ -451,7 +445,7 @@ def recording_tests(model: FleetModel) -> list[dict]:
     b = Builder(model)
     n = b.n
     tests = []
-    inventory = [{"labels": series_text(n.inventory_expected_gpus, b._inventory_labels(h)), "value": h.gpu_count}
+    inventory = [{"labels": series_text(n.inventory_expected_gpus, inventory_labels(model, h)), "value": h.gpu_count}
                  for h in model.hosts]
     tests.append({"name": "inventory from the spec", "interval": f"{STEP}s", "input_series": [],
                   # 1m, not 0s: rule groups of different files have no order within one evaluation.

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from gpuobs.alerts import EXPORTER_STALE_SECONDS, render_annotation
 from gpuobs.catalog import CLOCK_EVENT_BITS, HW_THROTTLE_REASONS
 from gpuobs.links import ALERT_PANELS
-from gpuobs.model import Alert, FleetModel
+from gpuobs.model import Alert, FleetModel, Host
 from gpuobs.promql import num, quote, regex_alternatives, sel
 from gpuobs.spec.schema import seconds
 from gpuobs.thresholds import default_thresholds
@@ -57,6 +57,12 @@ class Names:
         return self.per_gpu(f"increase({sel(getattr(self, key), matcher)}[{window}])")
 
 
+def _catch_all(model: FleetModel):
+    """Thresholds for GPUs of models the spec does not name: the model-independent defaults
+    (ratios, margins); absolute per-model fallbacks are never used for them."""
+    return default_thresholds(model.thresholds[0][0])
+
+
 def _model_scopes(model: FleetModel):
     """(matcher, thresholds, use_fallbacks) per GPU model, then one catch-all for other models."""
     n = Names(model)
@@ -64,9 +70,7 @@ def _model_scopes(model: FleetModel):
     for gpu, thresholds in model.thresholds:
         yield f"{model_label}={quote(gpu.nvml_name)}", thresholds, True
     others = regex_alternatives(gpu.nvml_name for gpu, _ in model.thresholds)
-    # Ratios and margins are model-independent defaults; absolute fallbacks are not used here.
-    catch_all = default_thresholds(model.thresholds[0][0])
-    yield f"{model_label}!~{quote(others)}", catch_all, False
+    yield f"{model_label}!~{quote(others)}", _catch_all(model), False
 
 
 def threshold_rules(model: FleetModel) -> list[dict]:
@@ -204,18 +208,20 @@ def aggregate_rules(model: FleetModel) -> list[dict]:
     return rules
 
 
+def inventory_labels(model: FleetModel, host: Host) -> dict[str, str]:
+    """The labels of a host's inventory series (and so of its host-level alerts)."""
+    labels = {"cluster": host.cluster, model.prometheus.host_label: host.name}
+    if host.team:
+        labels["team"] = host.team
+    labels["gpu_model"] = host.gpu.key
+    return labels
+
+
 def inventory_rules(model: FleetModel) -> list[dict]:
     """The spec's inventory as series, so GPU-missing and exporter-absent alerts can compare."""
-    n = Names(model)
-    rules = []
-    for host in model.hosts:
-        labels = {"cluster": host.cluster, n.host: host.name}
-        if host.team:
-            labels["team"] = host.team
-        labels["gpu_model"] = host.gpu.key
-        rules.append({"record": n.inventory_expected_gpus, "expr": f"vector({host.gpu_count})",
-                      "labels": labels})
-    return rules
+    metric = Names(model).inventory_expected_gpus
+    return [{"record": metric, "expr": f"vector({host.gpu_count})", "labels": inventory_labels(model, host)}
+            for host in model.hosts]
 
 
 def _per_value(model: FleetModel, field: str, condition) -> str:
@@ -231,7 +237,7 @@ def _per_value(model: FleetModel, field: str, condition) -> str:
     if len(by_value) == 1:
         return condition("", next(iter(by_value)))
     label = n.label("model_name")
-    default = getattr(default_thresholds(model.thresholds[0][0]), field)
+    default = getattr(_catch_all(model), field)
     clauses = [condition(f"{label}=~{quote(regex_alternatives(names))}", value)
                for value, names in by_value.items()]
     others = regex_alternatives(gpu.nvml_name for gpu, _ in model.thresholds)
