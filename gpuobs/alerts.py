@@ -108,9 +108,6 @@ ALERTS: tuple[AlertDef, ...] = (
              scope="host"),
 )
 
-# Seconds without a successful collection before GPUExporterStale counts (its `for` comes on top).
-EXPORTER_STALE_SECONDS = 120
-
 BY_NAME: dict[str, AlertDef] = {a.name: a for a in ALERTS}
 
 _LABEL_REF = re.compile(r"\{\{ \$labels\.(\w+) \}\}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from gpuobs import links
@@ -57,6 +58,7 @@ class PrometheusSettings:
     self_address: str
     alertmanagers: tuple[str, ...]
     external_labels: tuple[tuple[str, str], ...]
+    exporter_stale_seconds: int
 
 
 @dataclass(frozen=True)
@@ -140,6 +142,7 @@ def build_model(fleet: Fleet, name: str, source: str) -> FleetModel:
             evaluation_interval=p.evaluation_interval, retention=p.retention,
             service_discovery=p.service_discovery, host_label=p.host_label, self_address=p.self_address,
             alertmanagers=tuple(p.alertmanagers), external_labels=tuple(sorted(p.external_labels.items())),
+            exporter_stale_seconds=math.ceil(seconds(p.exporter_stale_after)),
         ),
         alertmanager=fleet.alertmanager, grafana=fleet.grafana,
         runbook_url=fleet.links.runbook_url, grafana_url=fleet.links.grafana_url,

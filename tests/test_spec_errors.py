@@ -28,7 +28,7 @@ FLEET_KEYS = ("version, name, profile, clusters, hosts, teams, thresholds, alert
               "grafana, links")
 HOST_KEYS = "name, cluster, address, exporter_port, node_exporter_port, labels, gpus"
 PROMETHEUS_KEYS = ("scrape_interval, scrape_timeout, evaluation_interval, retention, service_discovery, "
-                   "host_label, self_address, alertmanagers, external_labels")
+                   "host_label, self_address, alertmanagers, external_labels, exporter_stale_after")
 
 
 def base() -> dict:
@@ -266,6 +266,8 @@ CASES = [
      "prometheus.alertmanagers[1]", ["'am' must be host:port"]),
     ("scrape-timeout-longer-than-interval", set_prometheus(scrape_interval="5s", scrape_timeout="10s"),
      "prometheus.scrape_timeout", ["10s is longer than scrape_interval 5s"]),
+    ("exporter-stale-within-a-scrape", set_prometheus(scrape_interval="30s", exporter_stale_after="20s"),
+     "prometheus.exporter_stale_after", ["20s is shorter than scrape_interval 30s"]),
     ("host-label-clobbers-cluster", set_prometheus(host_label="cluster"), "prometheus.host_label",
      ["'cluster' is a label gpuobs or the exporter sets already"]),
     ("host-label-clobbers-exporter-label", set_prometheus(host_label="gpu"), "prometheus.host_label",

@@ -11,7 +11,6 @@ import hashlib
 import math
 from dataclasses import dataclass, field
 
-from gpuobs.alerts import EXPORTER_STALE_SECONDS
 from gpuobs.generators.prometheus import target_labels
 from gpuobs.generators.rules import (
     GPU_EXPORTER_JOB,
@@ -366,7 +365,7 @@ class Builder:
         last-success timestamp is the age of the readings."""
         host = self.model.hosts[0]
         hold = hold_of(alert)
-        stale_from = (EXPORTER_STALE_SECONDS // STEP + 1) * STEP
+        stale_from = (self.model.prometheus.exporter_stale_seconds // STEP + 1) * STEP
         end = stale_from + hold + STEP
         labels = self._up_labels(host)
         fire = Case(f"{alert.name} {host.name}: collections stopped, fires")

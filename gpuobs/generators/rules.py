@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gpuobs.alerts import EXPORTER_STALE_SECONDS, render_annotation
+from gpuobs.alerts import render_annotation
 from gpuobs.catalog import CLOCK_EVENT_BITS, HW_THROTTLE_REASONS
 from gpuobs.links import ALERT_PANELS
 from gpuobs.model import Alert, FleetModel, Host
@@ -303,7 +303,7 @@ def alert_expressions(model: FleetModel) -> dict[str, str]:
                        f"  > 0\n  unless on (cluster, {h}) ({n.gpu_up} == 0)\n)"),
         "GPUExporterDown": (f"{up} == 0\nor on (cluster, {h})\n"
                             f"({n.inventory_expected_gpus} unless on (cluster, {h}) {up})"),
-        "GPUExporterStale": f"time() - {n.exporter_last_success} > {EXPORTER_STALE_SECONDS}",
+        "GPUExporterStale": f"time() - {n.exporter_last_success} > {model.prometheus.exporter_stale_seconds}",
     }
     for alert in model.alerts:
         if alert.definition.xid_codes:

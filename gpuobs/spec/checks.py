@@ -94,6 +94,9 @@ def cross_check(fleet: Fleet, fleet_name: str) -> list[Problem]:
     if prom.scrape_timeout and seconds(prom.scrape_timeout) > seconds(prom.scrape_interval):
         add("prometheus.scrape_timeout", f"{prom.scrape_timeout} is longer than scrape_interval "
             f"{prom.scrape_interval}; Prometheus refuses that")
+    if seconds(prom.exporter_stale_after) < seconds(prom.scrape_interval):
+        add("prometheus.exporter_stale_after", f"{prom.exporter_stale_after} is shorter than scrape_interval "
+            f"{prom.scrape_interval}; every exporter would count as stale between two scrapes")
     for i, target in enumerate(fleet.prometheus.alertmanagers):
         if "://" in target or ":" not in target:
             add(f"prometheus.alertmanagers[{i}]", f"'{target}' must be host:port, without a scheme")

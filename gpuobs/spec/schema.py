@@ -167,6 +167,9 @@ class Prometheus(Strict):
     self_address: str = "localhost:9090"
     alertmanagers: list[str] = Field(default_factory=lambda: ["localhost:9093"])
     external_labels: Labels = Field(default_factory=dict)
+    exporter_stale_after: Duration = Field(
+        "2m", description="GPUExporterStale counts an exporter stale once its last successful collection "
+        "is older than this (its `for` comes on top); longer than the exporter's collection interval")
 
 
 class Links(Strict):
