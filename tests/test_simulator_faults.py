@@ -53,6 +53,17 @@ def test_thermal_runaway_on_hopper_drives_the_t_limit_margin_past_zero():
     assert value(after, "gpu_temp_margin", gpu=2) <= 0
 
 
+def test_thermal_runaway_with_settle_c_holds_the_gpu_in_its_warning_band_whatever_the_load():
+    fleet = fleet_of()
+    run(fleet, "thermal-runaway", 480, settle_c=82.5)
+    readings = []
+    for _ in range(60):  # ten simulated minutes of changing load
+        fleet.advance_to(fleet.t + 10)
+        readings.append(value(body(fleet), "gpu_temp", gpu=2))
+    assert 80 <= min(readings) and max(readings) < 85, readings
+    assert "hw_thermal" not in hw_flags(body(fleet), 2)
+
+
 def test_fan_failure_stops_the_fan_and_overheats_the_gpu():
     fleet = fleet_of()
     _, after, _ = run(fleet, "fan-failure", 600)

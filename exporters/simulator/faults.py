@@ -39,11 +39,15 @@ class Fault:
 class ThermalRunaway(Fault):
     name = "thermal-runaway"
     description = ("Cooling is lost: heat builds up by rate_c_per_min up to max_rise_c, beyond what "
-                   "throttling can shed, so the GPU passes its max operating temperature (and T.Limit).")
-    params = {"rate_c_per_min": 10.0, "max_rise_c": 60.0}
+                   "throttling can shed, so the GPU passes its max operating temperature (and T.Limit). "
+                   "With settle_c > 0 the loss is partial: the GPU settles at settle_c whatever its load.")
+    params = {"rate_c_per_min": 10.0, "max_rise_c": 60.0, "settle_c": 0.0}
 
     def step(self, gpu, p, elapsed, dt):
-        gpu.knobs.heat_c[self.name] = min(p["max_rise_c"], p["rate_c_per_min"] * elapsed / 60)
+        heat = min(p["max_rise_c"], p["rate_c_per_min"] * elapsed / 60)
+        if p["settle_c"] > 0:
+            heat = min(heat, max(0.0, gpu.heat_to_settle_at(p["settle_c"])))
+        gpu.knobs.heat_c[self.name] = heat
 
     def stop(self, gpu, p):
         gpu.knobs.heat_c.pop(self.name, None)

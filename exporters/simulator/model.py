@@ -192,6 +192,12 @@ class SimGpu:
         self._memory(dt)
         self._clocks(util)
 
+    def heat_to_settle_at(self, temp_c: float) -> float:
+        """Fault heat that puts the thermal equilibrium at temp_c, with today's power and airflow
+        and other faults' heat; recomputed every step, it holds the GPU there as its load changes."""
+        others = sum(v for k, v in self.knobs.heat_c.items() if k != "thermal-runaway")
+        return temp_c - AMBIENT_C - others - self.power * self.physics.r_thermal / self._cooling()
+
     def _cooling(self) -> float:
         """Airflow: some with the fan stopped, about five times as much at full speed."""
         return 0.2 + self.fan / 100
