@@ -21,7 +21,7 @@ from pathlib import Path
 from gpuobs.errors import UsageError
 from gpuobs.generate import generate, load_model
 from gpuobs.model import FleetModel
-from gpuobs.stack import AlertmanagerProcess, PrometheusProcess, SimulatorProcess
+from gpuobs.stack import AlertmanagerServer, PrometheusServer, SimulatorProcess
 
 CONTROL_PORT = 9399
 
@@ -99,9 +99,9 @@ def run_demo(spec: Path, out: Path, say: Callable[[str], None], fault: str | Non
         for port in local_webhooks(fleet):
             stack.enter_context(webhook_sink(port, say))
         simulator = stack.enter_context(SimulatorProcess(spec, port=CONTROL_PORT))
-        stack.enter_context(AlertmanagerProcess(folder / "alertmanager" / "alertmanager.yml",
+        stack.enter_context(AlertmanagerServer(folder / "alertmanager" / "alertmanager.yml",
                                                 port=_port(p.alertmanagers[0])))
-        prometheus = stack.enter_context(PrometheusProcess(folder / "prometheus" / "prometheus.yml",
+        prometheus = stack.enter_context(PrometheusServer(folder / "prometheus" / "prometheus.yml",
                                                            port=_port(p.self_address)))
         say(f"Prometheus:   {prometheus.url} (alerts: {prometheus.url}/alerts)")
         say(f"Alertmanager: http://127.0.0.1:{_port(p.alertmanagers[0])}")

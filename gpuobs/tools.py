@@ -57,3 +57,10 @@ def amtool_route_tests(config: Path, tests: list[dict]) -> str:
     if failures:
         raise ToolError(["amtool", "config", "routes", "test", str(config)], "\n".join(failures))
     return f"{config}: {len(tests)} route tests passed\n"
+
+
+def amtool_receivers(config: Path, labels: dict[str, str]) -> list[str]:
+    """The receivers an alert with `labels` reaches in `config`, as Alertmanager's own router says."""
+    matchers = [f'{name}="{value}"' for name, value in sorted(labels.items())]
+    output = run(["amtool", "config", "routes", "test", f"--config.file={config}", *matchers])
+    return output.splitlines()[0].split(",")  # stdout's one line; amtool warns on stderr after it

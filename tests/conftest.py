@@ -45,6 +45,17 @@ def needs(tool: str):
     return pytest.mark.skipif(shutil.which(tool) is None, reason=f"{tool} not on PATH")
 
 
+@pytest.fixture(scope="module", params=["process", "container"])
+def backend(request) -> str:
+    """gpuobs.stack's server backend: tests taking this fixture run on Debian's binaries and, where a
+    Docker engine answers, again on the upstream images through testcontainers."""
+    from gpuobs.stack import docker_engine_available
+
+    if request.param == "container" and not docker_engine_available():
+        pytest.skip("no Docker engine answers; the process backend runs the same test")
+    return request.param
+
+
 MINIMAL_SPEC = {
     "clusters": [{"name": "c1"}],
     "hosts": [{"name": "h1", "cluster": "c1", "address": "127.0.0.1",

@@ -19,7 +19,7 @@ from conftest import REFERENCE, ROOT, needs
 from gpuobs.generate import load_model
 from gpuobs.generators.grafana import all_queries
 from gpuobs.generators.prometheus import target_labels
-from gpuobs.stack import AlertmanagerProcess, PrometheusProcess
+from gpuobs.stack import AlertmanagerServer, PrometheusServer
 
 pytestmark = [needs("prometheus"), needs("prometheus-alertmanager")]
 
@@ -54,8 +54,8 @@ def fleet_stack(name: str, tmp_path):
     with contextlib.ExitStack() as stack:
         exporters = {h.name: stack.enter_context(FakeExporter(h.name, h.gpu.nvml_name, h.gpu_count)).target
                      for h in model.hosts}
-        am = stack.enter_context(AlertmanagerProcess(source / "alertmanager" / "alertmanager.yml"))
-        prom = PrometheusProcess(tmp_path / "prometheus.yml")
+        am = stack.enter_context(AlertmanagerServer(source / "alertmanager" / "alertmanager.yml"))
+        prom = PrometheusServer(tmp_path / "prometheus.yml")
         config = local_config(model, source, exporters, f"127.0.0.1:{prom.port}", f"127.0.0.1:{am.port}")
         (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
         yield stack.enter_context(prom), source

@@ -9,7 +9,7 @@ from fake_exporter import FakeExporter
 
 from conftest import ROOT, needs
 from gpuobs.generate import load_model
-from gpuobs.stack import PrometheusProcess
+from gpuobs.stack import PrometheusServer
 
 pytestmark = needs("prometheus")
 
@@ -19,7 +19,7 @@ def exporter():
         yield fake.target
 
 
-def test_demo_rules_evaluate_cleanly_on_exporter_shaped_data(tmp_path, exporter):
+def test_demo_rules_evaluate_cleanly_on_exporter_shaped_data(tmp_path, exporter, backend):
     source = ROOT / "generated" / "demo" / "prometheus"
     config = yaml.safe_load((source / "prometheus.yml").read_text())
     # Same config, faster clock, pointed at the test exporter instead of 127.0.0.1:9400.
@@ -31,7 +31,7 @@ def test_demo_rules_evaluate_cleanly_on_exporter_shaped_data(tmp_path, exporter)
     path = tmp_path / "prometheus.yml"
     path.write_text(yaml.safe_dump(config))
 
-    with PrometheusProcess(path) as prom:
+    with PrometheusServer(path, backend=backend, mounts=[tmp_path, source]) as prom:
         # Rule groups run on clocks of their own: wait until each has seen scraped data.
         needed = ["gpu:temperature_warning_threshold:celsius", "gpu:health:score", "fleet:gpus:count",
                   "fleet:gpus_expected:count", "fleet:gpus_healthy:count"]

@@ -10,7 +10,7 @@ from conftest import ROOT, needs
 from exporters.simulator.fleet import Fleet
 from exporters.simulator.layout import from_spec
 from exporters.simulator.runtime import SimClock, Simulation
-from gpuobs.stack import PrometheusProcess
+from gpuobs.stack import PrometheusServer
 
 pytestmark = [needs("prometheus"), pytest.mark.slow]
 
@@ -38,7 +38,7 @@ def test_demo_rules_on_the_simulator_stay_quiet_until_faults_raise_their_alerts(
         config["alerting"] = {"alertmanagers": []}
         path = tmp_path / "prometheus.yml"
         path.write_text(yaml.safe_dump(config))
-        with PrometheusProcess(path) as prom:
+        with PrometheusServer(path) as prom:
             wait_for(prom, "gpu:health:score")
             wait_for(prom, "fleet:gpus_healthy:count == 8")
             broken = [(r.get("name"), r.get("lastError")) for g in prom.api("rules")["groups"] for r in g["rules"]

@@ -1,0 +1,249 @@
+"""Every generated alert, proven end to end: a simulator fault makes it fire in a real Prometheus
+with the labels it promises, and its notification reaches the receiver the generated Alertmanager
+routes it to. And the inverse: a healthy fleet of 64 GPUs raises nothing.
+
+The fleet is specs/demo.yaml with every duration divided by SCALE (scrape and evaluation every
+second, each alert's `for`, group wait and interval, the stale threshold): the spec's own override
+keys, so the rules under test come from the same generator as the committed ones. The simulator
+runs SCALE times faster than the wall clock, so heat, leaks and error counts build up in seconds.
+Rule windows ([5m], [10m], [15m]) stay wall-clock; faults fill them quickly enough.
+
+Each fault runs on its own GPU, all at once; a warning is proven on a GPU where no critical of its
+family fires, since the generated inhibitions would (rightly) hold its notification back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import math
+import time
+from dataclasses import dataclass, field
+
+import pytest
+import yaml
+
+from conftest import ROOT, needs
+from gpuobs.generate import load_model, render, write_tree
+from gpuobs.generators.rules import alert_expressions
+from gpuobs.spec.schema import seconds
+from gpuobs.stack import AlertmanagerServer, PrometheusServer, SimulatorProcess, free_port
+from gpuobs.tools import amtool_receivers
+from webhook_sink import Sink
+
+pytestmark = [needs("prometheus"), needs("prometheus-alertmanager"), needs("amtool"), pytest.mark.slow]
+
+SCALE = 15  # the demo scrapes every 15 s; the proofs every second
+DEADLINE = 150  # wall seconds from the first fault for every proof; the slowest needs about 70
+RECEIVERS = {"critical": "pager", "warning": "chat"}
+
+
+@dataclass(frozen=True)
+class Proof:
+    host: str
+    gpu: int | None  # None: a host-level alert
+    faults: tuple[tuple[str, dict], ...]
+    labels: dict = field(default_factory=dict)  # expected beyond the alert's own and the target's
+
+
+# Which fault, on which GPU, proves which alert. A GPU carries one scenario.
+PROOFS = {
+    "GPUThermalCritical": Proof("gpu-node-01", 0, (("thermal-runaway", {}),)),
+    "GPUThrottling": Proof("gpu-node-01", 0, (("thermal-runaway", {}),)),
+    "GPUThermalWarning": Proof("gpu-node-01", 1, (("thermal-runaway", {"settle_c": 82.5}),)),
+    "GPUThermalCriticalPredicted": Proof("gpu-node-01", 1, (("thermal-runaway", {"settle_c": 82.5}),)),
+    "GPUPowerSpike": Proof("gpu-node-01", 2, (("power-excursion", {"factor": 1.06}),)),
+    "GPUPowerCritical": Proof("gpu-node-01", 3, (("power-excursion", {"factor": 1.2}),)),
+    "GPUEccCorrectableSpike": Proof("gpu-node-01", 4, (("ecc-storm", {"sbe_per_s": 1.0}),)),
+    "GPUEccUncorrectable": Proof("gpu-node-01", 5, (("ecc-storm", {"sbe_per_s": 0.0, "dbe_per_s": 0.1}),)),
+    "GPUMemoryPressure": Proof("gpu-node-01", 6, (("memory-leak", {}),)),
+    "GPUXidQuarantine": Proof("gpu-node-01", 7, (("xid", {"code": 64}),), {"xid": "64"}),
+    "GPUXidReset": Proof("gpu-node-02", 0, (("xid-48", {}),), {"xid": "48"}),
+    "GPUXidDrain": Proof("gpu-node-02", 1, (("xid", {"code": 74}),), {"xid": "74"}),
+    "GPURowRemapFailure": Proof("gpu-node-02", 2, (("row-remap-failure", {}),)),
+    "GPURowRemapPending": Proof("gpu-node-02", 3, (("row-remap-pending", {}),)),
+    "GPUNVLinkErrors": Proof("gpu-node-02", 4, (("nvlink-errors", {}),)),
+    "GPUPCIeReplayErrors": Proof("gpu-node-02", 5, (("pcie-replay-errors", {}),)),
+    # Power past critical, uncorrectable errors and a full framebuffer together pull the score
+    # (the mean of five parts) below 0.5; no single fault does.
+    "GPUHealthLow": Proof("gpu-node-02", 6, (("power-excursion", {"factor": 1.2}),
+                                              ("ecc-storm", {"sbe_per_s": 0.0, "dbe_per_s": 0.1}),
+                                              ("memory-leak", {}))),
+    "GPUMissing": Proof("gpu-node-02", 7, (("xid-79", {"lost_after_s": 0}),), {"gpu_model": "A100-SXM4-80GB"}),
+    "GPUExporterDown": Proof("gpu-node-hang", None, (("exporter-hang", {}),)),
+    "GPUExporterStale": Proof("gpu-node-stall", None, (("collection-stall", {}),)),
+}
+HOSTS = {"gpu-node-01": 8, "gpu-node-02": 8, "gpu-node-hang": 1, "gpu-node-stall": 1}
+
+
+def scaled(duration: str) -> str:
+    """A demo duration on the test's clock: divided by SCALE, at least a second unless zero."""
+    total = seconds(duration)
+    return "0s" if total == 0 else f"{max(1, math.ceil(total / SCALE))}s"
+
+
+def scaled_spec(hosts: dict[str, int], sink_url: str) -> dict:
+    """specs/demo.yaml with the given hosts on free ports, every duration scaled, and two webhook
+    receivers (one per severity) so a notification proves which route it took."""
+    spec = yaml.safe_load((ROOT / "specs" / "demo.yaml").read_text())
+    template = spec["hosts"][0]
+    spec["hosts"] = [{**copy.deepcopy(template), "name": name, "exporter_port": free_port(),
+                      "node_exporter_port": None, "gpus": {**template["gpus"], "count": count}}
+                     for name, count in hosts.items()]
+    prom = spec["prometheus"]
+    demo = load_model(ROOT / "specs" / "demo.yaml")
+    spec["prometheus"] = {**prom, "scrape_interval": scaled(prom["scrape_interval"]),
+                          "evaluation_interval": scaled(prom["evaluation_interval"]),
+                          "exporter_stale_after": scaled(f"{demo.prometheus.exporter_stale_seconds}s"),
+                          "self_address": f"127.0.0.1:{free_port()}", "alertmanagers": [f"127.0.0.1:{free_port()}"]}
+    spec["alerts"] = {a.name: {"for": scaled(a.for_)} for a in demo.alerts}
+    routing = spec["alertmanager"]["routing"]
+    spec["alertmanager"] = {
+        "receivers": [{"name": name, "webhook": {"url": f"{sink_url}/{name}"}} for name in RECEIVERS.values()],
+        "routing": {**routing, "by_severity": RECEIVERS, "group_wait": scaled(routing["group_wait"]),
+                    "group_interval": scaled(routing["group_interval"]), "repeat_interval": "1h"},
+    }
+    return spec
+
+
+class Stack:
+    """Simulator, Prometheus and Alertmanager on one generated configuration, plus the sink."""
+
+    def __init__(self, folder, hosts: dict[str, int], backend: str):
+        self.sink = Sink()
+        spec_path = folder / "e2e.yaml"
+        spec_path.write_text(yaml.safe_dump(scaled_spec(hosts, self.sink.url), sort_keys=False))
+        self.model = load_model(spec_path, folder)
+        out = folder / "generated"
+        write_tree(out, render(self.model))
+        self.spec_path = spec_path
+        self.prometheus_yml = out / "prometheus" / "prometheus.yml"
+        self.alertmanager_yml = out / "alertmanager" / "alertmanager.yml"
+        self.backend = backend
+
+    def __enter__(self):
+        p = self.model.prometheus
+        with contextlib.ExitStack() as servers:
+            servers.callback(self.sink.close)
+            self.simulator = servers.enter_context(SimulatorProcess(self.spec_path, time_scale=SCALE))
+            self.alertmanager = servers.enter_context(AlertmanagerServer(
+                self.alertmanager_yml, port=port_of(p.alertmanagers[0]), backend=self.backend))
+            self.prometheus = servers.enter_context(PrometheusServer(
+                self.prometheus_yml, port=port_of(p.self_address), backend=self.backend))
+            self._servers = servers.pop_all()
+        return self
+
+    def __exit__(self, *exc):
+        self._servers.close()
+
+    def wait_until_evaluated(self, gpus: int, timeout: float = 60) -> None:
+        """Every exporter scraped and the health rules evaluated for all `gpus`."""
+        until(lambda: self.query("count(gpu:health:score)") == [gpus], timeout,
+              lambda: f"not every GPU evaluated:\n{self.prometheus.log()[-2000:]}")
+
+    def query(self, expr: str) -> list[float]:
+        return [float(r["value"][1]) for r in self.prometheus.query(expr)]
+
+
+def port_of(address: str) -> int:
+    return int(address.rsplit(":", 1)[1])
+
+
+def until(condition, timeout: float, explain):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = condition()
+        if result:
+            return result
+        time.sleep(0.5)
+    pytest.fail(explain())
+
+
+@pytest.fixture(scope="module")
+def faulty(tmp_path_factory, backend):
+    """The fleet with every proof's faults running at once, from the moment the rules evaluate."""
+    with Stack(tmp_path_factory.mktemp("e2e"), HOSTS, backend) as stack:
+        stack.wait_until_evaluated(sum(HOSTS.values()))
+        started = set()
+        for proof in PROOFS.values():
+            for name, params in proof.faults:
+                if (name, proof.host, proof.gpu) not in started:
+                    stack.simulator.start_fault(name, proof.host, proof.gpu, params)
+                    started.add((name, proof.host, proof.gpu))
+        stack.deadline = time.monotonic() + DEADLINE
+        yield stack
+
+
+def test_every_generated_alert_has_an_end_to_end_proof(tmp_path):
+    """The catalog, the committed fleets and the proofs' own fleet name the same alerts."""
+    sink_url = "http://127.0.0.1:9"
+    path = tmp_path / "e2e.yaml"
+    path.write_text(yaml.safe_dump(scaled_spec(HOSTS, sink_url)))
+    generated = set(alert_expressions(load_model(path, tmp_path)))
+    committed = set()
+    for rules in ROOT.glob("generated/*/prometheus/rules/alerts.yml"):
+        committed |= {r["alert"] for g in yaml.safe_load(rules.read_text())["groups"] for r in g["rules"]}
+    assert generated == set(PROOFS), f"alerts without a proof: {generated - set(PROOFS)}; " \
+                                     f"proofs of no alert: {set(PROOFS) - generated}"
+    assert committed <= set(PROOFS), f"committed alerts without a proof: {committed - set(PROOFS)}"
+
+
+def test_scaled_spec_shortens_every_duration_it_names():
+    spec = scaled_spec({"h": 1}, "http://127.0.0.1:9")
+    assert (spec["prometheus"]["scrape_interval"], spec["prometheus"]["exporter_stale_after"]) == ("1s", "8s")
+    assert (spec["alerts"]["GPUHealthLow"]["for"], spec["alerts"]["GPUXidReset"]["for"]) == ("40s", "0s")
+    assert spec["alertmanager"]["routing"]["group_wait"] == "1s"
+
+
+@pytest.mark.parametrize("alertname", sorted(PROOFS))
+def test_fault_fires_alert_and_notifies_its_receiver(faulty, alertname):
+    proof = PROOFS[alertname]
+    alert = next(a for a in faulty.model.alerts if a.name == alertname)
+    target = {"alertname": alertname, "cluster": "demo", "host": proof.host}
+    if proof.gpu is not None:
+        target["gpu"] = str(proof.gpu)
+    matcher = ", ".join(f'{k}="{v}"' for k, v in target.items())
+
+    def firing():
+        return faulty.prometheus.query(f'ALERTS{{{matcher}, alertstate="firing"}}')
+
+    remaining = max(1.0, faulty.deadline - time.monotonic())
+    (series,) = until(firing, remaining, lambda: f"{alertname} never fired on {target}: "
+                                                 f"{faulty.prometheus.query('ALERTS')}")
+    labels = series["metric"]
+    expected = {**target, **proof.labels, "severity": alert.severity, "action": alert.definition.action,
+                "family": alert.definition.family, "alertstate": "firing"}
+    assert {k: labels.get(k) for k in expected} == expected
+
+    (receiver,) = amtool_receivers(faulty.alertmanager_yml, {k: v for k, v in labels.items() if k != "alertstate"})
+    assert receiver == RECEIVERS[alert.severity]
+
+    def notified():
+        return [(path, body, a) for path, body in faulty.sink.all() for a in body["alerts"]
+                if a["status"] == "firing" and all(a["labels"].get(k) == v for k, v in target.items())]
+
+    remaining = max(1.0, faulty.deadline - time.monotonic())
+    path, body, sent = until(notified, remaining, lambda: f"no notification of {alertname}; Alertmanager has "
+                             f"{faulty.alertmanager.alerts()}")[0]
+    assert (path, body["receiver"]) == (receiver, receiver)
+    assert sent["annotations"]["summary"] == alert.definition.summary
+    assert f"demo/{proof.host}" in sent["annotations"]["description"]
+
+
+def test_healthy_fleet_of_64_gpus_raises_nothing(tmp_path, backend):
+    """Eight hosts of eight GPUs under their simulated workloads for longer than the longest
+    scaled `for`: from the moment every GPU is evaluated, no alert pending or firing at any moment
+    and no notification. (Before the first scrape lands, GPUExporterDown is pending for a few
+    evaluations, an exporter without `up` yet; its `for` is what keeps that from firing.)"""
+    hosts = {f"gpu-node-{i:02d}": 8 for i in range(1, 9)}
+    with Stack(tmp_path, hosts, backend) as stack:
+        stack.wait_until_evaluated(64)
+        up_since = time.monotonic()
+        longest = max(seconds(a.for_) for a in stack.model.alerts)
+        while time.monotonic() < up_since + longest + 10:
+            assert stack.prometheus.query("ALERTS") == []
+            time.sleep(1)
+        watched = int(time.monotonic() - up_since) - 1
+        assert stack.query(f"count(count_over_time(ALERTS[{watched}s]))") == []
+        assert stack.query("fleet:gpus_healthy:count") == [64]
+        assert stack.sink.all() == []
