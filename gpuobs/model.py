@@ -74,6 +74,7 @@ class KubernetesSettings:
     node_selector: Pairs
     tolerations: tuple[Pairs, ...]  # each in Kubernetes' field names and order
     runtime_class: str | None
+    mig_monitor: bool
     requests: Pairs
     limits: Pairs
     alertmanager_config_secret: str
@@ -182,7 +183,8 @@ def _kubernetes(k: Kubernetes) -> KubernetesSettings:
         image=e.image, image_pull_policy=e.image_pull_policy, node_selector=tuple(sorted(e.node_selector.items())),
         tolerations=tuple(tuple((name, value) for name, value in t.model_dump().items() if value is not None)
                           for t in e.tolerations),
-        runtime_class=e.runtime_class, requests=amounts(e.resources.requests), limits=amounts(e.resources.limits),
+        runtime_class=e.runtime_class, mig_monitor=bool(e.mig_monitor),
+        requests=amounts(e.resources.requests), limits=amounts(e.resources.limits),
         alertmanager_config_secret=k.alertmanager.config_secret,
         alertmanager_secrets=tuple(sorted((path, ref.secret, ref.key) for path, ref in k.alertmanager.secrets.items())),
     )

@@ -53,6 +53,7 @@ def variant(tmp_path_factory) -> Output:
     k.update(namespace="gpu-monitoring", create_namespace=True, monitor="PodMonitor",
              prometheus_labels={"prometheus": "gpu"}, dashboard_labels={"dashboards": "gpu"})
     k["exporter"].pop("runtime_class")
+    k["exporter"]["mig_monitor"] = False
     k["exporter"].update(node_selector={"node.kubernetes.io/gpu": "a100"},
                          tolerations=[{"key": "dedicated", "operator": "Equal", "value": "gpu", "effect": "NoExecute"}],
                          resources={"limits": {"memory": "512Mi"}})
@@ -256,16 +257,24 @@ def test_alertmanager_secret_reads_receivers_secrets_from_the_declared_secrets(t
         amtool_check_config(tmp_path / "alertmanager.yaml")
 
 
-def test_daemonset_runs_the_exporter_unprivileged_on_gpu_nodes(output):
+def test_daemonset_runs_the_exporter_locked_down_on_gpu_nodes(output):
     daemonset = objects(output.folder)["exporter-daemonset.yaml"]
     pod = daemonset["spec"]["template"]["spec"]
     (container,) = pod["containers"]
-    assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["runAsUser"] != 0
-    assert container["securityContext"] == {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
-                                            "capabilities": {"drop": ["ALL"]}}
+    security = container["securityContext"]
+    assert security["allowPrivilegeEscalation"] is False and security["readOnlyRootFilesystem"] is True
+    assert security["capabilities"]["drop"] == ["ALL"]
     assert "nvidia.com/gpu" not in str(container["resources"]), "monitoring must not allocate GPUs"
     assert container["livenessProbe"]["httpGet"] == container["readinessProbe"]["httpGet"] == \
         {"path": "/-/healthy", "port": "metrics"}
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    if output.spec["exporter"]["mig_monitor"]:
+        # MIG instances: NVIDIA's runtime grants mig-monitor only with CAP_SYS_ADMIN, effective for root only.
+        assert env["NVIDIA_MIG_MONITOR_DEVICES"] == "all" and security["capabilities"]["add"] == ["SYS_ADMIN"]
+        assert pod["securityContext"]["runAsUser"] == 0
+    else:
+        assert "NVIDIA_MIG_MONITOR_DEVICES" not in env and "add" not in security["capabilities"]
+        assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["runAsUser"] == 65534
     if output.name == "fleet":
         assert pod["runtimeClassName"] == "nvidia"
         assert pod["nodeSelector"] == {"nvidia.com/gpu.present": "true"}

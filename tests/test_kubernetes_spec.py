@@ -112,6 +112,8 @@ CASES = [
      f"kubernetes.alertmanager.secrets.{PAGER_KEY}", "valid dictionary or instance of SecretKey"),
     ("config-secret-not-a-name", lambda d: k8s(d)["alertmanager"].update(config_secret="Alertmanager Config"),
      "kubernetes.alertmanager.config_secret", "is not a Kubernetes object name"),
+    ("mig-host-without-a-mig-monitor-choice", lambda d: d["hosts"][0]["gpus"].update(mig={"profiles": ["7g.80gb"]}),
+     "kubernetes.exporter.mig_monitor", "hosts with MIG need a choice: true reads their MIG instances"),
     ("kubernetes-alertmanager-without-alertmanager", lambda d: d.pop("alertmanager"),
      "kubernetes.alertmanager", "the spec has no alertmanager section to configure"),
 ]

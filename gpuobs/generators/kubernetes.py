@@ -75,13 +75,19 @@ def daemonset(model: FleetModel) -> dict:
         "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
                             "capabilities": {"drop": ["ALL"]}},
     }
+    # NVML reads the device nodes the runtime adds, readable by every user: no root needed. MIG
+    # instances are the exception: NVIDIA's runtime adds the mig-monitor capability only to a
+    # container with CAP_SYS_ADMIN, which takes effect only for root.
+    user = {"runAsNonRoot": True, "runAsUser": 65534, "runAsGroup": 65534}
+    if k.mig_monitor:
+        container["env"].append({"name": "NVIDIA_MIG_MONITOR_DEVICES", "value": "all"})
+        container["securityContext"]["capabilities"]["add"] = ["SYS_ADMIN"]
+        user = {"runAsNonRoot": False, "runAsUser": 0, "runAsGroup": 0}
     pod: dict = {
         "nodeSelector": dict(k.node_selector),
         "tolerations": [dict(t) for t in k.tolerations],
         "automountServiceAccountToken": False,  # the exporter never talks to the API server
-        # NVML reads the device nodes the runtime adds, readable by every user; no root needed.
-        "securityContext": {"runAsNonRoot": True, "runAsUser": 65534, "runAsGroup": 65534,
-                            "seccompProfile": {"type": "RuntimeDefault"}},
+        "securityContext": {**user, "seccompProfile": {"type": "RuntimeDefault"}},
         "containers": [container],
     }
     if k.runtime_class:

@@ -57,6 +57,10 @@ def check_kubernetes(fleet: Fleet, fleet_name: str) -> list[Problem]:
             add(f"{path}.value", "operator Exists matches any value; leave value out, or use operator Equal")
         if toleration.operator == "Equal" and toleration.key is None:
             add(f"{path}.key", "operator Equal needs a key (or use operator Exists to tolerate every taint)")
+    if e.mig_monitor is None and any(h.gpus.mig for h in fleet.hosts):
+        add("kubernetes.exporter.mig_monitor", "hosts with MIG need a choice: true reads their MIG instances "
+            "(the exporter then runs as root with CAP_SYS_ADMIN, as NVIDIA's runtime requires), false runs "
+            "unprivileged and loses the per-instance series (framebuffer, MIG memory alerts)")
     for resource in ("cpu", "memory"):
         request, limit = getattr(e.resources.requests, resource), getattr(e.resources.limits, resource)
         if request and limit and quantity_value(request) > quantity_value(limit):

@@ -388,6 +388,8 @@ class KubernetesExporter(Strict):
         default_factory=lambda: [Toleration(key="nvidia.com/gpu", operator="Exists", effect="NoSchedule")],
         description="taints of the GPU nodes the exporter tolerates")
     runtime_class: KubeName | None = Field(None, description="RuntimeClass that exposes the GPUs, e.g. nvidia")
+    mig_monitor: bool | None = Field(
+        None, description="read MIG instances: needs root with CAP_SYS_ADMIN; required when a host has MIG")
     resources: Resources = Field(default_factory=Resources)
 
 
