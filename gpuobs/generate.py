@@ -8,12 +8,13 @@ import shutil
 from pathlib import Path
 
 from gpuobs.errors import UsageError
-from gpuobs.generators import alertmanager, grafana, prometheus, promtests, rules
+from gpuobs.generators import alertmanager, grafana, kubernetes, prometheus, promtests, rules
 from gpuobs.model import FleetModel, build_model
 from gpuobs.render import to_json, to_yaml
 from gpuobs.spec import load_spec
 
-GENERATORS = (prometheus.generate, rules.generate, promtests.generate, alertmanager.generate, grafana.generate)
+GENERATORS = (prometheus.generate, rules.generate, promtests.generate, alertmanager.generate, grafana.generate,
+              kubernetes.generate)
 
 
 def source_label(spec_path: Path, out_dir: Path) -> str:

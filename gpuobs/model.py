@@ -9,7 +9,7 @@ from gpuobs import links
 from gpuobs.alerts import ALERTS, AlertDef
 from gpuobs.catalog import PROFILES, Profile
 from gpuobs.gpus import GPU_MODELS, GpuModel
-from gpuobs.spec.schema import Alertmanager, Fleet, Grafana, seconds
+from gpuobs.spec.schema import Alertmanager, Fleet, Grafana, Kubernetes, seconds
 from gpuobs.thresholds import Thresholds, resolved_thresholds
 
 
@@ -61,6 +61,28 @@ class PrometheusSettings:
     exporter_stale_seconds: int
 
 
+Pairs = tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class KubernetesSettings:
+    namespace: str
+    create_namespace: bool
+    monitor: str  # ServiceMonitor or PodMonitor
+    prometheus_labels: Pairs
+    dashboard_labels: Pairs
+    image: str
+    image_pull_policy: str
+    node_selector: Pairs
+    tolerations: tuple[Pairs, ...]  # each in Kubernetes' field names and order
+    runtime_class: str | None
+    mig_monitor: bool
+    requests: Pairs
+    limits: Pairs
+    alertmanager_config_secret: str
+    alertmanager_secrets: tuple[tuple[str, str, str], ...]  # (file the spec names, Secret, key)
+
+
 @dataclass(frozen=True)
 class Team:
     name: str
@@ -82,6 +104,7 @@ class FleetModel:
     grafana: Grafana | None  # likewise
     runbook_url: str
     grafana_url: str
+    kubernetes: KubernetesSettings | None
 
     def alert(self, name: str) -> Alert | None:
         return next((a for a in self.alerts if a.name == name), None)
@@ -146,4 +169,25 @@ def build_model(fleet: Fleet, name: str, source: str) -> FleetModel:
         ),
         alertmanager=fleet.alertmanager, grafana=fleet.grafana,
         runbook_url=fleet.links.runbook_url, grafana_url=fleet.links.grafana_url,
+        kubernetes=_kubernetes(fleet.kubernetes) if fleet.kubernetes else None,
+    )
+
+
+def _kubernetes(k: Kubernetes) -> KubernetesSettings:
+    e = k.exporter
+
+    def amounts(part) -> Pairs:
+        return tuple((name, value) for name, value in (("cpu", part.cpu), ("memory", part.memory)) if value)
+
+    return KubernetesSettings(
+        namespace=k.namespace, create_namespace=k.create_namespace, monitor=k.monitor,
+        prometheus_labels=tuple(sorted(k.prometheus_labels.items())),
+        dashboard_labels=tuple(sorted(k.dashboard_labels.items())),
+        image=e.image, image_pull_policy=e.image_pull_policy, node_selector=tuple(sorted(e.node_selector.items())),
+        tolerations=tuple(tuple((name, value) for name, value in t.model_dump().items() if value is not None)
+                          for t in e.tolerations),
+        runtime_class=e.runtime_class, mig_monitor=bool(e.mig_monitor),
+        requests=amounts(e.resources.requests), limits=amounts(e.resources.limits),
+        alertmanager_config_secret=k.alertmanager.config_secret,
+        alertmanager_secrets=tuple(sorted((path, ref.secret, ref.key) for path, ref in k.alertmanager.secrets.items())),
     )

@@ -16,6 +16,8 @@ import re
 _PLAIN = re.compile(r"^(?:[A-Za-z_/$][A-Za-z0-9_./:=$@+-]*|(?:\d+[a-z]+)+)$")  # the second form: 60s, 1h30m
 # Words YAML 1.1 readers (PyYAML among them) turn into booleans or null.
 _KEYWORDS = {"y", "n", "yes", "no", "on", "off", "true", "false", "null", "~"}
+# Line breaks to YAML but not to JSON: left raw in a double-quoted string, a reader folds them.
+_YAML_LINE_BREAKS = {0x85: "\\u0085", 0x2028: "\\u2028", 0x2029: "\\u2029"}
 
 
 def header(source: str, comment: str = "#") -> str:
@@ -38,12 +40,19 @@ def _scalar(value) -> str:
         return text
     if text.isprintable() and "'" not in text:
         return f"'{text}'"  # single quotes escape nothing: matchers like 'severity="critical"' stay readable
-    return json.dumps(text, ensure_ascii=False)
+    return json.dumps(text, ensure_ascii=False).translate(_YAML_LINE_BREAKS)
 
 
-def _is_block(value) -> bool:
-    return isinstance(value, str) and "\n" in value and not value.endswith("\n") and \
-        not value.startswith((" ", "\t")) and "\r" not in value and "\t" not in value
+def _block_style(value) -> str | None:
+    """'|-' or '|' when a multi-line string reads back exactly as a literal block (a text ending in
+    one newline, like a JSON document, keeps it with '|'); None when it must be quoted."""
+    if not isinstance(value, str) or "\n" not in value:
+        return None
+    body, style = (value[:-1], "|") if value.endswith("\n") else (value, "|-")
+    if not body or body.endswith("\n") or body.startswith(" ") or not all(
+            line.isprintable() for line in body.split("\n")):  # tabs, CR, U+2028 and the like stay quoted
+        return None
+    return style
 
 
 def _write(value, indent: int, out: list[str]) -> None:
@@ -68,10 +77,10 @@ def _write_entry(prefix: str, item, indent: int, out: list[str]) -> None:
         _write(item, indent + 2 if isinstance(item, dict) or prefix.endswith("-") else indent, out)
     elif isinstance(item, (dict, list)):
         out.append(f"{prefix} {'{}' if isinstance(item, dict) else '[]'}")
-    elif _is_block(item):
-        out.append(f"{prefix} |-")
+    elif style := _block_style(item):
+        out.append(f"{prefix} {style}")
         body = " " * (indent + 2)
-        out.extend(f"{body}{line}" if line else "" for line in item.split("\n"))
+        out.extend(f"{body}{line}" if line else "" for line in item.removesuffix("\n").split("\n"))
     else:
         out.append(f"{prefix} {_scalar(item)}")
 

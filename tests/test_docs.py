@@ -25,7 +25,9 @@ def test_every_spec_key_is_in_the_readme():
                schema.Thresholds, schema.AlertOverride, schema.Prometheus, schema.Links, schema.Alertmanager,
                schema.Receiver, schema.Webhook, schema.Slack, schema.PagerDuty, schema.Email, schema.BasicAuth,
                schema.Routing, schema.TimeInterval, schema.TimeRange, schema.InhibitRule, schema.Grafana,
-               schema.DashboardSpec, schema.PanelSpec, schema.ThresholdStep]
+               schema.DashboardSpec, schema.PanelSpec, schema.ThresholdStep, schema.Kubernetes,
+               schema.KubernetesExporter, schema.Toleration, schema.Resources, schema.ResourceAmounts,
+               schema.KubernetesAlertmanager, schema.SecretKey]
     for cls in classes:
         for name, field in cls.model_fields.items():
             assert f"`{field.alias or name}`" in README or f"{field.alias or name}:" in README, \

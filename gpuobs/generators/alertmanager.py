@@ -8,6 +8,8 @@ policy, not from the tree, so `amtool config routes test` checks the tree agains
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from gpuobs.alerts import ACTIONS, SEVERITIES
 from gpuobs.model import FleetModel
 from gpuobs.promql import quote
@@ -26,7 +28,7 @@ def group_by(model: FleetModel) -> list[str]:
     return list(routing.group_by) if routing.group_by else ["cluster", model.prometheus.host_label, "gpu"]
 
 
-def _receiver(receiver) -> dict:
+def _receiver(receiver, secret_file: Callable[[str], str]) -> dict:
     out: dict = {"name": receiver.name}
     resolved = receiver.send_resolved
     if receiver.webhook:
@@ -36,14 +38,15 @@ def _receiver(receiver) -> dict:
             config["max_alerts"] = w.max_alerts
         http: dict = {}
         if w.bearer_token_file:
-            http["authorization"] = {"type": "Bearer", "credentials_file": w.bearer_token_file}
+            http["authorization"] = {"type": "Bearer", "credentials_file": secret_file(w.bearer_token_file)}
         if w.basic_auth:
-            http["basic_auth"] = {"username": w.basic_auth.username, "password_file": w.basic_auth.password_file}
+            http["basic_auth"] = {"username": w.basic_auth.username,
+                                  "password_file": secret_file(w.basic_auth.password_file)}
         if http:
             config["http_config"] = http
         out["webhook_configs"] = [config]
     elif receiver.slack:
-        config = {"api_url_file": receiver.slack.api_url_file, "send_resolved": resolved,
+        config = {"api_url_file": secret_file(receiver.slack.api_url_file), "send_resolved": resolved,
                   "title": '{{ .CommonLabels.severity | toUpper }}: {{ .CommonAnnotations.summary }}',
                   "text": "{{ range .Alerts }}{{ .Annotations.description }}\n"
                           "{{ .Annotations.runbook_url }}\n{{ end }}"}
@@ -51,7 +54,7 @@ def _receiver(receiver) -> dict:
             config["channel"] = receiver.slack.channel
         out["slack_configs"] = [config]
     elif receiver.pagerduty:
-        out["pagerduty_configs"] = [{"routing_key_file": receiver.pagerduty.routing_key_file,
+        out["pagerduty_configs"] = [{"routing_key_file": secret_file(receiver.pagerduty.routing_key_file),
                                      "send_resolved": resolved, "severity": "{{ .CommonLabels.severity }}",
                                      "description": "{{ .CommonAnnotations.summary }}"}]
     elif receiver.email:
@@ -59,7 +62,7 @@ def _receiver(receiver) -> dict:
         config = {"to": e.to, "from": e.from_, "smarthost": e.smarthost, "require_tls": e.require_tls,
                   "send_resolved": resolved}
         if e.auth_username:
-            config.update(auth_username=e.auth_username, auth_password_file=e.auth_password_file)
+            config.update(auth_username=e.auth_username, auth_password_file=secret_file(e.auth_password_file))
         out["email_configs"] = [config]
     return out
 
@@ -111,7 +114,8 @@ def inhibit_rules(model: FleetModel) -> list[dict]:
     return rules
 
 
-def config(model: FleetModel) -> dict:
+def config(model: FleetModel, secret_file: Callable[[str], str] = lambda path: path) -> dict:
+    """The configuration; `secret_file` says where Alertmanager finds each secret file the spec names."""
     am = model.alertmanager
     r = am.routing
     document: dict = {
@@ -119,7 +123,7 @@ def config(model: FleetModel) -> dict:
                   "group_wait": r.group_wait, "group_interval": r.group_interval,
                   "repeat_interval": r.repeat_interval, "routes": routes(model)},
         "inhibit_rules": inhibit_rules(model),
-        "receivers": [{"name": DISCARD_RECEIVER}] + [_receiver(x) for x in am.receivers],
+        "receivers": [{"name": DISCARD_RECEIVER}] + [_receiver(x, secret_file) for x in am.receivers],
     }
     if am.time_intervals:
         document["time_intervals"] = [{"name": t.name, "time_intervals": [_interval(t)]} for t in am.time_intervals]

@@ -7,13 +7,21 @@ from gpuobs.spec.schema import (
                                 Fleet,
                                 Gpus,
                                 Host,
+                                Kubernetes,
+                                KubernetesAlertmanager,
+                                KubernetesExporter,
                                 Links,
                                 MigLayout,
                                 Prometheus,
+                                ResourceAmounts,
+                                Resources,
+                                SecretKey,
                                 Team,
                                 Thresholds,
+                                Toleration,
                                 json_schema,
 )
 
-__all__ = ["AlertOverride", "Cluster", "Fleet", "Gpus", "Host", "Links", "MigLayout", "Prometheus", "Team",
-           "Thresholds", "json_schema", "load_spec"]
+__all__ = ["AlertOverride", "Cluster", "Fleet", "Gpus", "Host", "Kubernetes", "KubernetesAlertmanager",
+           "KubernetesExporter", "Links", "MigLayout", "Prometheus", "ResourceAmounts", "Resources", "SecretKey",
+           "Team", "Thresholds", "Toleration", "json_schema", "load_spec"]

@@ -10,12 +10,13 @@ import ipaddress
 import re
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from gpuobs.alerts import ACTIONS, SEVERITIES
 from gpuobs.alerts import BY_NAME as ALERTS_BY_NAME
 from gpuobs.catalog import PROFILES
 from gpuobs.gpus import GPU_MODELS
+from gpuobs.spec import kube
 
 _DURATION = re.compile(r"^(?:0|(?:\d+y)?(?:\d+w)?(?:\d+d)?(?:\d+h)?(?:\d+m)?(?:\d+s)?(?:\d+ms)?)$")
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
@@ -349,6 +350,83 @@ class Grafana(Strict):
         default_factory=dict, description="panels appended to a generated dashboard")
 
 
+KubeName = Annotated[str, AfterValidator(kube.dns_subdomain)]
+KubeLabels = Annotated[dict[Annotated[str, BeforeValidator(kube.label_key)],
+                            Annotated[str, BeforeValidator(kube.label_value)]], BeforeValidator(kube.label_map)]
+Quantity = Annotated[str, BeforeValidator(kube.quantity)]
+
+
+class Toleration(Strict):
+    """A Kubernetes toleration, in Kubernetes' own terms."""
+
+    key: Annotated[str, BeforeValidator(kube.label_key)] | None = Field(None, description="taint key; "
+                                                                        "left out with Exists: every taint")
+    operator: Literal["Exists", "Equal"] = "Equal"
+    value: Annotated[str, BeforeValidator(kube.label_value)] | None = None
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = Field(
+        None, description="left out: every effect")
+
+
+class ResourceAmounts(Strict):
+    cpu: Quantity | None = Field(None, description="e.g. 100m; null: none")
+    memory: Quantity | None = Field(None, description="e.g. 256Mi; null: none")
+
+
+class Resources(Strict):
+    """The exporter container's requests and limits; a part given replaces that part's default."""
+
+    requests: ResourceAmounts = Field(default_factory=lambda: ResourceAmounts(cpu="50m", memory="64Mi"))
+    limits: ResourceAmounts = Field(default_factory=lambda: ResourceAmounts(cpu="500m", memory="256Mi"))
+
+
+class KubernetesExporter(Strict):
+    """gpuobs-exporter as a DaemonSet on the GPU nodes."""
+
+    image: Annotated[str, AfterValidator(kube.image)] = Field(
+        description="the image built from exporters/Dockerfile, with a version tag or a digest")
+    image_pull_policy: Literal["IfNotPresent", "Always", "Never"] = "IfNotPresent"
+    node_selector: KubeLabels = Field(default_factory=lambda: {"nvidia.com/gpu.present": "true"},
+                                      description="labels of the nodes to run on: the GPU nodes")
+    tolerations: list[Toleration] = Field(
+        default_factory=lambda: [Toleration(key="nvidia.com/gpu", operator="Exists", effect="NoSchedule")],
+        description="taints of the GPU nodes the exporter tolerates")
+    runtime_class: KubeName | None = Field(None, description="RuntimeClass that exposes the GPUs, e.g. nvidia")
+    mig_monitor: bool | None = Field(
+        None, description="read MIG instances: needs root with CAP_SYS_ADMIN; required when a host has MIG")
+    resources: Resources = Field(default_factory=Resources)
+
+
+class SecretKey(Strict):
+    secret: KubeName = Field(description="an existing Secret in the namespace")
+    key: Annotated[str, AfterValidator(kube.data_key)]
+
+
+class KubernetesAlertmanager(Strict):
+    """Where the Alertmanager configuration and the receivers' secrets live on Kubernetes."""
+
+    config_secret: KubeName = Field("alertmanager-gpuobs", description="name of the generated Secret holding "
+                                    "alertmanager.yaml (the Alertmanager's configSecret)")
+    secrets: dict[FilePath, SecretKey] = Field(
+        default_factory=dict, description="every secret file a receiver names -> the existing Secret and key "
+        "that holds it")
+
+
+class Kubernetes(Strict):
+    """Objects for a cluster run by prometheus-operator (kube-prometheus-stack)."""
+
+    namespace: Annotated[str, AfterValidator(kube.dns_label)] = Field(
+        "monitoring", description="namespace of every object: the one of kube-prometheus-stack")
+    create_namespace: bool = Field(False, description="also generate the Namespace object")
+    monitor: Literal["ServiceMonitor", "PodMonitor"] = "ServiceMonitor"
+    prometheus_labels: KubeLabels = Field(
+        default_factory=lambda: {"release": "kube-prometheus-stack"},
+        description="labels Prometheus selects PrometheusRules and ServiceMonitors/PodMonitors by")
+    dashboard_labels: KubeLabels = Field(default_factory=lambda: {"grafana_dashboard": "1"},
+                                         description="labels Grafana's dashboard sidecar looks for")
+    exporter: KubernetesExporter
+    alertmanager: KubernetesAlertmanager = Field(default_factory=KubernetesAlertmanager)
+
+
 class Fleet(Strict):
     """A GPU fleet: the one input every gpuobs output is generated from."""
 
@@ -367,6 +445,8 @@ class Fleet(Strict):
                                               "alertmanager.yml is generated")
     grafana: Grafana | None = Field(None, description="data source URL, folder, panels and dashboards of your own")
     links: Links = Field(default_factory=Links)
+    kubernetes: Kubernetes | None = Field(None, description="objects for kube-prometheus-stack; without it no "
+                                          "kubernetes/ folder is generated")
 
 
 def json_schema() -> dict:

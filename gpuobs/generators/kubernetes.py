@@ -1,0 +1,212 @@
+"""kubernetes/: the same configuration as objects for prometheus-operator (kube-prometheus-stack).
+
+Nothing here is a second copy: the PrometheusRules wrap the documents of rules.py, the dashboard
+ConfigMaps carry the JSON text the grafana/ folder gets, and the Alertmanager Secret holds
+alertmanager.py's configuration with each secret file moved to where the operator mounts the
+Secret holding it. The monitor's relabelings give every series the target labels of the static
+scrape config (prometheus.target_labels), mapped from the node each exporter pod runs on, so the
+rules and dashboards work unchanged.
+"""
+
+from __future__ import annotations
+
+from pathlib import PurePosixPath
+
+from gpuobs.generators import alertmanager, grafana, rules
+from gpuobs.generators.prometheus import target_labels
+from gpuobs.generators.rules import GPU_EXPORTER_JOB
+from gpuobs.model import FleetModel
+from gpuobs.render import to_json, to_yaml
+
+FOLDER = "kubernetes"
+EXPORTER = "gpuobs-exporter"
+EXPORTER_PORT = 9400  # the exporter's and dcgm-exporter's port
+PORT_NAME = "metrics"
+HEALTH_PATH = "/-/healthy"
+NODE_NAME = "__meta_kubernetes_pod_node_name"
+# Target labels prometheus-operator adds that the static config has not; dropped, so a restarted
+# exporter pod continues its series (and the rules' 1h history) instead of starting new ones.
+OPERATOR_LABELS = "container|endpoint|namespace|pod|service"
+ALERTMANAGER_CONFIG_KEY = "alertmanager.yaml"
+SECRETS_DIR = "/etc/alertmanager/secrets"  # where the operator mounts each Secret of Alertmanager.spec.secrets
+MOUNT_ANNOTATION = "gpuobs/alertmanager-secrets"
+MONITORING_API = "monitoring.coreos.com/v1"
+
+
+def own_labels(model: FleetModel, component: str) -> dict[str, str]:
+    return {"app.kubernetes.io/name": "gpuobs", "app.kubernetes.io/instance": model.name,
+            "app.kubernetes.io/component": component}
+
+
+def _metadata(model: FleetModel, name: str, component: str, extra=(), annotations=None) -> dict:
+    metadata = {"name": name, "namespace": model.kubernetes.namespace,
+                "labels": {**own_labels(model, component), **dict(extra)}}
+    if annotations:
+        metadata["annotations"] = annotations
+    return metadata
+
+
+def namespace(model: FleetModel) -> dict:
+    return {"apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": model.kubernetes.namespace, "labels": own_labels(model, "namespace")}}
+
+
+def daemonset(model: FleetModel) -> dict:
+    k = model.kubernetes
+    probe = {"httpGet": {"path": HEALTH_PATH, "port": PORT_NAME}, "timeoutSeconds": 5}
+    container = {
+        "name": "exporter",
+        "image": k.image,
+        "imagePullPolicy": k.image_pull_policy,
+        "args": [f"--web.listen-address=:{EXPORTER_PORT}"],
+        "env": [
+            # The exporter's hostname label names the node, not the pod.
+            {"name": "GPUOBS_HOSTNAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},
+            # The NVIDIA container runtime exposes every GPU and the NVML library without allocating
+            # GPUs from the device plugin: monitoring must not take GPUs away from workloads.
+            {"name": "NVIDIA_VISIBLE_DEVICES", "value": "all"},
+            {"name": "NVIDIA_DRIVER_CAPABILITIES", "value": "utility"},
+        ],
+        "ports": [{"name": PORT_NAME, "containerPort": EXPORTER_PORT, "protocol": "TCP"}],
+        "readinessProbe": {**probe, "periodSeconds": 10},
+        "livenessProbe": {**probe, "periodSeconds": 30, "failureThreshold": 3},
+        "resources": {part: dict(amounts) for part, amounts in (("requests", k.requests), ("limits", k.limits))
+                      if amounts},
+        "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
+                            "capabilities": {"drop": ["ALL"]}},
+    }
+    # NVML reads the device nodes the runtime adds, readable by every user: no root needed. MIG
+    # instances are the exception: NVIDIA's runtime adds the mig-monitor capability only to a
+    # container with CAP_SYS_ADMIN, which takes effect only for root.
+    user = {"runAsNonRoot": True, "runAsUser": 65534, "runAsGroup": 65534}
+    if k.mig_monitor:
+        container["env"].append({"name": "NVIDIA_MIG_MONITOR_DEVICES", "value": "all"})
+        container["securityContext"]["capabilities"]["add"] = ["SYS_ADMIN"]
+        user = {"runAsNonRoot": False, "runAsUser": 0, "runAsGroup": 0}
+    pod: dict = {
+        "nodeSelector": dict(k.node_selector),
+        "tolerations": [dict(t) for t in k.tolerations],
+        "automountServiceAccountToken": False,  # the exporter never talks to the API server
+        "securityContext": {**user, "seccompProfile": {"type": "RuntimeDefault"}},
+        "containers": [container],
+    }
+    if k.runtime_class:
+        pod = {"runtimeClassName": k.runtime_class, **pod}
+    selector = own_labels(model, "exporter")
+    return {"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": _metadata(model, EXPORTER, "exporter"),
+            "spec": {"selector": {"matchLabels": selector},
+                     "template": {"metadata": {"labels": selector}, "spec": pod}}}
+
+
+def service(model: FleetModel) -> dict:
+    """Headless: Prometheus scrapes every exporter pod, never a load-balanced address."""
+    return {"apiVersion": "v1", "kind": "Service", "metadata": _metadata(model, EXPORTER, "exporter"),
+            "spec": {"clusterIP": "None", "selector": own_labels(model, "exporter"),
+                     "ports": [{"name": PORT_NAME, "port": EXPORTER_PORT, "targetPort": PORT_NAME,
+                                "protocol": "TCP"}]}}
+
+
+def _node_regex(names) -> str:
+    return "|".join(name.replace(".", "\\.") for name in names)  # spec host names: [a-z0-9._-]
+
+
+def relabelings(model: FleetModel) -> list[dict]:
+    """The static config's target labels, by node name: the host label is the node's name, and
+    every other label (cluster, team, the spec's own) is set on the nodes of the hosts that have it."""
+    host_label = model.prometheus.host_label
+    hosts_by_value: dict[str, dict[str, list[str]]] = {}
+    for host in model.hosts:
+        for label, value in target_labels(model, host).items():
+            if label != host_label:
+                hosts_by_value.setdefault(label, {}).setdefault(value, []).append(host.name)
+    out = [{"action": "replace", "targetLabel": "job", "replacement": GPU_EXPORTER_JOB},
+           {"action": "replace", "sourceLabels": [NODE_NAME], "targetLabel": "instance"},
+           {"action": "replace", "sourceLabels": [NODE_NAME], "targetLabel": host_label}]
+    for label, values in hosts_by_value.items():
+        for value, names in values.items():
+            out.append({"action": "replace", "sourceLabels": [NODE_NAME], "regex": _node_regex(names),
+                        "targetLabel": label, "replacement": value.replace("$", "$$")})
+    out.append({"action": "labeldrop", "regex": OPERATOR_LABELS})
+    return out
+
+
+def monitor(model: FleetModel) -> dict:
+    k = model.kubernetes
+    endpoint = {"port": PORT_NAME, "path": "/metrics", "interval": model.prometheus.scrape_interval,
+                "scrapeTimeout": model.prometheus.scrape_timeout, "relabelings": relabelings(model)}
+    endpoints = "endpoints" if k.monitor == "ServiceMonitor" else "podMetricsEndpoints"
+    return {"apiVersion": MONITORING_API, "kind": k.monitor,
+            "metadata": _metadata(model, EXPORTER, "exporter", k.prometheus_labels),
+            "spec": {"selector": {"matchLabels": own_labels(model, "exporter")}, endpoints: [endpoint]}}
+
+
+def prometheus_rules(model: FleetModel) -> dict[str, dict]:
+    """One PrometheusRule per rule file; its spec is the rule file's document itself."""
+    out = {}
+    for path, document in rules.generate(model).items():
+        stem = PurePosixPath(path).stem
+        out[f"{FOLDER}/prometheusrule-{stem}.yaml"] = {
+            "apiVersion": MONITORING_API, "kind": "PrometheusRule",
+            "metadata": _metadata(model, f"gpuobs-{model.name}-{stem}", "rules", model.kubernetes.prometheus_labels),
+            "spec": document}
+    return out
+
+
+def dashboard_configmaps(model: FleetModel) -> dict[str, dict]:
+    """One ConfigMap per dashboard. The data key is the file Grafana's sidecar writes, all
+    fleets' dashboards into one folder: it names the fleet."""
+    out = {}
+    for file, document in grafana.dashboards(model).items():
+        stem = PurePosixPath(file).stem
+        out[f"{FOLDER}/dashboard-{stem}.yaml"] = {
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": _metadata(model, f"gpuobs-{model.name}-dashboard-{stem}", "dashboard",
+                                  model.kubernetes.dashboard_labels),
+            "data": {f"gpuobs-{model.name}-{file}": to_json(document)}}
+    return out
+
+
+def secret_path(model: FleetModel, file: str) -> str:
+    """Where Alertmanager reads a secret file the spec names: in the Secret that holds it."""
+    secret, key = next((s, k) for f, s, k in model.kubernetes.alertmanager_secrets if f == file)
+    return f"{SECRETS_DIR}/{secret}/{key}"
+
+
+def mounted_secrets(model: FleetModel) -> list[str]:
+    return sorted({secret for _, secret, _ in model.kubernetes.alertmanager_secrets})
+
+
+def alertmanager_secret(model: FleetModel) -> dict:
+    """alertmanager.yaml for Alertmanager.spec.configSecret; it holds no secret, only the paths
+    of the mounted Secrets that do (listed in an annotation, for Alertmanager.spec.secrets)."""
+    text = to_yaml(alertmanager.config(model, lambda file: secret_path(model, file)), model.source)
+    secrets = mounted_secrets(model)
+    annotations = {MOUNT_ANNOTATION: ",".join(secrets)} if secrets else None
+    return {"apiVersion": "v1", "kind": "Secret",
+            "metadata": _metadata(model, model.kubernetes.alertmanager_config_secret, "alertmanager-config",
+                                  annotations=annotations),
+            "type": "Opaque", "stringData": {ALERTMANAGER_CONFIG_KEY: text}}
+
+
+def kustomization(model: FleetModel, files) -> dict:
+    return {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
+            "namespace": model.kubernetes.namespace,
+            "resources": sorted(PurePosixPath(path).name for path in files)}
+
+
+def generate(model: FleetModel) -> dict[str, object]:
+    k = model.kubernetes
+    if k is None:
+        return {}
+    files: dict[str, object] = {f"{FOLDER}/exporter-daemonset.yaml": daemonset(model),
+                                f"{FOLDER}/exporter-{k.monitor.lower()}.yaml": monitor(model)}
+    if k.create_namespace:
+        files[f"{FOLDER}/namespace.yaml"] = namespace(model)
+    if k.monitor == "ServiceMonitor":
+        files[f"{FOLDER}/exporter-service.yaml"] = service(model)
+    files.update(prometheus_rules(model))
+    files.update(dashboard_configmaps(model))
+    if model.alertmanager is not None:
+        files[f"{FOLDER}/alertmanager-config.yaml"] = alertmanager_secret(model)
+    files[f"{FOLDER}/kustomization.yaml"] = kustomization(model, files)
+    return files

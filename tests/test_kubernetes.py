@@ -1,0 +1,358 @@
+"""The kubernetes/ folder: every object valid for its API (Kubernetes' own schemas, the
+prometheus-operator CRDs), the rules and dashboards the same as the plain files, the Alertmanager
+Secret reading only the declared Secrets, kustomize taking the folder as it is, and the monitor's
+relabelings giving a real Prometheus the static config's target labels."""
+
+from __future__ import annotations
+
+import copy
+import re
+import subprocess
+import time
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import jsonschema
+import kubernetes_validate
+import pytest
+import yaml
+
+from conftest import REFERENCE, ROOT, changed, needs
+from gpuobs.generate import load_model, render, write_tree
+from gpuobs.generators.kubernetes import NODE_NAME, SECRETS_DIR
+from gpuobs.generators.prometheus import target_labels
+from gpuobs.render import header
+from gpuobs.stack import PrometheusProcess, free_port
+from gpuobs.tools import amtool_check_config, available
+
+# The oldest Kubernetes the objects are checked against, and the newest kubernetes-validate ships.
+KUBERNETES_VERSIONS = ("1.30.0", "1.37.0")
+FLEET = ROOT / "generated" / "fleet"
+SPEC = ROOT / "specs" / "fleet.yaml"
+OPERATOR_KINDS = ("PrometheusRule", "ServiceMonitor", "PodMonitor")
+
+
+def objects(folder: Path) -> dict[str, dict]:
+    return {p.name: yaml.safe_load(p.read_text()) for p in sorted(folder.glob("*.yaml"))
+            if p.name != "kustomization.yaml"}
+
+
+@dataclass(frozen=True)
+class Output:
+    name: str
+    folder: Path  # generated kubernetes/ folder
+    spec: dict  # the spec's kubernetes section
+
+
+@pytest.fixture(scope="module")
+def variant(tmp_path_factory) -> Output:
+    """The fleet spec with the other choices: PodMonitor, its own namespace, no runtime class."""
+    spec = yaml.safe_load(SPEC.read_text())
+    k = spec["kubernetes"]
+    k.update(namespace="gpu-monitoring", create_namespace=True, monitor="PodMonitor",
+             prometheus_labels={"prometheus": "gpu"}, dashboard_labels={"dashboards": "gpu"})
+    k["exporter"].pop("runtime_class")
+    k["exporter"]["mig_monitor"] = False
+    k["exporter"].update(node_selector={"node.kubernetes.io/gpu": "a100"},
+                         tolerations=[{"key": "dedicated", "operator": "Equal", "value": "gpu", "effect": "NoExecute"}],
+                         resources={"limits": {"memory": "512Mi"}})
+    path = tmp_path_factory.mktemp("variant") / "variant.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    out = path.parent / "out"
+    write_tree(out / "variant", render(load_model(path, out)))
+    return Output("variant", out / "variant" / "kubernetes", k)
+
+
+@pytest.fixture(params=["fleet", "variant"])
+def output(request, variant) -> Output:
+    if request.param == "fleet":
+        return Output("fleet", FLEET / "kubernetes", yaml.safe_load(SPEC.read_text())["kubernetes"])
+    return variant
+
+
+@cache
+def crd_schema(kind: str) -> dict:
+    """The served v1 schema of a CRD, closed: a field the schema does not know fails, as the
+    API server would silently prune it."""
+    path = REFERENCE / "prometheus-operator" / f"monitoring.coreos.com_{kind.lower()}s.yaml"
+    crd = yaml.safe_load(path.read_text())
+    version = next(v for v in crd["spec"]["versions"] if v["name"] == "v1" and v["served"])
+    return _closed(version["schema"]["openAPIV3Schema"])
+
+
+def _closed(schema):
+    if isinstance(schema, list):
+        return [_closed(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    schema = {key: _closed(value) for key, value in schema.items()}
+    if "properties" in schema and "additionalProperties" not in schema \
+            and not schema.get("x-kubernetes-preserve-unknown-fields"):
+        schema["additionalProperties"] = False
+    return schema
+
+
+def test_the_fleet_generates_these_objects():
+    kinds = {name: (o["kind"], o["metadata"]["name"]) for name, o in objects(FLEET / "kubernetes").items()}
+    assert kinds == {
+        "alertmanager-config.yaml": ("Secret", "alertmanager-gpuobs"),
+        "dashboard-custom-training-capacity.yaml": ("ConfigMap", "gpuobs-fleet-dashboard-custom-training-capacity"),
+        "dashboard-fleet-overview.yaml": ("ConfigMap", "gpuobs-fleet-dashboard-fleet-overview"),
+        "dashboard-gpu-detail.yaml": ("ConfigMap", "gpuobs-fleet-dashboard-gpu-detail"),
+        "dashboard-health.yaml": ("ConfigMap", "gpuobs-fleet-dashboard-health"),
+        "dashboard-monitoring.yaml": ("ConfigMap", "gpuobs-fleet-dashboard-monitoring"),
+        "exporter-daemonset.yaml": ("DaemonSet", "gpuobs-exporter"),
+        "exporter-service.yaml": ("Service", "gpuobs-exporter"),
+        "exporter-servicemonitor.yaml": ("ServiceMonitor", "gpuobs-exporter"),
+        "prometheusrule-alerts.yaml": ("PrometheusRule", "gpuobs-fleet-alerts"),
+        "prometheusrule-inventory.yaml": ("PrometheusRule", "gpuobs-fleet-inventory"),
+        "prometheusrule-recording.yaml": ("PrometheusRule", "gpuobs-fleet-recording"),
+    }
+    assert not (ROOT / "generated" / "demo" / "kubernetes").exists(), "a spec without a kubernetes section"
+
+
+@pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
+def test_built_in_kinds_validate_against_kubernetes_schemas(output, version):
+    checked = set()
+    for name, document in objects(output.folder).items():
+        if document["kind"] in OPERATOR_KINDS:
+            continue
+        try:
+            kubernetes_validate.validate(document, version, strict=True)
+        except kubernetes_validate.ValidationError as exc:
+            pytest.fail(f"{name}: {'.'.join(map(str, exc.path))}: {exc.message}")
+        checked.add(document["kind"])
+    assert {"DaemonSet", "ConfigMap", "Secret"} <= checked
+
+
+def test_operator_kinds_validate_against_the_crds(output):
+    checked = set()
+    for name, document in objects(output.folder).items():
+        if document["kind"] not in OPERATOR_KINDS:
+            continue
+        errors = list(jsonschema.Draft7Validator(crd_schema(document["kind"])).iter_errors(document))
+        assert not errors, f"{name}: " + "; ".join(f"{list(e.path)}: {e.message}" for e in errors)
+        checked.add(document["kind"])
+    assert checked in ({"PrometheusRule", "ServiceMonitor"}, {"PrometheusRule", "PodMonitor"})
+
+
+def test_crd_check_catches_a_misspelt_field():
+    monitor = yaml.safe_load((FLEET / "kubernetes" / "exporter-servicemonitor.yaml").read_text())
+    monitor["spec"]["endpoints"][0]["scrapeTimout"] = "10s"
+    errors = list(jsonschema.Draft7Validator(crd_schema("ServiceMonitor")).iter_errors(monitor))
+    assert any("scrapeTimout" in e.message for e in errors)
+
+
+def test_kustomization_lists_exactly_the_object_files(output):
+    folder = output.folder
+    kustomization = yaml.safe_load((folder / "kustomization.yaml").read_text())
+    files = sorted(p.name for p in folder.iterdir() if p.name != "kustomization.yaml")
+    assert kustomization["resources"] == files
+    namespaced = [o for o in objects(folder).values() if o["kind"] != "Namespace"]
+    assert {o["metadata"]["namespace"] for o in namespaced} == {kustomization["namespace"], output.spec["namespace"]}
+
+
+@needs("kubectl")
+def test_kustomize_builds_the_folder(output):
+    folder = output.folder
+    built = subprocess.run(["kubectl", "kustomize", str(folder)], capture_output=True, text=True, timeout=60)
+    assert built.returncode == 0, built.stderr
+    documents = list(yaml.safe_load_all(built.stdout))
+    assert sorted((d["kind"], d["metadata"]["name"]) for d in documents) == \
+        sorted((o["kind"], o["metadata"]["name"]) for o in objects(folder).values())
+    if any(d["kind"] == "Namespace" for d in documents):
+        assert documents[0]["kind"] == "Namespace", "kustomize creates the namespace first"
+
+
+def _groups_block(text: str) -> str:
+    """The lines of spec.groups in a PrometheusRule file, two spaces of indentation removed. The
+    writer indents one nesting level by two spaces, also inside block scalars, and leaves blank
+    lines of a block scalar empty, so a dedent is the whole difference."""
+    lines = text.splitlines(keepends=True)
+    start = lines.index("spec:\n") + 1
+    assert lines[start] == "  groups:\n" and all(line == "\n" or line.startswith("  ") for line in lines[start:]), \
+        "spec.groups must close the document"
+    return "".join(line[2:] if line != "\n" else line for line in lines[start:])
+
+
+@pytest.mark.parametrize("stem", ["inventory", "recording", "alerts"])
+def test_prometheus_rules_are_the_plain_rule_files(stem):
+    """Byte for byte: the groups block of each PrometheusRule is the rule file's text after its
+    header line, with every line indented by two more spaces; parsed, the groups are equal too."""
+    plain = (FLEET / "prometheus" / "rules" / f"{stem}.yml").read_text()
+    wrapped = (FLEET / "kubernetes" / f"prometheusrule-{stem}.yaml").read_text()
+    assert plain.startswith(header("specs/fleet.yaml"))
+    assert _groups_block(wrapped) == plain.removeprefix(header("specs/fleet.yaml"))
+    assert yaml.safe_load(wrapped)["spec"]["groups"] == yaml.safe_load(plain)["groups"]
+
+
+def test_rule_identity_check_sees_a_changed_rule():
+    plain = (FLEET / "prometheus" / "rules" / "alerts.yml").read_text()
+    wrapped = (FLEET / "kubernetes" / "prometheusrule-alerts.yaml").read_text().replace("for: 60s", "for: 61s", 1)
+    assert _groups_block(wrapped) != plain.removeprefix(header("specs/fleet.yaml"))
+
+
+def test_objects_carry_the_labels_prometheus_and_grafana_select_by(output):
+    for document in objects(output.folder).values():
+        labels = document["metadata"]["labels"].items()
+        if document["kind"] in OPERATOR_KINDS:
+            assert output.spec["prometheus_labels"].items() <= labels
+        if document["kind"] == "ConfigMap":
+            assert output.spec.get("dashboard_labels", {"grafana_dashboard": "1"}).items() <= labels
+
+
+def test_dashboards_are_the_generated_json_verbatim():
+    configmaps = [o for o in objects(FLEET / "kubernetes").values() if o["kind"] == "ConfigMap"]
+    dashboards = sorted((FLEET / "grafana" / "dashboards").glob("*.json"))
+    assert len(configmaps) == len(dashboards)
+    for dashboard in dashboards:
+        configmap = next(c for c in configmaps if c["metadata"]["name"] == f"gpuobs-fleet-dashboard-{dashboard.stem}")
+        assert configmap["metadata"]["labels"]["grafana_dashboard"] == "1"
+        assert configmap["data"] == {f"gpuobs-fleet-{dashboard.name}": dashboard.read_text()}
+
+
+def _secret_files(node, path=()):
+    """(path, value) of every *_file setting in an Alertmanager configuration."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key.endswith("_file"):
+                yield path + (key,), value
+            else:
+                yield from _secret_files(value, path + (key,))
+    elif isinstance(node, list):
+        for i, item in enumerate(node):
+            yield from _secret_files(item, path + (i,))
+
+
+def test_alertmanager_secret_reads_receivers_secrets_from_the_declared_secrets(tmp_path):
+    secret = yaml.safe_load((FLEET / "kubernetes" / "alertmanager-config.yaml").read_text())
+    text = secret["stringData"]["alertmanager.yaml"]
+    config = yaml.safe_load(text)
+    plain = yaml.safe_load((FLEET / "alertmanager" / "alertmanager.yml").read_text())
+    declared = {file: (ref["secret"], ref["key"]) for file, ref in
+                yaml.safe_load(SPEC.read_text())["kubernetes"]["alertmanager"]["secrets"].items()}
+
+    rewritten = dict(_secret_files(config))
+    originals = dict(_secret_files(plain))
+    assert rewritten.keys() == originals.keys() and len(rewritten) == 5
+    for where, path in rewritten.items():
+        secret_name, key = declared[originals[where]]
+        assert path == f"{SECRETS_DIR}/{secret_name}/{key}", where
+    mounted = secret["metadata"]["annotations"]["gpuobs/alertmanager-secrets"].split(",")
+    assert mounted == sorted({name for name, _ in declared.values()})
+
+    # Apart from the paths, the configuration is the plain alertmanager.yml.
+    expected = copy.deepcopy(plain)
+    for where, path in rewritten.items():
+        node = expected
+        for part in where[:-1]:
+            node = node[part]
+        node[where[-1]] = path
+    assert config == expected
+    assert not re.search(r"(routing_key|api_url|password|credentials|token):", text.replace("_file:", "")), \
+        "no secret value in the Secret"
+    if available("amtool"):
+        (tmp_path / "alertmanager.yaml").write_text(text)
+        amtool_check_config(tmp_path / "alertmanager.yaml")
+
+
+def test_daemonset_runs_the_exporter_locked_down_on_gpu_nodes(output):
+    daemonset = objects(output.folder)["exporter-daemonset.yaml"]
+    pod = daemonset["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    security = container["securityContext"]
+    assert security["allowPrivilegeEscalation"] is False and security["readOnlyRootFilesystem"] is True
+    assert security["capabilities"]["drop"] == ["ALL"]
+    assert "nvidia.com/gpu" not in str(container["resources"]), "monitoring must not allocate GPUs"
+    assert container["livenessProbe"]["httpGet"] == container["readinessProbe"]["httpGet"] == \
+        {"path": "/-/healthy", "port": "metrics"}
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    if output.spec["exporter"]["mig_monitor"]:
+        # MIG instances: NVIDIA's runtime grants mig-monitor only with CAP_SYS_ADMIN, effective for root only.
+        assert env["NVIDIA_MIG_MONITOR_DEVICES"] == "all" and security["capabilities"]["add"] == ["SYS_ADMIN"]
+        assert pod["securityContext"]["runAsUser"] == 0
+    else:
+        assert "NVIDIA_MIG_MONITOR_DEVICES" not in env and "add" not in security["capabilities"]
+        assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["runAsUser"] == 65534
+    if output.name == "fleet":
+        assert pod["runtimeClassName"] == "nvidia"
+        assert pod["nodeSelector"] == {"nvidia.com/gpu.present": "true"}
+        assert pod["tolerations"] == [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
+        assert container["resources"] == {"requests": {"cpu": "50m", "memory": "64Mi"},
+                                          "limits": {"cpu": "500m", "memory": "256Mi"}}
+    else:
+        assert "runtimeClassName" not in pod
+        assert pod["nodeSelector"] == {"node.kubernetes.io/gpu": "a100"}
+        assert pod["tolerations"] == [{"key": "dedicated", "operator": "Equal", "value": "gpu",
+                                       "effect": "NoExecute"}]
+        assert container["resources"] == {"requests": {"cpu": "50m", "memory": "64Mi"},
+                                          "limits": {"memory": "512Mi"}}
+
+
+def test_monitor_endpoint_names_the_exporter_port(output):
+    found = objects(output.folder)
+    daemonset = found["exporter-daemonset.yaml"]
+    (container,) = daemonset["spec"]["template"]["spec"]["containers"]
+    port = container["ports"][0]["name"]
+    pod_labels = daemonset["spec"]["template"]["metadata"]["labels"]
+    if "exporter-servicemonitor.yaml" in found:
+        monitor, service = found["exporter-servicemonitor.yaml"], found["exporter-service.yaml"]
+        (endpoint,) = monitor["spec"]["endpoints"]
+        assert service["spec"]["ports"][0]["name"] == endpoint["port"] == port
+        assert service["spec"]["clusterIP"] == "None"
+        assert service["spec"]["selector"].items() <= pod_labels.items()
+        assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    else:
+        monitor = found["exporter-podmonitor.yaml"]
+        (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
+        assert endpoint["port"] == port and "exporter-service.yaml" not in found
+        assert monitor["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
+
+
+def _prometheus_relabel(relabeling: dict) -> dict:
+    """prometheus-operator's RelabelConfig as Prometheus' relabel_config."""
+    names = {"sourceLabels": "source_labels", "targetLabel": "target_label"}
+    return {names.get(key, key): value for key, value in relabeling.items()}
+
+
+@needs("prometheus")
+def test_relabelings_give_a_real_prometheus_the_static_target_labels(tmp_path):
+    """Targets discovered as prometheus-operator sees exporter pods (node name, namespace, pod,
+    ...) end up with exactly the labels the static scrape config gives each host."""
+    model = load_model(SPEC)
+    monitor = yaml.safe_load((FLEET / "kubernetes" / "exporter-servicemonitor.yaml").read_text())
+    (endpoint,) = monitor["spec"]["endpoints"]
+    nodes = [h.name for h in model.hosts] + ["unlisted-gpu-node"]
+    unused = free_port()  # nothing listens: the test reads target labels, not samples
+    config = {"global": {"scrape_interval": "1h"}, "scrape_configs": [{
+        "job_name": "monitoring/gpuobs-exporter",
+        "static_configs": [{"targets": [f"127.0.0.{i + 1}:{unused}"],
+                            "labels": {NODE_NAME: node, "namespace": "monitoring", "pod": f"gpuobs-exporter-{i}",
+                                       "container": "exporter", "endpoint": "metrics", "service": "gpuobs-exporter"}}
+                           for i, node in enumerate(nodes)],
+        "relabel_configs": [_prometheus_relabel(r) for r in endpoint["relabelings"]]}]}
+    path = tmp_path / "prometheus.yml"
+    path.write_text(yaml.safe_dump(config))
+    with PrometheusProcess(path) as prom:
+        deadline = time.monotonic() + 30
+        targets = []
+        while time.monotonic() < deadline and len(targets) < len(nodes):
+            targets = prom.api("targets", state="active")["activeTargets"]
+            time.sleep(0.2)
+    labels = {t["labels"]["instance"]: t["labels"] for t in targets}
+    for host in model.hosts:
+        assert labels[host.name] == {"job": "gpu-exporter", "instance": host.name, **target_labels(model, host)}
+    assert labels["unlisted-gpu-node"] == {"job": "gpu-exporter", "instance": "unlisted-gpu-node",
+                                           "host": "unlisted-gpu-node"}
+
+
+def test_a_spec_without_alertmanager_gets_no_secret(tmp_path):
+    spec = changed(yaml.safe_load(SPEC.read_text()), lambda d: (d.pop("alertmanager"), d["teams"][0].pop("receivers"),
+                                                                d["teams"][1].pop("receivers"),
+                                                                d["kubernetes"].pop("alertmanager")))
+    path = tmp_path / "noam.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    files = render(load_model(path, tmp_path))
+    assert "kubernetes/alertmanager-config.yaml" not in files
+    assert "alertmanager-config.yaml" not in files["kubernetes/kustomization.yaml"]
