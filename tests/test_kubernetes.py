@@ -23,7 +23,7 @@ from gpuobs.generate import load_model, render, write_tree
 from gpuobs.generators.kubernetes import NODE_NAME, SECRETS_DIR
 from gpuobs.generators.prometheus import target_labels
 from gpuobs.render import header
-from gpuobs.stack import PrometheusProcess, free_port
+from gpuobs.stack import PrometheusServer, free_port
 from gpuobs.tools import amtool_check_config, available
 
 # The oldest Kubernetes the objects are checked against, and the newest kubernetes-validate ships.
@@ -334,7 +334,7 @@ def test_relabelings_give_a_real_prometheus_the_static_target_labels(tmp_path):
         "relabel_configs": [_prometheus_relabel(r) for r in endpoint["relabelings"]]}]}
     path = tmp_path / "prometheus.yml"
     path.write_text(yaml.safe_dump(config))
-    with PrometheusProcess(path) as prom:
+    with PrometheusServer(path) as prom:
         deadline = time.monotonic() + 30
         targets = []
         while time.monotonic() < deadline and len(targets) < len(nodes):
