@@ -4,16 +4,21 @@ from gpuobs.spec.load import load_spec
 from gpuobs.spec.schema import (
                                 AlertOverride,
                                 Cluster,
+                                ClusterPrometheus,
                                 Fleet,
+                                GlobalTier,
                                 Gpus,
                                 Host,
                                 Links,
                                 MigLayout,
                                 Prometheus,
+                                RemoteWrite,
+                                RemoteWriteQueue,
                                 Team,
                                 Thresholds,
                                 json_schema,
 )
 
-__all__ = ["AlertOverride", "Cluster", "Fleet", "Gpus", "Host", "Links", "MigLayout", "Prometheus", "Team",
-           "Thresholds", "json_schema", "load_spec"]
+__all__ = ["AlertOverride", "Cluster", "ClusterPrometheus", "Fleet", "GlobalTier", "Gpus", "Host", "Links",
+           "MigLayout", "Prometheus", "RemoteWrite", "RemoteWriteQueue", "Team", "Thresholds", "json_schema",
+           "load_spec"]
