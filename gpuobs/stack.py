@@ -102,14 +102,21 @@ class ServerProcess:
 
 
 class PrometheusProcess(ServerProcess):
-    """`with PrometheusProcess(config) as prom: prom.query("up")`."""
+    """`with PrometheusProcess(config) as prom: prom.query("up")`; with `remote_write_receiver`, other
+    servers can remote_write into it at `{url}/api/v1/write`."""
 
     binaries = ("prometheus",)
     package = "prometheus"
 
+    def __init__(self, config: Path, startup_timeout: float = 30, port: int | None = None,
+                 remote_write_receiver: bool = False):
+        super().__init__(config, startup_timeout, port)
+        self.remote_write_receiver = remote_write_receiver
+
     def arguments(self, storage: str) -> list[str]:
+        receiver = ["--web.enable-remote-write-receiver"] if self.remote_write_receiver else []
         return [f"--config.file={self.config}", f"--storage.tsdb.path={storage}/data",
-                f"--web.listen-address=127.0.0.1:{self.port}", "--web.enable-lifecycle"]
+                f"--web.listen-address=127.0.0.1:{self.port}", "--web.enable-lifecycle", *receiver]
 
     def api(self, path: str, **params) -> dict:
         query = f"?{urllib.parse.urlencode(params)}" if params else ""
