@@ -33,7 +33,7 @@ from exporters.simulator.fleet import Fleet  # noqa: E402
 from exporters.simulator.layout import from_spec  # noqa: E402
 from exporters.simulator.runtime import SimClock, Simulation  # noqa: E402
 from gpuobs.generate import load_model, render  # noqa: E402
-from gpuobs.generators.rules import RECORDING_RULES, federated_names  # noqa: E402
+from gpuobs.generators.rules import FLEET_RULES, GLOBAL_INVENTORY, RECORDING_RULES, federated_names  # noqa: E402
 from gpuobs.stack import PrometheusProcess  # noqa: E402
 
 KINDS = {  # (PromQL selecting each kind of series, what it grows with)
@@ -106,7 +106,7 @@ def global_tier(hosts: int, clusters: int, gpus_per_host: int) -> dict:
                 continue
             top = re.match(r"(topk|bottomk) by \(cluster\) \((\d+),", rule["expr"])
             per_cluster += min(int(top.group(2)), gpus_per_cluster) if top else 1
-    own = [r for path in ("prometheus/global/rules/inventory.yml", "prometheus/rules/fleet.yml")
+    own = [r for path in (GLOBAL_INVENTORY, FLEET_RULES)
            for g in yaml.safe_load(files[path])["groups"] for r in g["rules"]]
     severities = len({a.severity for a in model.alerts})
     return {"gpus": hosts * gpus_per_host, "clusters": clusters, "federated match[]": len(federated),

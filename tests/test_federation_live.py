@@ -25,7 +25,7 @@ from gpuobs.generate import load_model
 from gpuobs.generators.federation import FEDERATE_JOB
 from gpuobs.generators.grafana import all_queries
 from gpuobs.generators.prometheus import config_name
-from gpuobs.generators.rules import TEMPERATURE_BUCKETS, TOP_GPUS, federated_names
+from gpuobs.generators.rules import TEMPERATURE_BUCKETS, TOP_GPUS, expected_gpus, federated_names
 from gpuobs.stack import PrometheusProcess
 
 pytestmark = [needs("prometheus"), pytest.mark.slow]
@@ -99,7 +99,7 @@ def test_global_tier_federates_both_clusters_and_remote_write_delivers(tmp_path)
     receiver_config = tmp_path / "receiver.yml"
     receiver_config.write_text(yaml.safe_dump({"global": FAST}))
     clusters = [s.cluster for s in model.servers]
-    expected = {c: sum(h.gpu_count for h in model.hosts if h.cluster == c) for c in clusters}
+    expected = expected_gpus(model)
 
     with contextlib.ExitStack() as stack:
         ports, running = stack.enter_context(simulators(clusters))

@@ -21,6 +21,7 @@ from gpuobs.generators.rules import (
     Names,
     alert_labels,
     expected_annotations,
+    expected_gpus,
     global_inventory_rules,
     global_rule_files,
     inventory_labels,
@@ -530,9 +531,7 @@ def fleet_tests(model: FleetModel) -> list[dict]:
     """The fleet rules on nothing but cluster-level series, shaped as the global tier federates them:
     one GPU missing and one alerting in the first cluster; then, with a global tier, that cluster's
     Prometheus unreachable: its GPUs still count as expected, from the global tier's inventory."""
-    gpus: dict[str, int] = {}
-    for host in model.hosts:
-        gpus[host.cluster] = gpus.get(host.cluster, 0) + host.gpu_count
+    gpus = expected_gpus(model)
     # With a global tier, expected GPUs come from its own inventory, not from the clusters.
     own = {r["record"] for r in global_inventory_rules(model)} if model.global_tier is not None else set()
     first = next(iter(gpus))

@@ -243,14 +243,19 @@ def fleet_rules(model: FleetModel) -> list[dict]:
     ]
 
 
-def global_inventory_rules(model: FleetModel) -> list[dict]:
-    """Each cluster's expected GPUs from the spec, for the global tier: a cluster whose Prometheus
-    cannot be reached still counts as expected there, so its GPUs show as missing."""
+def expected_gpus(model: FleetModel) -> dict[str, int]:
+    """GPUs the spec lists per cluster, for clusters with hosts."""
     expected: dict[str, int] = {}
     for host in model.hosts:
         expected[host.cluster] = expected.get(host.cluster, 0) + host.gpu_count
+    return expected
+
+
+def global_inventory_rules(model: FleetModel) -> list[dict]:
+    """Each cluster's expected GPUs from the spec, for the global tier: a cluster whose Prometheus
+    cannot be reached still counts as expected there, so its GPUs show as missing."""
     return [{"record": "cluster:gpus_expected:count", "expr": f"vector({count})", "labels": {"cluster": cluster}}
-            for cluster, count in expected.items()]
+            for cluster, count in expected_gpus(model).items()]
 
 
 def federated_names(model: FleetModel) -> list[str]:
