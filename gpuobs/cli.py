@@ -88,7 +88,7 @@ def test_command(folder):
     from gpuobs.validate import find_outputs, run_tests
     outputs = find_outputs(folder)
     if not outputs:
-        raise click.UsageError(f"no generated fleet output (prometheus/prometheus.yml) under {folder}")
+        raise click.UsageError(f"no generated fleet output (prometheus/rules/alerts.yml) under {folder}")
     for output in outputs:
         click.echo(f"{output}:")
         click.echo(run_tests(output).rstrip())

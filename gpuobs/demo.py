@@ -89,6 +89,8 @@ def run_demo(spec: Path, out: Path, say: Callable[[str], None], fault: str | Non
              duration: float | None = None) -> None:
     """Generate, start everything, optionally start a fault, then run until Ctrl-C (or `duration`)."""
     fleet = load_model(spec, out)
+    if fleet.per_cluster:
+        raise UsageError(f"{spec}: the demo runs one Prometheus for the fleet; this spec asks for one per cluster")
     generate([spec], out)
     folder = out / fleet.name
     if fleet.alertmanager is None:

@@ -8,13 +8,13 @@ import shutil
 from pathlib import Path
 
 from gpuobs.errors import UsageError
-from gpuobs.generators import alertmanager, grafana, kubernetes, prometheus, promtests, rules
+from gpuobs.generators import alertmanager, federation, grafana, kubernetes, prometheus, promtests, rules
 from gpuobs.model import FleetModel, build_model
 from gpuobs.render import to_json, to_yaml
 from gpuobs.spec import load_spec
 
-GENERATORS = (prometheus.generate, rules.generate, promtests.generate, alertmanager.generate, grafana.generate,
-              kubernetes.generate)
+GENERATORS = (prometheus.generate, federation.generate, rules.generate, promtests.generate, alertmanager.generate,
+              grafana.generate, kubernetes.generate)
 
 
 def source_label(spec_path: Path, out_dir: Path) -> str:
@@ -39,7 +39,7 @@ def render(model: FleetModel) -> dict[str, str]:
             if path.endswith(".json"):
                 texts[path] = to_json(document)  # the dashboard's description names the spec
                 continue
-            preamble = prometheus.retention_guidance(model) if path == "prometheus/prometheus.yml" else ""
+            preamble = prometheus.retention_guidance(model, path) if prometheus.is_config(path) else ""
             texts[path] = to_yaml(document, model.source, preamble)
     return dict(sorted(texts.items()))
 

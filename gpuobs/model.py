@@ -9,7 +9,8 @@ from gpuobs import links
 from gpuobs.alerts import ALERTS, AlertDef
 from gpuobs.catalog import PROFILES, Profile
 from gpuobs.gpus import GPU_MODELS, GpuModel
-from gpuobs.spec.schema import Alertmanager, Fleet, Grafana, Kubernetes, seconds
+from gpuobs.spec.schema import Alertmanager, Fleet, Grafana, Kubernetes, RemoteWrite, seconds
+from gpuobs.spec.tier_checks import per_cluster
 from gpuobs.thresholds import Thresholds, resolved_thresholds
 
 
@@ -84,6 +85,34 @@ class KubernetesSettings:
 
 
 @dataclass(frozen=True)
+class RemoteWriteTarget:
+    url: str
+    basic_auth: tuple[str, str] | None  # (username, password file)
+    bearer_token_file: str | None
+    queue: tuple[tuple[str, object], ...]  # queue_config keys the spec sets, in Prometheus' names
+
+
+@dataclass(frozen=True)
+class ClusterServer:
+    """One cluster's own Prometheus (one per replica when it runs as an HA pair)."""
+
+    cluster: str
+    address: str | None
+    replicas: tuple[str, ...]
+    external_labels: tuple[tuple[str, str], ...]  # the fleet's, the cluster's own, cluster=<name>; sorted
+    remote_write: tuple[RemoteWriteTarget, ...]
+
+
+@dataclass(frozen=True)
+class GlobalTier:
+    scrape_interval: str
+    scrape_timeout: str
+    evaluation_interval: str
+    external_labels: tuple[tuple[str, str], ...]
+    remote_write: tuple[RemoteWriteTarget, ...]
+
+
+@dataclass(frozen=True)
 class Team:
     name: str
     receivers: tuple[tuple[str, str | None], ...]  # (severity, receiver or None for nowhere)
@@ -105,6 +134,12 @@ class FleetModel:
     runbook_url: str
     grafana_url: str
     kubernetes: KubernetesSettings | None
+    servers: tuple[ClusterServer, ...] = ()  # empty: one Prometheus for the whole fleet
+    global_tier: GlobalTier | None = None
+
+    @property
+    def per_cluster(self) -> bool:
+        return bool(self.servers)
 
     def alert(self, name: str) -> Alert | None:
         return next((a for a in self.alerts if a.name == name), None)
@@ -115,6 +150,38 @@ class FleetModel:
 
 def default_scrape_timeout(scrape_interval: str) -> str:
     return "10s" if seconds(scrape_interval) >= 10 else scrape_interval
+
+
+def _remote_write(endpoints: list[RemoteWrite]) -> tuple[RemoteWriteTarget, ...]:
+    return tuple(RemoteWriteTarget(
+        url=e.url, basic_auth=(e.basic_auth.username, e.basic_auth.password_file) if e.basic_auth else None,
+        bearer_token_file=e.bearer_token_file,
+        queue=tuple((k, v) for k, v in e.queue.model_dump().items() if v is not None) if e.queue else (),
+    ) for e in endpoints)
+
+
+def _tiers(fleet: Fleet) -> tuple[tuple[ClusterServer, ...], GlobalTier | None]:
+    if not per_cluster(fleet):
+        return (), None
+    p = fleet.prometheus
+    servers = []
+    for cluster in fleet.clusters:
+        own = cluster.prometheus
+        labels = {**p.external_labels, **(own.external_labels if own else {}), "cluster": cluster.name}
+        servers.append(ClusterServer(
+            cluster=cluster.name, address=own.address if own else None, replicas=tuple(own.replicas) if own else (),
+            external_labels=tuple(sorted(labels.items())), remote_write=_remote_write(own.remote_write if own else []),
+        ))
+    g = fleet.global_
+    if g is None:
+        return tuple(servers), None
+    interval = g.scrape_interval or p.scrape_interval
+    return tuple(servers), GlobalTier(
+        scrape_interval=interval, scrape_timeout=default_scrape_timeout(interval),
+        evaluation_interval=g.evaluation_interval or p.evaluation_interval,
+        external_labels=tuple(sorted({**p.external_labels, **g.external_labels}.items())),
+        remote_write=_remote_write(g.remote_write),
+    )
 
 
 def build_model(fleet: Fleet, name: str, source: str) -> FleetModel:
@@ -154,6 +221,7 @@ def build_model(fleet: Fleet, name: str, source: str) -> FleetModel:
         ))
 
     p = fleet.prometheus
+    servers, global_tier = _tiers(fleet)
     return FleetModel(
         name=name, source=source, profile=PROFILES[fleet.profile],
         clusters=tuple(c.name for c in fleet.clusters), hosts=tuple(hosts),
@@ -169,6 +237,7 @@ def build_model(fleet: Fleet, name: str, source: str) -> FleetModel:
         ),
         alertmanager=fleet.alertmanager, grafana=fleet.grafana,
         runbook_url=fleet.links.runbook_url, grafana_url=fleet.links.grafana_url,
+        servers=servers, global_tier=global_tier,
         kubernetes=_kubernetes(fleet.kubernetes) if fleet.kubernetes else None,
     )
 

@@ -165,15 +165,21 @@ class Server:
 
 
 class PrometheusServer(Server):
-    """`with PrometheusServer(config) as prom: prom.query("up")`."""
+    """`with PrometheusServer(config) as prom: prom.query("up")`; with `remote_write_receiver`, other
+    servers can remote_write into it at `{url}/api/v1/write`."""
 
     binaries = ("prometheus",)
     package = "prometheus"
     image = "prom/prometheus:v2.53.2"
 
+    def __init__(self, config: Path, *args, remote_write_receiver: bool = False, **kwargs):
+        super().__init__(config, *args, **kwargs)
+        self.remote_write_receiver = remote_write_receiver
+
     def arguments(self, storage: str) -> list[str]:
+        receiver = ["--web.enable-remote-write-receiver"] if self.remote_write_receiver else []
         return [f"--config.file={self.config}", f"--storage.tsdb.path={storage}/data",
-                f"--web.listen-address=127.0.0.1:{self.port}", "--web.enable-lifecycle"]
+                f"--web.listen-address=127.0.0.1:{self.port}", "--web.enable-lifecycle", *receiver]
 
     def api(self, path: str, **params) -> dict:
         query = f"?{urllib.parse.urlencode(params)}" if params else ""

@@ -10,13 +10,21 @@ import yaml
 from gpuobs import tools
 from gpuobs.generate import load_model, render, write_tree
 
+# Every fleet's output has it, whether one Prometheus or one per cluster runs the fleet.
+MARKER = Path("prometheus/rules/alerts.yml")
+
 
 def find_outputs(folder: Path) -> list[Path]:
-    """Fleet output folders under `folder` (itself, or its children), found by prometheus.yml."""
+    """Fleet output folders under `folder` (itself, or its children), found by their alert rules."""
     folder = Path(folder)
-    if (folder / "prometheus" / "prometheus.yml").is_file():
+    if (folder / MARKER).is_file():
         return [folder]
-    return sorted(p.parent.parent for p in folder.glob("*/prometheus/prometheus.yml"))
+    return sorted(p.parents[2] for p in folder.glob(f"*/{MARKER}"))
+
+
+def prometheus_configs(output: Path) -> list[Path]:
+    """Every server's configuration: the fleet's one, or each cluster's (per replica) and the global tier's."""
+    return sorted(p for p in (output / "prometheus").rglob("prometheus*.yml") if p.parent.name != "rules")
 
 
 ALERTMANAGER_CONFIG = Path("alertmanager/alertmanager.yml")
@@ -27,8 +35,8 @@ def check_with_tools(output: Path) -> list[str]:
     """Static checks of one fleet's output; returns what each tool said. Tools not on PATH are skipped."""
     said = []
     if tools.available("promtool"):
-        said.append(tools.promtool_check_config(output / "prometheus" / "prometheus.yml"))
-        said.append(tools.promtool_check_rules(sorted((output / "prometheus" / "rules").glob("*.yml"))))
+        said += [tools.promtool_check_config(config) for config in prometheus_configs(output)]
+        said.append(tools.promtool_check_rules(sorted((output / "prometheus").glob("**/rules/*.yml"))))
     if tools.available("amtool") and (output / ALERTMANAGER_CONFIG).is_file():
         said.append(tools.amtool_check_config(output / ALERTMANAGER_CONFIG))
     return said

@@ -19,6 +19,7 @@ from conftest import REFERENCE, ROOT, needs
 from gpuobs.generate import load_model
 from gpuobs.generators.grafana import all_queries
 from gpuobs.generators.prometheus import target_labels
+from gpuobs.generators.rules import GLOBAL_INVENTORY, rule_files
 from gpuobs.stack import AlertmanagerServer, PrometheusServer
 
 pytestmark = [needs("prometheus"), needs("prometheus-alertmanager")]
@@ -33,9 +34,10 @@ def runnable(expr: str) -> str:
 
 
 def local_config(model, source, exporters, prometheus, alertmanager) -> dict:
-    config = yaml.safe_load((source / "prometheus" / "prometheus.yml").read_text())
-    config["global"].update(scrape_interval="1s", scrape_timeout="1s", evaluation_interval="1s")
-    config["rule_files"] = [str(source / "prometheus" / f) for f in config["rule_files"]]
+    """One Prometheus for the whole fleet, with every rule file the fleet has (also when the spec
+    runs a Prometheus per cluster: the dashboards' queries are the same)."""
+    config = {"global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"}}
+    config["rule_files"] = [str(source / f) for f in rule_files(model) if f != GLOBAL_INVENTORY]
     config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": [alertmanager]}]}]}
     labels = {h.name: target_labels(model, h) for h in model.hosts}
     config["scrape_configs"] = [

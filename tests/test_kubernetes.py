@@ -22,6 +22,7 @@ from conftest import REFERENCE, ROOT, changed, needs
 from gpuobs.generate import load_model, render, write_tree
 from gpuobs.generators.kubernetes import NODE_NAME, SECRETS_DIR
 from gpuobs.generators.prometheus import target_labels
+from gpuobs.generators.rules import cluster_inventory, cluster_rule_files
 from gpuobs.render import header
 from gpuobs.stack import PrometheusServer, free_port
 from gpuobs.tools import amtool_check_config, available
@@ -30,6 +31,9 @@ from gpuobs.tools import amtool_check_config, available
 KUBERNETES_VERSIONS = ("1.30.0", "1.37.0")
 FLEET = ROOT / "generated" / "fleet"
 SPEC = ROOT / "specs" / "fleet.yaml"
+# The fleet runs a Prometheus per cluster, so each cluster gets a folder; most checks read one.
+CLUSTER = "infer-west"  # its MIG host makes the exporter root with SYS_ADMIN
+KUBE = FLEET / "kubernetes" / CLUSTER
 OPERATOR_KINDS = ("PrometheusRule", "ServiceMonitor", "PodMonitor")
 
 
@@ -61,13 +65,13 @@ def variant(tmp_path_factory) -> Output:
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
     out = path.parent / "out"
     write_tree(out / "variant", render(load_model(path, out)))
-    return Output("variant", out / "variant" / "kubernetes", k)
+    return Output("variant", out / "variant" / "kubernetes" / CLUSTER, k)
 
 
 @pytest.fixture(params=["fleet", "variant"])
 def output(request, variant) -> Output:
     if request.param == "fleet":
-        return Output("fleet", FLEET / "kubernetes", yaml.safe_load(SPEC.read_text())["kubernetes"])
+        return Output("fleet", KUBE, yaml.safe_load(SPEC.read_text())["kubernetes"])
     return variant
 
 
@@ -94,7 +98,7 @@ def _closed(schema):
 
 
 def test_the_fleet_generates_these_objects():
-    kinds = {name: (o["kind"], o["metadata"]["name"]) for name, o in objects(FLEET / "kubernetes").items()}
+    kinds = {name: (o["kind"], o["metadata"]["name"]) for name, o in objects(KUBE).items()}
     assert kinds == {
         "alertmanager-config.yaml": ("Secret", "alertmanager-gpuobs"),
         "dashboard-custom-training-capacity.yaml": ("ConfigMap", "gpuobs-fleet-dashboard-custom-training-capacity"),
@@ -138,7 +142,7 @@ def test_operator_kinds_validate_against_the_crds(output):
 
 
 def test_crd_check_catches_a_misspelt_field():
-    monitor = yaml.safe_load((FLEET / "kubernetes" / "exporter-servicemonitor.yaml").read_text())
+    monitor = yaml.safe_load((KUBE / "exporter-servicemonitor.yaml").read_text())
     monitor["spec"]["endpoints"][0]["scrapeTimout"] = "10s"
     errors = list(jsonschema.Draft7Validator(crd_schema("ServiceMonitor")).iter_errors(monitor))
     assert any("scrapeTimout" in e.message for e in errors)
@@ -176,20 +180,40 @@ def _groups_block(text: str) -> str:
     return "".join(line[2:] if line != "\n" else line for line in lines[start:])
 
 
+def rule_file(stem: str) -> str:
+    """The plain rule file a cluster's PrometheusRule wraps (relative to the fleet's folder)."""
+    return next(path for path in cluster_rule_files(CLUSTER) if path.endswith(f"/{stem}.yml"))
+
+
+def test_each_cluster_folder_holds_its_own_nodes_and_inventory():
+    model = load_model(SPEC)
+    for cluster in model.clusters:
+        folder = FLEET / "kubernetes" / cluster
+        monitor = yaml.safe_load((folder / "exporter-servicemonitor.yaml").read_text())
+        regexes = {r["regex"] for r in monitor["spec"]["endpoints"][0]["relabelings"]
+                   if r.get("targetLabel") == "cluster"}
+        assert regexes == {"|".join(h.name for h in model.hosts if h.cluster == cluster).replace(".", "\\.")}
+        inventory = yaml.safe_load((folder / "prometheusrule-inventory.yaml").read_text())["spec"]
+        assert inventory == yaml.safe_load((FLEET / cluster_inventory(cluster)).read_text())
+    assert sorted(p.name for p in (FLEET / "kubernetes").iterdir()) == sorted(model.clusters)
+    pod = yaml.safe_load((FLEET / "kubernetes" / "train-east" / "exporter-daemonset.yaml").read_text())
+    assert pod["spec"]["template"]["spec"]["securityContext"]["runAsUser"] == 65534, "no MIG host: no root"
+
+
 @pytest.mark.parametrize("stem", ["inventory", "recording", "alerts"])
 def test_prometheus_rules_are_the_plain_rule_files(stem):
     """Byte for byte: the groups block of each PrometheusRule is the rule file's text after its
     header line, with every line indented by two more spaces; parsed, the groups are equal too."""
-    plain = (FLEET / "prometheus" / "rules" / f"{stem}.yml").read_text()
-    wrapped = (FLEET / "kubernetes" / f"prometheusrule-{stem}.yaml").read_text()
+    plain = (FLEET / (rule_file(stem))).read_text()
+    wrapped = (KUBE / f"prometheusrule-{stem}.yaml").read_text()
     assert plain.startswith(header("specs/fleet.yaml"))
     assert _groups_block(wrapped) == plain.removeprefix(header("specs/fleet.yaml"))
     assert yaml.safe_load(wrapped)["spec"]["groups"] == yaml.safe_load(plain)["groups"]
 
 
 def test_rule_identity_check_sees_a_changed_rule():
-    plain = (FLEET / "prometheus" / "rules" / "alerts.yml").read_text()
-    wrapped = (FLEET / "kubernetes" / "prometheusrule-alerts.yaml").read_text().replace("for: 60s", "for: 61s", 1)
+    plain = (FLEET / rule_file("alerts")).read_text()
+    wrapped = (KUBE / "prometheusrule-alerts.yaml").read_text().replace("for: 60s", "for: 61s", 1)
     assert _groups_block(wrapped) != plain.removeprefix(header("specs/fleet.yaml"))
 
 
@@ -203,7 +227,7 @@ def test_objects_carry_the_labels_prometheus_and_grafana_select_by(output):
 
 
 def test_dashboards_are_the_generated_json_verbatim():
-    configmaps = [o for o in objects(FLEET / "kubernetes").values() if o["kind"] == "ConfigMap"]
+    configmaps = [o for o in objects(KUBE).values() if o["kind"] == "ConfigMap"]
     dashboards = sorted((FLEET / "grafana" / "dashboards").glob("*.json"))
     assert len(configmaps) == len(dashboards)
     for dashboard in dashboards:
@@ -226,7 +250,7 @@ def _secret_files(node, path=()):
 
 
 def test_alertmanager_secret_reads_receivers_secrets_from_the_declared_secrets(tmp_path):
-    secret = yaml.safe_load((FLEET / "kubernetes" / "alertmanager-config.yaml").read_text())
+    secret = yaml.safe_load((KUBE / "alertmanager-config.yaml").read_text())
     text = secret["stringData"]["alertmanager.yaml"]
     config = yaml.safe_load(text)
     plain = yaml.safe_load((FLEET / "alertmanager" / "alertmanager.yml").read_text())
@@ -321,9 +345,10 @@ def test_relabelings_give_a_real_prometheus_the_static_target_labels(tmp_path):
     """Targets discovered as prometheus-operator sees exporter pods (node name, namespace, pod,
     ...) end up with exactly the labels the static scrape config gives each host."""
     model = load_model(SPEC)
-    monitor = yaml.safe_load((FLEET / "kubernetes" / "exporter-servicemonitor.yaml").read_text())
+    monitor = yaml.safe_load((KUBE / "exporter-servicemonitor.yaml").read_text())
     (endpoint,) = monitor["spec"]["endpoints"]
-    nodes = [h.name for h in model.hosts] + ["unlisted-gpu-node"]
+    hosts = [h for h in model.hosts if h.cluster == CLUSTER]
+    nodes = [h.name for h in hosts] + ["unlisted-gpu-node"]
     unused = free_port()  # nothing listens: the test reads target labels, not samples
     config = {"global": {"scrape_interval": "1h"}, "scrape_configs": [{
         "job_name": "monitoring/gpuobs-exporter",
@@ -341,7 +366,7 @@ def test_relabelings_give_a_real_prometheus_the_static_target_labels(tmp_path):
             targets = prom.api("targets", state="active")["activeTargets"]
             time.sleep(0.2)
     labels = {t["labels"]["instance"]: t["labels"] for t in targets}
-    for host in model.hosts:
+    for host in hosts:
         assert labels[host.name] == {"job": "gpu-exporter", "instance": host.name, **target_labels(model, host)}
     assert labels["unlisted-gpu-node"] == {"job": "gpu-exporter", "instance": "unlisted-gpu-node",
                                            "host": "unlisted-gpu-node"}
@@ -354,5 +379,5 @@ def test_a_spec_without_alertmanager_gets_no_secret(tmp_path):
     path = tmp_path / "noam.yaml"
     path.write_text(yaml.safe_dump(spec))
     files = render(load_model(path, tmp_path))
-    assert "kubernetes/alertmanager-config.yaml" not in files
-    assert "alertmanager-config.yaml" not in files["kubernetes/kustomization.yaml"]
+    assert f"kubernetes/{CLUSTER}/alertmanager-config.yaml" not in files
+    assert "alertmanager-config.yaml" not in files[f"kubernetes/{CLUSTER}/kustomization.yaml"]

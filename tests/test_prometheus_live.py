@@ -40,7 +40,7 @@ def test_demo_rules_evaluate_cleanly_on_exporter_shaped_data(tmp_path, exporter,
             time.sleep(0.5)
         groups = prom.api("rules")["groups"]
         assert {g["name"] for g in groups} == {"gpuobs.inventory", "gpuobs.thresholds", "gpuobs.gpu",
-                                               "gpuobs.health", "gpuobs.aggregates", "gpuobs.alerts"}
+                                               "gpuobs.health", "gpuobs.aggregates", "gpuobs.fleet", "gpuobs.alerts"}
         broken = [(r.get("name"), r.get("lastError")) for g in groups for r in g["rules"] if r["health"] != "ok"]
         assert not broken, f"rules failing to evaluate: {broken}\n{prom.log()[-3000:]}"
 

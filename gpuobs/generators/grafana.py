@@ -15,6 +15,7 @@ from grafanalib._gen import DashboardEncoder
 
 from gpuobs import links
 from gpuobs.generators import grafana_model
+from gpuobs.generators.rules import TOP_GPUS
 from gpuobs.model import FleetModel
 from gpuobs.promql import sel
 
@@ -42,6 +43,7 @@ class Panel:
     options: dict = field(default_factory=dict)
     defaults: dict = field(default_factory=dict)  # extra fieldConfig.defaults (min, max, mappings, custom)
     instant: bool = False
+    format: str = ""  # the query's format; default: table for tables, else time_series
 
     def exprs(self) -> list[str]:
         return [q for q, _ in self.queries]
@@ -67,7 +69,7 @@ DASHED = {"custom": {"lineStyle": {"fill": "dash", "dash": [10, 10]}}}
 def _build_panel(panel: Panel, grid: core.GridPos) -> dict:
     table = panel.type == "table"
     targets = [core.Target(expr=expr, legendFormat=legend, refId=chr(ord("A") + i), datasource=DATASOURCE,
-                           instant=panel.instant, format="table" if table else "time_series")
+                           instant=panel.instant, format=panel.format or ("table" if table else "time_series"))
                for i, (expr, legend) in enumerate(panel.queries)]
     built = PANEL_CLASSES[panel.type](title=panel.title, description=panel.description, targets=targets,
                                       gridPos=grid, id=panel.id, dataSource=DATASOURCE)
@@ -131,7 +133,8 @@ class Dashboards:
 
     # -- dashboards -------------------------------------------------------------------------
     def fleet_overview(self) -> list[Panel]:
-        firing = 'ALERTS{alertstate="firing", family!=""}'
+        """Only fleet- and cluster-level series: the overview works on the fleet's one Prometheus and
+        on a global tier that federates nothing else."""
         zero = " or ".join(f'label_replace(vector(0), "severity", "{s}", "", "")' for s in ("critical", "warning"))
         return [
             Panel("stat", "GPUs reporting", [("fleet:gpus:count", "")], w=4, h=4,
@@ -145,24 +148,29 @@ class Dashboards:
             Panel("stat", "Fleet utilization", [("fleet:gpu_utilization:avg", "")], unit="percentunit", w=4, h=4),
             Panel("stat", "Fleet power", [("fleet:gpu_power_watts:sum", "")], unit="watt", w=4, h=4),
             Panel("bargauge", "Firing alerts by severity",
-                  [(f"count by (severity) ({firing})\nor\n{zero}", "{{severity}}")], w=6, h=8, instant=True,
+                  [(f"sum by (severity) ({self.cluster('cluster:alerts_firing:count')})\nor\n{zero}", "{{severity}}")],
+                  w=6, h=8, instant=True,
                   steps=[(None, "green"), (1, "red")], description="Alerts firing now, per severity."),
             Panel("timeseries", "Utilization by cluster",
                   [(self.cluster("cluster:gpu_utilization:avg"), "{{cluster}}")], unit="percentunit", w=9),
             Panel("timeseries", "Power by cluster", [(self.cluster("cluster:gpu_power_watts:sum"), "{{cluster}}")],
                   unit="watt", w=9),
             Panel("heatmap", "GPU temperature distribution",
-                  [(self.cluster("gpu:temperature:celsius"), self.gpu_legend)], unit="celsius", w=12,
-                  options={"yAxis": {"unit": "celsius"}},
-                  description="How many GPUs sit at which temperature over time; a band creeping up is "
+                  [(f"sum by (le) ({self.cluster('cluster:gpu_temperature_celsius:bucket')})", "{{le}}")],
+                  unit="short", w=12, format="heatmap",
+                  options={"calculate": False, "yAxis": {"unit": "celsius"}},
+                  description="How many GPUs sit in each 5 °C band over time; a band creeping up is "
                               "a cooling problem building."),
             Panel("timeseries", "GPUs reporting and expected by cluster",
                   [(self.cluster("cluster:gpus:count"), "{{cluster}} reporting"),
                    (self.cluster("cluster:gpus_expected:count"), "{{cluster}} expected")], w=12),
-            Panel("table", "Hottest GPUs", [(f"topk(10, {self.cluster('gpu:temperature:celsius')})", "")],
+            # Each cluster records its own ten; the fleet's ten are among them.
+            Panel("table", "Hottest GPUs",
+                  [(f"topk({TOP_GPUS}, {self.cluster(f'cluster:gpu_temperature_celsius:top{TOP_GPUS}')})", "")],
                   unit="celsius", instant=True, defaults=self.detail_link(),
                   options={"sortBy": [{"displayName": "Value", "desc": True}]}),
-            Panel("table", "Least healthy GPUs", [(f"bottomk(10, {self.cluster('gpu:health:score')})", "")],
+            Panel("table", "Least healthy GPUs",
+                  [(f"bottomk({TOP_GPUS}, {self.cluster(f'cluster:gpu_health_score:bottom{TOP_GPUS}')})", "")],
                   instant=True, defaults={"min": 0, "max": 1, **self.detail_link()}),
         ]
 
@@ -310,12 +318,14 @@ class Dashboards:
 
 VARIABLES = {links.FLEET_OVERVIEW: ("cluster",), links.GPU_DETAIL: ("cluster", "host", "gpu"),
              links.HEALTH: ("cluster", "host", "gpu"), links.MONITORING: ()}
+# Dashboards that read cluster-level series only, and so list clusters from one: the global tier has no other.
+CLUSTER_SERIES = {links.FLEET_OVERVIEW: "cluster:gpus_expected:count"}
 
 
-def _variables(model: FleetModel, names) -> list[core.Template]:
+def _variables(model: FleetModel, names, cluster_series: str | None = None) -> list[core.Template]:
     metric = model.profile.metric("gpu_temp")
     h = model.prometheus.host_label
-    chain = {"cluster": (metric, "cluster"),
+    chain = {"cluster": (cluster_series or metric, "cluster"),
              "host": (sel(metric, 'cluster=~"$cluster"'), h),
              "gpu": (sel(metric, 'cluster=~"$cluster"', f'{h}=~"$host"'), "gpu")}
     out = [core.Template(name="datasource", type="datasource", query="prometheus", label="Data source",
@@ -367,7 +377,8 @@ def dashboards(model: FleetModel) -> dict[str, dict]:
     for key in links.DASHBOARDS:
         panels = getattr(builder, key.replace("-", "_"))() + builder.custom(extra.get(key, []))
         out[f"{key}.json"] = dashboard(model, links.dashboard_title(model.name, key), model.dashboard_uid(key),
-                                       panels, _variables(model, VARIABLES[key]), ["gpuobs", fleet_tag])
+                                       panels, _variables(model, VARIABLES[key], CLUSTER_SERIES.get(key)),
+                                       ["gpuobs", fleet_tag])
     for custom in grafana.dashboards if grafana else []:
         uid = custom.uid or model.dashboard_uid(links.slug(custom.title))
         out[f"custom-{links.slug(custom.title)}.json"] = dashboard(

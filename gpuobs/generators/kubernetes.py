@@ -10,12 +10,13 @@ rules and dashboards work unchanged.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import PurePosixPath
 
 from gpuobs.generators import alertmanager, grafana, rules
 from gpuobs.generators.prometheus import target_labels
 from gpuobs.generators.rules import GPU_EXPORTER_JOB
-from gpuobs.model import FleetModel
+from gpuobs.model import FleetModel, Host
 from gpuobs.render import to_json, to_yaml
 
 FOLDER = "kubernetes"
@@ -51,7 +52,7 @@ def namespace(model: FleetModel) -> dict:
             "metadata": {"name": model.kubernetes.namespace, "labels": own_labels(model, "namespace")}}
 
 
-def daemonset(model: FleetModel) -> dict:
+def daemonset(model: FleetModel, hosts: Sequence[Host]) -> dict:
     k = model.kubernetes
     probe = {"httpGet": {"path": HEALTH_PATH, "port": PORT_NAME}, "timeoutSeconds": 5}
     container = {
@@ -77,9 +78,9 @@ def daemonset(model: FleetModel) -> dict:
     }
     # NVML reads the device nodes the runtime adds, readable by every user: no root needed. MIG
     # instances are the exception: NVIDIA's runtime adds the mig-monitor capability only to a
-    # container with CAP_SYS_ADMIN, which takes effect only for root.
+    # container with CAP_SYS_ADMIN, which takes effect only for root; so only where MIG hosts are.
     user = {"runAsNonRoot": True, "runAsUser": 65534, "runAsGroup": 65534}
-    if k.mig_monitor:
+    if k.mig_monitor and any(h.mig for h in hosts):
         container["env"].append({"name": "NVIDIA_MIG_MONITOR_DEVICES", "value": "all"})
         container["securityContext"]["capabilities"]["add"] = ["SYS_ADMIN"]
         user = {"runAsNonRoot": False, "runAsUser": 0, "runAsGroup": 0}
@@ -110,12 +111,12 @@ def _node_regex(names) -> str:
     return "|".join(name.replace(".", "\\.") for name in names)  # spec host names: [a-z0-9._-]
 
 
-def relabelings(model: FleetModel) -> list[dict]:
+def relabelings(model: FleetModel, hosts: Sequence[Host]) -> list[dict]:
     """The static config's target labels, by node name: the host label is the node's name, and
     every other label (cluster, team, the spec's own) is set on the nodes of the hosts that have it."""
     host_label = model.prometheus.host_label
     hosts_by_value: dict[str, dict[str, list[str]]] = {}
-    for host in model.hosts:
+    for host in hosts:
         for label, value in target_labels(model, host).items():
             if label != host_label:
                 hosts_by_value.setdefault(label, {}).setdefault(value, []).append(host.name)
@@ -130,35 +131,38 @@ def relabelings(model: FleetModel) -> list[dict]:
     return out
 
 
-def monitor(model: FleetModel) -> dict:
+def monitor(model: FleetModel, hosts: Sequence[Host]) -> dict:
     k = model.kubernetes
     endpoint = {"port": PORT_NAME, "path": "/metrics", "interval": model.prometheus.scrape_interval,
-                "scrapeTimeout": model.prometheus.scrape_timeout, "relabelings": relabelings(model)}
+                "scrapeTimeout": model.prometheus.scrape_timeout, "relabelings": relabelings(model, hosts)}
     endpoints = "endpoints" if k.monitor == "ServiceMonitor" else "podMetricsEndpoints"
     return {"apiVersion": MONITORING_API, "kind": k.monitor,
             "metadata": _metadata(model, EXPORTER, "exporter", k.prometheus_labels),
             "spec": {"selector": {"matchLabels": own_labels(model, "exporter")}, endpoints: [endpoint]}}
 
 
-def prometheus_rules(model: FleetModel) -> dict[str, dict]:
-    """One PrometheusRule per rule file; its spec is the rule file's document itself."""
+def prometheus_rules(model: FleetModel, folder: str, rule_files: Sequence[str]) -> dict[str, dict]:
+    """One PrometheusRule per rule file the folder's Prometheus loads; its spec is the rule file's
+    document itself."""
+    documents = rules.generate(model)
     out = {}
-    for path, document in rules.generate(model).items():
+    for path in rule_files:
+        document = documents[path]
         stem = PurePosixPath(path).stem
-        out[f"{FOLDER}/prometheusrule-{stem}.yaml"] = {
+        out[f"{folder}/prometheusrule-{stem}.yaml"] = {
             "apiVersion": MONITORING_API, "kind": "PrometheusRule",
             "metadata": _metadata(model, f"gpuobs-{model.name}-{stem}", "rules", model.kubernetes.prometheus_labels),
             "spec": document}
     return out
 
 
-def dashboard_configmaps(model: FleetModel) -> dict[str, dict]:
+def dashboard_configmaps(model: FleetModel, folder: str) -> dict[str, dict]:
     """One ConfigMap per dashboard. The data key is the file Grafana's sidecar writes, all
     fleets' dashboards into one folder: it names the fleet."""
     out = {}
     for file, document in grafana.dashboards(model).items():
         stem = PurePosixPath(file).stem
-        out[f"{FOLDER}/dashboard-{stem}.yaml"] = {
+        out[f"{folder}/dashboard-{stem}.yaml"] = {
             "apiVersion": "v1", "kind": "ConfigMap",
             "metadata": _metadata(model, f"gpuobs-{model.name}-dashboard-{stem}", "dashboard",
                                   model.kubernetes.dashboard_labels),
@@ -195,18 +199,31 @@ def kustomization(model: FleetModel, files) -> dict:
 
 
 def generate(model: FleetModel) -> dict[str, object]:
-    k = model.kubernetes
-    if k is None:
+    """kubernetes/ for a fleet with one Prometheus; kubernetes/<cluster>/ per cluster when each
+    cluster has its own (one Kubernetes cluster, one kube-prometheus-stack each), holding that
+    cluster's hosts and the rule files its Prometheus loads."""
+    if model.kubernetes is None:
         return {}
-    files: dict[str, object] = {f"{FOLDER}/exporter-daemonset.yaml": daemonset(model),
-                                f"{FOLDER}/exporter-{k.monitor.lower()}.yaml": monitor(model)}
+    if not model.per_cluster:
+        return _folder(model, FOLDER, model.hosts, rules.RULE_FILES)
+    files: dict[str, object] = {}
+    for cluster in dict.fromkeys(s.cluster for s in model.servers):
+        hosts = [h for h in model.hosts if h.cluster == cluster]
+        files.update(_folder(model, f"{FOLDER}/{cluster}", hosts, rules.cluster_rule_files(cluster)))
+    return files
+
+
+def _folder(model: FleetModel, folder: str, hosts: Sequence[Host], rule_files: Sequence[str]) -> dict[str, object]:
+    k = model.kubernetes
+    files: dict[str, object] = {f"{folder}/exporter-daemonset.yaml": daemonset(model, hosts),
+                                f"{folder}/exporter-{k.monitor.lower()}.yaml": monitor(model, hosts)}
     if k.create_namespace:
-        files[f"{FOLDER}/namespace.yaml"] = namespace(model)
+        files[f"{folder}/namespace.yaml"] = namespace(model)
     if k.monitor == "ServiceMonitor":
-        files[f"{FOLDER}/exporter-service.yaml"] = service(model)
-    files.update(prometheus_rules(model))
-    files.update(dashboard_configmaps(model))
+        files[f"{folder}/exporter-service.yaml"] = service(model)
+    files.update(prometheus_rules(model, folder, rule_files))
+    files.update(dashboard_configmaps(model, folder))
     if model.alertmanager is not None:
-        files[f"{FOLDER}/alertmanager-config.yaml"] = alertmanager_secret(model)
-    files[f"{FOLDER}/kustomization.yaml"] = kustomization(model, files)
+        files[f"{folder}/alertmanager-config.yaml"] = alertmanager_secret(model)
+    files[f"{folder}/kustomization.yaml"] = kustomization(model, files)
     return files

@@ -13,13 +13,18 @@ from dataclasses import dataclass, field
 
 from gpuobs.generators.prometheus import target_labels
 from gpuobs.generators.rules import (
+    FLEET_RULES,
+    GLOBAL_INVENTORY,
     GPU_EXPORTER_JOB,
     PREDICTION_NEAR_CELSIUS,
-    RULE_FILES,
     Names,
     alert_labels,
     expected_annotations,
+    expected_gpus,
+    global_inventory_rules,
+    global_rule_files,
     inventory_labels,
+    rule_files,
 )
 from gpuobs.gpus import GpuModel
 from gpuobs.model import Alert, FleetModel, Host
@@ -435,8 +440,14 @@ def _duration_text(seconds: int) -> str:
     return (f"{minutes}m" if minutes else "") + (f"{rest}s" if rest or not minutes else "")
 
 
-def _rule_files() -> list[str]:
-    return ["../" + path.removeprefix("prometheus/") for path in RULE_FILES]
+def _relative(paths) -> list[str]:
+    return ["../" + path.removeprefix("prometheus/") for path in paths]
+
+
+def _fleet_wide_files(model: FleetModel) -> list[str]:
+    """Every rule file but the global tier's inventory, which would record cluster:gpus_expected:count
+    a second time: the alert and recording tests see the whole fleet as one Prometheus would."""
+    return _relative(path for path in rule_files(model) if path != GLOBAL_INVENTORY)
 
 
 def recording_tests(model: FleetModel) -> list[dict]:
@@ -515,10 +526,63 @@ def _num(value: float):
     return int(value) if float(value).is_integer() else value
 
 
+def fleet_tests(model: FleetModel) -> list[dict]:
+    """The fleet rules on nothing but cluster-level series, shaped as the global tier federates them:
+    one GPU missing and one alerting in the first cluster; then, with a global tier, that cluster's
+    Prometheus unreachable: its GPUs still count as expected, from the global tier's inventory."""
+    gpus = expected_gpus(model)
+    # With a global tier, expected GPUs come from its own inventory, not from the clusters.
+    own = {r["record"] for r in global_inventory_rules(model)} if model.global_tier is not None else set()
+    first = next(iter(gpus))
+
+    def series(clusters) -> tuple[list[dict], dict]:
+        inputs, totals = [], {"reporting": 0, "alerting": 0, "utilization": 0.0, "power": 0}
+        for cluster in clusters:
+            reporting = gpus[cluster] - (cluster == first)
+            alerting = int(cluster == first)
+            utilization = 0.25 if cluster == first else 0.75
+            values = {"cluster:gpus:count": reporting, "cluster:gpus_expected:count": gpus[cluster],
+                      "cluster:gpus_alerting:count": alerting, "cluster:gpus_healthy:count": reporting - alerting,
+                      "cluster:gpu_utilization:sum": utilization * reporting,
+                      "cluster:gpu_utilization:count": reporting, "cluster:gpu_power_watts:sum": 100 * reporting}
+            labels = {"cluster": cluster, "job": "federate"}
+            inputs += [{"series": series_text(name, labels), "values": flat(value, 5 * 60)}
+                       for name, value in values.items() if name not in own]
+            totals["reporting"] += reporting
+            totals["alerting"] += alerting
+            totals["utilization"] += utilization * reporting
+        totals["power"] = 100 * totals["reporting"]
+        return inputs, totals
+
+    def expect(totals: dict) -> list[dict]:
+        values = {"fleet:gpus:count": totals["reporting"], "fleet:gpus_expected:count": sum(gpus.values()),
+                  "fleet:gpus_alerting:count": totals["alerting"],
+                  "fleet:gpus_healthy:count": totals["reporting"] - totals["alerting"],
+                  "fleet:gpu_utilization:avg": totals["utilization"] / totals["reporting"],
+                  "fleet:gpu_power_watts:sum": totals["power"]}
+        return [{"expr": name, "eval_time": "1m", "exp_samples": [{"labels": name, "value": _num(value)}]}
+                for name, value in values.items()]
+
+    inputs, totals = series(gpus)
+    tests = [{"name": f"fleet rules over the cluster-level series of {len(gpus)} clusters", "interval": f"{STEP}s",
+              "input_series": inputs, "promql_expr_test": expect(totals)}]
+    reachable = [c for c in gpus if c != first]
+    if model.global_tier is not None and reachable:
+        inputs, totals = series(reachable)
+        tests.append({"name": f"cluster {first} unreachable: its GPUs are expected, none report",
+                      "interval": f"{STEP}s", "input_series": inputs, "promql_expr_test": expect(totals)})
+    return tests
+
+
 def generate(model: FleetModel) -> dict[str, object]:
-    evaluation = {"rule_files": _rule_files(), "evaluation_interval": f"{STEP}s"}
-    return {
+    evaluation = {"rule_files": _fleet_wide_files(model), "evaluation_interval": f"{STEP}s"}
+    files = {
         "prometheus/tests/alerts.yml": {**evaluation,
                                         "tests": [_test_group(model, c) for c in Builder(model).cases()]},
         "prometheus/tests/recording.yml": {**evaluation, "tests": recording_tests(model)},
     }
+    if model.per_cluster:
+        fleet_files = _relative(global_rule_files(model) or [FLEET_RULES])
+        files["prometheus/tests/fleet.yml"] = {"rule_files": fleet_files, "evaluation_interval": f"{STEP}s",
+                                               "tests": fleet_tests(model)}
+    return files

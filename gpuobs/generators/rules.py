@@ -19,6 +19,9 @@ from gpuobs.spec.schema import seconds
 from gpuobs.thresholds import default_thresholds
 
 GPU_EXPORTER_JOB = "gpu-exporter"
+FIRING_GPU_ALERTS = 'ALERTS{alertstate="firing", severity=~"critical|warning"}'
+TEMPERATURE_BUCKETS = tuple(range(30, 101, 5))  # °C: upper bounds of the temperature distribution, then +Inf
+TOP_GPUS = 10  # rows of the fleet overview's hottest and least healthy tables
 # GPUThermalCriticalPredicted looks at GPUs at most this far below their critical threshold.
 PREDICTION_NEAR_CELSIUS = 15
 XID_WINDOW = "15m"
@@ -179,9 +182,11 @@ def health_rules(model: FleetModel) -> list[dict]:
 
 
 def aggregate_rules(model: FleetModel) -> list[dict]:
+    """Per host and per cluster: they need per-GPU data, so they run next to it. The cluster level
+    is all the fleet rules and the fleet overview read, which is what lets a global tier federate
+    only these series."""
     n = Names(model)
     h = n.host
-    firing = 'ALERTS{alertstate="firing", severity=~"critical|warning"}'
     rules = []
     for level, by in (("host", f"cluster, {h}"), ("cluster", "cluster")):
         rules += [
@@ -194,18 +199,71 @@ def aggregate_rules(model: FleetModel) -> list[dict]:
              "expr": f"sum by ({by}) ({n.fb_used}) / sum by ({by}) ({n.fb_used} + {n.fb_free})"},
             {"record": f"{level}:gpu_health_score:min", "expr": f"min by ({by}) (gpu:health:score)"},
         ]
+    zero = "0 * count by (cluster) (gpu:temperature:celsius)"  # a cluster with none shows 0, not nothing
+    firing = f"count by (cluster, {h}, gpu) ({FIRING_GPU_ALERTS})"
     rules += [
         {"record": "cluster:gpus_expected:count", "expr": f"sum by (cluster) ({n.inventory_expected_gpus})"},
-        {"record": "fleet:gpus:count", "expr": "sum(cluster:gpus:count) or vector(0)"},
-        {"record": "fleet:gpus_expected:count", "expr": f"sum({n.inventory_expected_gpus})"},
-        {"record": "fleet:gpus_alerting:count",
-         "expr": f"count(count by (cluster, {h}, gpu) ({firing})) or vector(0)"},
-        {"record": "fleet:gpus_healthy:count",
-         "expr": f"count(gpu:temperature:celsius unless on (cluster, {h}, gpu) {firing}) or vector(0)"},
-        {"record": "fleet:gpu_utilization:avg", "expr": "avg(gpu:utilization:ratio)"},
-        {"record": "fleet:gpu_power_watts:sum", "expr": "sum(gpu:power_usage:watts)"},
+        {"record": "cluster:gpus_alerting:count", "expr": f"count by (cluster) ({firing})\nor\n{zero}"},
+        {"record": "cluster:gpus_healthy:count",
+         "expr": f"count by (cluster) (gpu:temperature:celsius unless on (cluster, {h}, gpu) {FIRING_GPU_ALERTS})"
+                 f"\nor\n{zero}"},
+        # Sum and count, so the fleet's average is exact whatever the clusters' sizes.
+        {"record": "cluster:gpu_utilization:sum", "expr": "sum by (cluster) (gpu:utilization:ratio)"},
+        {"record": "cluster:gpu_utilization:count", "expr": "count by (cluster) (gpu:utilization:ratio)"},
+        {"record": "cluster:alerts_firing:count",
+         "expr": 'count by (cluster, severity) (ALERTS{alertstate="firing", family!=""})'},
+    ]
+    # The temperature distribution as cumulative buckets, like a Prometheus histogram.
+    rules += [{"record": "cluster:gpu_temperature_celsius:bucket",
+               "expr": f"count by (cluster) (gpu:temperature:celsius <= {le})\nor\n{zero}",
+               "labels": {"le": str(le)}} for le in TEMPERATURE_BUCKETS]
+    rules += [
+        {"record": "cluster:gpu_temperature_celsius:bucket", "expr": "count by (cluster) (gpu:temperature:celsius)",
+         "labels": {"le": "+Inf"}},
+        # Each cluster's candidates for the fleet's top lists: bounded, whatever the cluster's size.
+        {"record": f"cluster:gpu_temperature_celsius:top{TOP_GPUS}",
+         "expr": f"topk by (cluster) ({TOP_GPUS}, gpu:temperature:celsius)"},
+        {"record": f"cluster:gpu_health_score:bottom{TOP_GPUS}",
+         "expr": f"bottomk by (cluster) ({TOP_GPUS}, gpu:health:score)"},
     ]
     return rules
+
+
+def fleet_rules(model: FleetModel) -> list[dict]:
+    """Fleet-wide figures, read only from cluster-level series: they run wherever every cluster's
+    cluster-level series meet (the one Prometheus, a global tier, Thanos Ruler, a long-term store)."""
+    return [
+        {"record": "fleet:gpus:count", "expr": "sum(cluster:gpus:count) or vector(0)"},
+        {"record": "fleet:gpus_expected:count", "expr": "sum(cluster:gpus_expected:count)"},
+        {"record": "fleet:gpus_alerting:count", "expr": "sum(cluster:gpus_alerting:count) or vector(0)"},
+        {"record": "fleet:gpus_healthy:count", "expr": "sum(cluster:gpus_healthy:count) or vector(0)"},
+        {"record": "fleet:gpu_utilization:avg",
+         "expr": "sum(cluster:gpu_utilization:sum) / sum(cluster:gpu_utilization:count)"},
+        {"record": "fleet:gpu_power_watts:sum", "expr": "sum(cluster:gpu_power_watts:sum)"},
+    ]
+
+
+def expected_gpus(model: FleetModel) -> dict[str, int]:
+    """GPUs the spec lists per cluster, for clusters with hosts."""
+    expected: dict[str, int] = {}
+    for host in model.hosts:
+        expected[host.cluster] = expected.get(host.cluster, 0) + host.gpu_count
+    return expected
+
+
+def global_inventory_rules(model: FleetModel) -> list[dict]:
+    """Each cluster's expected GPUs from the spec, for the global tier: a cluster whose Prometheus
+    cannot be reached still counts as expected there, so its GPUs show as missing."""
+    return [{"record": "cluster:gpus_expected:count", "expr": f"vector({count})", "labels": {"cluster": cluster}}
+            for cluster, count in expected_gpus(model).items()]
+
+
+def federated_names(model: FleetModel) -> list[str]:
+    """The cluster-level series a global tier federates: every cluster-level recording rule, once,
+    except those the global tier records from the spec itself."""
+    own = {r["record"] for r in global_inventory_rules(model)}
+    return list(dict.fromkeys(r["record"] for r in aggregate_rules(model)
+                              if r["record"].startswith("cluster:") and r["record"] not in own))
 
 
 def inventory_labels(model: FleetModel, host: Host) -> dict[str, str]:
@@ -217,11 +275,12 @@ def inventory_labels(model: FleetModel, host: Host) -> dict[str, str]:
     return labels
 
 
-def inventory_rules(model: FleetModel) -> list[dict]:
-    """The spec's inventory as series, so GPU-missing and exporter-absent alerts can compare."""
+def inventory_rules(model: FleetModel, cluster: str | None = None) -> list[dict]:
+    """The spec's inventory as series, so GPU-missing and exporter-absent alerts can compare; with a
+    Prometheus per cluster, each holds only its own cluster's (or it would miss every other host)."""
     metric = Names(model).inventory_expected_gpus
     return [{"record": metric, "expr": f"vector({host.gpu_count})", "labels": inventory_labels(model, host)}
-            for host in model.hosts]
+            for host in model.hosts if cluster in (None, host.cluster)]
 
 
 def _per_value(model: FleetModel, field: str, condition) -> str:
@@ -344,26 +403,69 @@ def expected_annotations(model: FleetModel, alert: Alert, labels: dict[str, str]
 
 
 def generate(model: FleetModel) -> dict[str, dict]:
-    """{relative path: document} for the rule files."""
+    """{relative path: document} for the rule files: one set for the fleet's one Prometheus, or
+    shared cluster-tier files, each cluster's inventory and the fleet rules in a file of their own."""
     exprs = alert_expressions(model)
-    alerts = [{
+    alerts = {"groups": [{"name": "gpuobs.alerts", "rules": [{
         "alert": a.name,
         "expr": exprs[a.name],
         "for": a.for_,
         "labels": alert_labels(model, a),
         "annotations": alert_annotations(model, a),
-    } for a in model.alerts]
-    recording = {"groups": [
+    } for a in model.alerts]}]}
+    recording = [
         {"name": "gpuobs.thresholds", "rules": threshold_rules(model)},
         {"name": "gpuobs.gpu", "rules": gpu_rules(model)},
         {"name": "gpuobs.health", "rules": health_rules(model)},
         {"name": "gpuobs.aggregates", "rules": aggregate_rules(model)},
-    ]}
-    return {
-        "prometheus/rules/inventory.yml": {"groups": [{"name": "gpuobs.inventory", "rules": inventory_rules(model)}]},
-        "prometheus/rules/recording.yml": recording,
-        "prometheus/rules/alerts.yml": {"groups": [{"name": "gpuobs.alerts", "rules": alerts}]},
-    }
+    ]
+    fleet = {"name": "gpuobs.fleet", "rules": fleet_rules(model)}
+    if not model.per_cluster:
+        return {
+            INVENTORY_RULES: {"groups": [{"name": "gpuobs.inventory", "rules": inventory_rules(model)}]},
+            RECORDING_RULES: {"groups": [*recording, fleet]},
+            ALERT_RULES: alerts,
+        }
+    files = {RECORDING_RULES: {"groups": recording}, ALERT_RULES: alerts, FLEET_RULES: {"groups": [fleet]}}
+    for server in model.servers:
+        files[cluster_inventory(server.cluster)] = {
+            "groups": [{"name": "gpuobs.inventory", "rules": inventory_rules(model, server.cluster)}]}
+    if model.global_tier is not None:
+        files[GLOBAL_INVENTORY] = {"groups": [{"name": "gpuobs.inventory", "rules": global_inventory_rules(model)}]}
+    return files
 
 
-RULE_FILES = ("prometheus/rules/inventory.yml", "prometheus/rules/recording.yml", "prometheus/rules/alerts.yml")
+INVENTORY_RULES = "prometheus/rules/inventory.yml"
+RECORDING_RULES = "prometheus/rules/recording.yml"
+ALERT_RULES = "prometheus/rules/alerts.yml"
+FLEET_RULES = "prometheus/rules/fleet.yml"
+GLOBAL_FOLDER = "prometheus/global"
+GLOBAL_INVENTORY = f"{GLOBAL_FOLDER}/rules/inventory.yml"
+RULE_FILES = (INVENTORY_RULES, RECORDING_RULES, ALERT_RULES)  # the fleet's one Prometheus loads these
+
+
+def cluster_folder(cluster: str) -> str:
+    """Where a cluster's own Prometheus configuration goes, when each cluster has one."""
+    return f"prometheus/clusters/{cluster}"
+
+
+def cluster_inventory(cluster: str) -> str:
+    return f"{cluster_folder(cluster)}/rules/inventory.yml"
+
+
+def cluster_rule_files(cluster: str) -> list[str]:
+    """The rule files a cluster's own Prometheus loads."""
+    return [cluster_inventory(cluster), RECORDING_RULES, ALERT_RULES]
+
+
+def rule_files(model: FleetModel) -> list[str]:
+    """Every rule file the model generates."""
+    if not model.per_cluster:
+        return list(RULE_FILES)
+    files = [RECORDING_RULES, ALERT_RULES, FLEET_RULES] + [cluster_inventory(s.cluster) for s in model.servers]
+    return files + ([GLOBAL_INVENTORY] if model.global_tier is not None else [])
+
+
+def global_rule_files(model: FleetModel) -> list[str]:
+    """The rule files the global Prometheus loads."""
+    return [GLOBAL_INVENTORY, FLEET_RULES] if model.global_tier is not None else []

@@ -4,7 +4,9 @@ from gpuobs.spec.load import load_spec
 from gpuobs.spec.schema import (
                                 AlertOverride,
                                 Cluster,
+                                ClusterPrometheus,
                                 Fleet,
+                                GlobalTier,
                                 Gpus,
                                 Host,
                                 Kubernetes,
@@ -13,6 +15,8 @@ from gpuobs.spec.schema import (
                                 Links,
                                 MigLayout,
                                 Prometheus,
+                                RemoteWrite,
+                                RemoteWriteQueue,
                                 ResourceAmounts,
                                 Resources,
                                 SecretKey,
@@ -22,6 +26,7 @@ from gpuobs.spec.schema import (
                                 json_schema,
 )
 
-__all__ = ["AlertOverride", "Cluster", "Fleet", "Gpus", "Host", "Kubernetes", "KubernetesAlertmanager",
-           "KubernetesExporter", "Links", "MigLayout", "Prometheus", "ResourceAmounts", "Resources", "SecretKey",
-           "Team", "Thresholds", "Toleration", "json_schema", "load_spec"]
+__all__ = ["AlertOverride", "Cluster", "ClusterPrometheus", "Fleet", "GlobalTier", "Gpus", "Host", "Kubernetes",
+           "KubernetesAlertmanager", "KubernetesExporter", "Links", "MigLayout", "Prometheus",
+           "RemoteWrite", "RemoteWriteQueue", "ResourceAmounts", "Resources", "SecretKey", "Team",
+           "Thresholds", "Toleration", "json_schema", "load_spec"]

@@ -12,6 +12,7 @@ from gpuobs.spec.grafana_checks import check_grafana
 from gpuobs.spec.kubernetes_checks import check_kubernetes
 from gpuobs.spec.routing_checks import check_alertmanager
 from gpuobs.spec.schema import Fleet, seconds
+from gpuobs.spec.tier_checks import check_tiers
 from gpuobs.thresholds import resolved_thresholds
 
 # Labels gpuobs itself sets on series or alerts; a user label of the same name would clobber them.
@@ -101,7 +102,8 @@ def cross_check(fleet: Fleet, fleet_name: str) -> list[Problem]:
     for i, target in enumerate(fleet.prometheus.alertmanagers):
         if "://" in target or ":" not in target:
             add(f"prometheus.alertmanagers[{i}]", f"'{target}' must be host:port, without a scheme")
-    return problems + check_alertmanager(fleet) + check_grafana(fleet, fleet_name) + check_kubernetes(fleet, fleet_name)
+    return (problems + check_tiers(fleet) + check_alertmanager(fleet) + check_grafana(fleet, fleet_name)
+            + check_kubernetes(fleet, fleet_name))
 
 
 def _duplicates(names):

@@ -31,6 +31,8 @@ def alert_label_names(fleet: Fleet) -> set[str]:
     names |= set(fleet.prometheus.external_labels)
     for cluster in fleet.clusters:
         names |= set(cluster.labels)
+        if cluster.prometheus is not None:  # its external labels go onto its alerts
+            names |= set(cluster.prometheus.external_labels)
     for host in fleet.hosts:
         names |= set(host.labels)
     for override in fleet.alerts.values():

@@ -22,6 +22,7 @@ _DURATION = re.compile(r"^(?:0|(?:\d+y)?(?:\d+w)?(?:\d+d)?(?:\d+h)?(?:\d+m)?(?:\
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 _NAME = re.compile(r"^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$")
 _HOSTNAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$")
+_HOST_PORT = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?):(?P<port>\d{1,5})$")
 
 
 def _duration(value: str) -> str:
@@ -115,6 +116,8 @@ class Host(Strict):
 class Cluster(Strict):
     name: Name
     labels: Labels = Field(default_factory=dict)
+    prometheus: ClusterPrometheus | None = Field(None, description="this cluster's own Prometheus; with it "
+                                                 "(or a global tier) every cluster gets a Prometheus of its own")
 
 
 class Team(Strict):
@@ -199,6 +202,67 @@ def _webhook_url(value: str) -> str:
 class BasicAuth(Strict):
     username: str
     password_file: FilePath
+
+
+def _host_port(value: str) -> str:
+    match = _HOST_PORT.match(value)
+    if not match or not 0 < int(match["port"]) < 65536:
+        raise ValueError(f"'{value}' is not host:port (no scheme, no path; an IPv6 address in brackets)")
+    return value
+
+
+def _remote_write_url(value: str) -> str:
+    value = _url(value)
+    if "@" in value.split("//", 1)[1].split("/", 1)[0]:
+        raise ValueError("a remote_write URL must not carry credentials; use basic_auth or bearer_token_file")
+    return value
+
+
+HostPort = Annotated[str, AfterValidator(_host_port)]
+
+
+class RemoteWriteQueue(Strict):
+    """Prometheus' queue_config for one endpoint; anything left out keeps Prometheus' default."""
+
+    capacity: StrictInt | None = Field(None, ge=1, description="samples buffered per shard")
+    min_shards: StrictInt | None = Field(None, ge=1)
+    max_shards: StrictInt | None = Field(None, ge=1)
+    max_samples_per_send: StrictInt | None = Field(None, ge=1)
+    batch_send_deadline: Duration | None = None
+    min_backoff: Duration | None = None
+    max_backoff: Duration | None = None
+
+
+class RemoteWrite(Strict):
+    """An endpoint a Prometheus sends every sample to (a long-term store, or another Prometheus)."""
+
+    url: Annotated[str, AfterValidator(_remote_write_url)]
+    basic_auth: BasicAuth | None = None
+    bearer_token_file: FilePath | None = None
+    queue: RemoteWriteQueue | None = None
+
+
+class ClusterPrometheus(Strict):
+    """A cluster's own Prometheus: it scrapes only the cluster's hosts and runs its rules and alerts."""
+
+    address: HostPort | None = Field(None, description="host:port where the global tier reaches it")
+    replicas: list[Name] = Field(default_factory=list, description="an HA pair (or more): one prometheus.yml "
+                                 "per replica, told apart by the external label `replica`")
+    external_labels: Labels = Field(default_factory=dict, description="in addition to cluster=<name>")
+    remote_write: list[RemoteWrite] = Field(default_factory=list)
+
+
+class GlobalTier(Strict):
+    """A global Prometheus that federates the clusters' cluster-level series and runs the fleet rules."""
+
+    scrape_interval: Duration | None = Field(None, description="how often it federates; default: "
+                                             "prometheus.scrape_interval")
+    evaluation_interval: Duration | None = Field(None, description="default: prometheus.evaluation_interval")
+    external_labels: Labels = Field(default_factory=dict)
+    remote_write: list[RemoteWrite] = Field(default_factory=list)
+
+
+Cluster.model_rebuild()  # its prometheus field names ClusterPrometheus, defined above
 
 
 class Webhook(Strict):
@@ -445,6 +509,8 @@ class Fleet(Strict):
                                               "alertmanager.yml is generated")
     grafana: Grafana | None = Field(None, description="data source URL, folder, panels and dashboards of your own")
     links: Links = Field(default_factory=Links)
+    global_: GlobalTier | None = Field(None, alias="global", description="a global Prometheus federating "
+                                       "every cluster's; needs clusters[].prometheus.address")
     kubernetes: Kubernetes | None = Field(None, description="objects for kube-prometheus-stack; without it no "
                                           "kubernetes/ folder is generated")
 
