@@ -33,6 +33,7 @@ class ServerProcess:
     binaries: tuple[str, ...] = ()
     package = ""
     ready_path = "/-/ready"
+    request_timeout = 10.0  # seconds for one API call
 
     def __init__(self, config: Path, startup_timeout: float = 30, port: int | None = None):
         self.binary = next((b for b in self.binaries if shutil.which(b)), None)
@@ -96,7 +97,7 @@ class ServerProcess:
         data = None if body is None else json.dumps(body).encode()
         request = urllib.request.Request(f"{self.url}{path}", data=data, method=method,
                                          headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=10) as response:
+        with urllib.request.urlopen(request, timeout=self.request_timeout) as response:
             text = response.read()
         return json.loads(text) if text else None
 
