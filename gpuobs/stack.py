@@ -59,6 +59,7 @@ class Server:
     package = ""
     image = ""  # pinned like compose/docker-compose.yml
     ready_path = "/-/ready"
+    request_timeout = 10.0  # seconds for one API call
 
     def __init__(self, config: Path, startup_timeout: float = 30, port: int | None = None,
                  backend: str = "process", mounts: Sequence[Path] = ()):
@@ -159,7 +160,7 @@ class Server:
         data = None if body is None else json.dumps(body).encode()
         request = urllib.request.Request(f"{self.url}{path}", data=data, method=method,
                                          headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=10) as response:
+        with urllib.request.urlopen(request, timeout=self.request_timeout) as response:
             text = response.read()
         return json.loads(text) if text else None
 
