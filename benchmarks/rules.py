@@ -48,13 +48,19 @@ PROFILE = PROFILES[DEFAULT_PROFILE]
 # --- the raw form of a query: recording rules inlined ---------------------------------------------
 
 def recording_rules(folder: Path) -> dict[str, str]:
-    """{recorded name: expression} of the generated recording rules (the inventory stays: it is data)."""
+    """{recorded name: expression} of the generated recording rules that one expression can stand
+    for. The inventory stays (it is data), and so does a name recorded by several rules or with
+    labels of its own (the temperature histogram's buckets): its raw form is the recorded series."""
     rules: dict[str, str] = {}
+    several: set[str] = set()
     for group in yaml.safe_load((folder / "prometheus" / "rules" / "recording.yml").read_text())["groups"]:
         for rule in group["rules"]:
-            if rule.get("labels") or rule["record"] in rules:
-                raise ValueError(f"{rule['record']}: labels or several rules per name cannot be inlined")
-            rules[rule["record"]] = rule["expr"]
+            name = rule["record"]
+            if rule.get("labels") or name in rules or name in several:
+                several.add(name)
+                rules.pop(name, None)
+            else:
+                rules[name] = rule["expr"]
     return rules
 
 
