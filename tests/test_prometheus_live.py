@@ -32,9 +32,10 @@ def test_demo_rules_evaluate_cleanly_on_exporter_shaped_data(tmp_path, exporter,
     path.write_text(yaml.safe_dump(config))
 
     with PrometheusServer(path, backend=backend, mounts=[tmp_path, source]) as prom:
-        # Rule groups run on clocks of their own: wait until each has seen scraped data.
-        needed = ["gpu:temperature_warning_threshold:celsius", "gpu:health:score", "fleet:gpus:count",
-                  "fleet:gpus_expected:count", "fleet:gpus_healthy:count"]
+        # Rule groups run on clocks of their own: wait until each has seen scraped data (the fleet
+        # counts say 0 until the cluster counts they sum exist).
+        needed = ["gpu:temperature_warning_threshold:celsius", "gpu:health:score", "fleet:gpus:count == 8",
+                  "fleet:gpus_expected:count", "fleet:gpus_healthy:count == 8"]
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not all(prom.query(q) for q in needed):
             time.sleep(0.5)
