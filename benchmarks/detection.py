@@ -30,18 +30,21 @@ import statistics
 import tempfile
 import threading
 import time
+import urllib.parse
 from pathlib import Path
 
 import yaml
 from local import Simulator, alertmanager_config, prometheus_config
 
+from gpuobs.generate import load_model
 from gpuobs.spec.schema import seconds
 from gpuobs.stack import AlertmanagerServer, PrometheusServer, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = ROOT / "specs" / "demo.yaml"
 GENERATED = ROOT / "generated" / "demo"
-HOST = "gpu-node-01"
+MODEL = load_model(SPEC, ROOT / "generated")
+HOST = MODEL.hosts[0].name
 SIM_INTERVAL = SIM_STEP = 1.0  # the simulator's defaults, which SimulatorProcess keeps
 # (fault, its parameters, the critical alert it must raise, GPU): xid-79 keeps the GPU on the bus.
 FAULTS = (("xid-79", {"lost_after_s": 3600}, "GPUXidQuarantine", 1),
@@ -134,14 +137,20 @@ def run_round(settings: Settings, tmp: Path) -> tuple[list[tuple], list[tuple]]:
     with contextlib.ExitStack() as stack:
         port, notifications, condition = stack.enter_context(webhook_sink())
         am_config = yaml.safe_load((folder / "alertmanager" / "alertmanager.yml").read_text())
-        webhooks = {re.sub(r"^\w+://([^/]+).*$", r"\1", w["url"]): f"127.0.0.1:{port}"
+        webhooks = {urllib.parse.urlsplit(w["url"]).netloc: f"127.0.0.1:{port}"
                     for r in am_config["receivers"] for w in r.get("webhook_configs", [])}
         alertmanager = AlertmanagerServer(alertmanager_config(folder, tmp / "alertmanager.yml", webhooks))
         stack.enter_context(alertmanager)
         sim = stack.enter_context(Simulator(SPEC))
+<<<<<<< HEAD
         prom = PrometheusServer(tmp / "prometheus.yml")
         prometheus_config(folder, prom.config, sim.addresses(), "host", f"127.0.0.1:{prom.port}",
                           f"127.0.0.1:{alertmanager.port}")
+=======
+        prom = PrometheusServer(tmp / "prometheus.yml")
+        prometheus_config(folder, prom.config, sim.addresses(), MODEL.prometheus.host_label,
+                          f"127.0.0.1:{prom.port}", f"127.0.0.1:{alertmanager.port}")
+>>>>>>> bench
         stack.enter_context(prom)
         # The stack is running: the target is scraped and the recording rules have evaluated.
         wait_for(prom, 'up{job="gpu-exporter"} == 1', 4 * settings.scrape + 30)
