@@ -142,15 +142,9 @@ def run_round(settings: Settings, tmp: Path) -> tuple[list[tuple], list[tuple]]:
         alertmanager = AlertmanagerServer(alertmanager_config(folder, tmp / "alertmanager.yml", webhooks))
         stack.enter_context(alertmanager)
         sim = stack.enter_context(Simulator(SPEC))
-<<<<<<< HEAD
-        prom = PrometheusServer(tmp / "prometheus.yml")
-        prometheus_config(folder, prom.config, sim.addresses(), "host", f"127.0.0.1:{prom.port}",
-                          f"127.0.0.1:{alertmanager.port}")
-=======
         prom = PrometheusServer(tmp / "prometheus.yml")
         prometheus_config(folder, prom.config, sim.addresses(), MODEL.prometheus.host_label,
                           f"127.0.0.1:{prom.port}", f"127.0.0.1:{alertmanager.port}")
->>>>>>> bench
         stack.enter_context(prom)
         # The stack is running: the target is scraped and the recording rules have evaluated.
         wait_for(prom, 'up{job="gpu-exporter"} == 1', 4 * settings.scrape + 30)
