@@ -41,6 +41,26 @@ def spec_problems(tmp_path: Path, data: dict) -> list:
     return info.value.problems
 
 
+def wait_for(prom, query: str, timeout: float = 45) -> list:
+    """The first non-empty result of `query` in a PrometheusServer, polled until `timeout`."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = prom.query(query)
+        if result:
+            return result
+        time.sleep(0.25)
+    pytest.fail(f"nothing for {query} after {timeout}s:\n{prom.log()[-2000:]}")
+
+
+def assert_one_problem(tmp_path: Path, base: dict, change, path: str, fragment: str) -> None:
+    """`base` with `change` applied is refused with exactly one problem, at `path`, saying `fragment`."""
+    found = spec_problems(tmp_path, changed(base, change))
+    assert [p.path for p in found] == [path], found
+    assert fragment in found[0].message
+
+
 def needs(tool: str):
     return pytest.mark.skipif(shutil.which(tool) is None, reason=f"{tool} not on PATH")
 

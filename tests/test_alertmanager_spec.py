@@ -4,7 +4,7 @@ are run by amtool and catch a broken route tree."""
 import pytest
 import yaml
 
-from conftest import MINIMAL_SPEC, changed, needs, spec_problems
+from conftest import MINIMAL_SPEC, assert_one_problem, changed, needs
 from gpuobs.errors import ToolError
 from gpuobs.generate import load_model, render, write_tree
 from gpuobs.generators.alertmanager import expected_receivers
@@ -106,9 +106,7 @@ def test_base_is_valid(tmp_path):
 
 @pytest.mark.parametrize("name, change, path, fragment", CASES, ids=[c[0] for c in CASES])
 def test_bad_alertmanager_section(tmp_path, name, change, path, fragment):
-    found = spec_problems(tmp_path, changed(BASE, change))
-    assert [p.path for p in found] == [path], found
-    assert fragment in found[0].message
+    assert_one_problem(tmp_path, BASE, change, path, fragment)
 
 
 def test_expected_receivers_follow_the_policy(tmp_path):

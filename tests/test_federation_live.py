@@ -17,7 +17,7 @@ import time
 import pytest
 import yaml
 
-from conftest import ROOT, needs
+from conftest import ROOT, needs, wait_for
 from exporters.simulator.fleet import Fleet
 from exporters.simulator.layout import from_spec
 from exporters.simulator.runtime import SimClock, Simulation
@@ -35,18 +35,9 @@ GENERATED = ROOT / "generated" / "fleet"
 FAST = {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"}
 
 
-def wait_for(prom, query: str, timeout: float = 30) -> list:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = prom.query(query)
-        if result:
-            return result
-        time.sleep(0.25)
-    pytest.fail(f"nothing for {query} after {timeout}s:\n{prom.log()[-2000:]}")
-
 
 def value(prom, query: str) -> float:
-    return float(wait_for(prom, query)[0]["value"][1])
+    return float(wait_for(prom, query, 30)[0]["value"][1])
 
 
 @contextlib.contextmanager

@@ -3,7 +3,7 @@
 import pytest
 import yaml
 
-from conftest import MINIMAL_SPEC, changed, spec_problems
+from conftest import MINIMAL_SPEC, assert_one_problem
 from gpuobs.generate import load_model, render
 
 PANEL = {"title": "Energy", "expr": 'increase(DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION{gpu=~"$gpu"}[$__rate_interval])',
@@ -60,6 +60,4 @@ def test_base_generates_the_custom_panel_and_dashboard(tmp_path):
 
 @pytest.mark.parametrize("name, change, path, fragment", CASES, ids=[c[0] for c in CASES])
 def test_bad_grafana_section(tmp_path, name, change, path, fragment):
-    found = spec_problems(tmp_path, changed(BASE, change))
-    assert [p.path for p in found] == [path], found
-    assert fragment in found[0].message
+    assert_one_problem(tmp_path, BASE, change, path, fragment)

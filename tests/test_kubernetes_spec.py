@@ -5,7 +5,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from conftest import MINIMAL_SPEC, changed, spec_problems
+from conftest import MINIMAL_SPEC, assert_one_problem, changed
 from gpuobs.cli import main
 from gpuobs.generate import load_model, render
 
@@ -129,9 +129,7 @@ def test_base_is_valid_and_generates_the_folder(tmp_path):
 
 @pytest.mark.parametrize("name, change, path, fragment", CASES, ids=[c[0] for c in CASES])
 def test_bad_kubernetes_section(tmp_path, name, change, path, fragment):
-    found = spec_problems(tmp_path, changed(BASE, change))
-    assert [p.path for p in found] == [path], found
-    assert fragment in found[0].message
+    assert_one_problem(tmp_path, BASE, change, path, fragment)
 
 
 def test_a_bad_kubernetes_section_writes_nothing(tmp_path):

@@ -6,7 +6,7 @@ import time
 import pytest
 import yaml
 
-from conftest import ROOT, needs
+from conftest import ROOT, needs, wait_for
 from exporters.simulator.fleet import Fleet
 from exporters.simulator.layout import from_spec
 from exporters.simulator.runtime import SimClock, Simulation
@@ -14,15 +14,6 @@ from gpuobs.stack import PrometheusServer
 
 pytestmark = [needs("prometheus"), pytest.mark.slow]
 
-
-def wait_for(prom, query: str, timeout: float = 45):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = prom.query(query)
-        if result:
-            return result
-        time.sleep(0.25)
-    pytest.fail(f"nothing for {query} after {timeout}s:\n{prom.log()[-2000:]}")
 
 
 def test_demo_rules_on_the_simulator_stay_quiet_until_faults_raise_their_alerts(tmp_path):

@@ -9,7 +9,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from conftest import ROOT, changed, needs, spec_problems
+from conftest import ROOT, assert_one_problem, changed, needs
 from gpuobs import tools
 from gpuobs.catalog import PROFILES
 from gpuobs.cli import main
@@ -104,9 +104,7 @@ def test_base_is_valid(tmp_path):
 
 @pytest.mark.parametrize("name, change, path, fragment", CASES, ids=[c[0] for c in CASES])
 def test_bad_tier_sections(tmp_path, name, change, path, fragment):
-    found = spec_problems(tmp_path, changed(BASE, change))
-    assert [p.path for p in found] == [path], found
-    assert fragment in found[0].message
+    assert_one_problem(tmp_path, BASE, change, path, fragment)
 
 
 def test_cli_refuses_an_inline_secret_with_file_path_and_line_and_writes_nothing(tmp_path):
