@@ -26,7 +26,8 @@ from gpuobs.stack import AlertmanagerServer, PrometheusServer, SimulatorProcess
 CONTROL_PORT = 9399
 
 
-def _port(address: str) -> int:
+def port_of(address: str) -> int:
+    """The port of a host:port address."""
     return int(address.rsplit(":", 1)[1])
 
 
@@ -44,8 +45,8 @@ def local_webhooks(model: FleetModel) -> list[int]:
 def ports_needed(model: FleetModel) -> dict[int, str]:
     p = model.prometheus
     needed = {h.exporter_port: f"simulated exporter of {h.name}" for h in model.hosts}
-    needed[_port(p.self_address)] = "Prometheus"
-    needed.update({_port(a): "Alertmanager" for a in p.alertmanagers})
+    needed[port_of(p.self_address)] = "Prometheus"
+    needed.update({port_of(a): "Alertmanager" for a in p.alertmanagers})
     needed[CONTROL_PORT] = "the simulator's control API"
     needed.update({port: "the webhook sink" for port in local_webhooks(model)})
     return needed
@@ -102,11 +103,11 @@ def run_demo(spec: Path, out: Path, say: Callable[[str], None], fault: str | Non
             stack.enter_context(webhook_sink(port, say))
         simulator = stack.enter_context(SimulatorProcess(spec, port=CONTROL_PORT))
         stack.enter_context(AlertmanagerServer(folder / "alertmanager" / "alertmanager.yml",
-                                                port=_port(p.alertmanagers[0])))
+                                                port=port_of(p.alertmanagers[0])))
         prometheus = stack.enter_context(PrometheusServer(folder / "prometheus" / "prometheus.yml",
-                                                           port=_port(p.self_address)))
+                                                           port=port_of(p.self_address)))
         say(f"Prometheus:   {prometheus.url} (alerts: {prometheus.url}/alerts)")
-        say(f"Alertmanager: http://127.0.0.1:{_port(p.alertmanagers[0])}")
+        say(f"Alertmanager: http://127.0.0.1:{port_of(p.alertmanagers[0])}")
         say(f"Simulator:    {', '.join(f'http://127.0.0.1:{h.exporter_port}/metrics' for h in fleet.hosts)}")
         say(f"Faults:       {simulator.url}/faults (POST /faults/<name> with JSON {{host, gpu}})")
         if fault:

@@ -41,17 +41,24 @@ def spec_problems(tmp_path: Path, data: dict) -> list:
     return info.value.problems
 
 
-def wait_for(prom, query: str, timeout: float = 45) -> list:
-    """The first non-empty result of `query` in a PrometheusServer, polled until `timeout`."""
+def until(condition, timeout: float, explain):
+    """The first truthy result of `condition()`, polled until `timeout` seconds; else the test
+    fails with `explain()`."""
     import time
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        result = prom.query(query)
+        result = condition()
         if result:
             return result
         time.sleep(0.25)
-    pytest.fail(f"nothing for {query} after {timeout}s:\n{prom.log()[-2000:]}")
+    pytest.fail(explain())
+
+
+def wait_for(prom, query: str, timeout: float = 45) -> list:
+    """The first non-empty result of `query` in a PrometheusServer, polled until `timeout`."""
+    return until(lambda: prom.query(query), timeout,
+                 lambda: f"nothing for {query} after {timeout}s:\n{prom.log()[-2000:]}")
 
 
 def assert_one_problem(tmp_path: Path, base: dict, change, path: str, fragment: str) -> None:

@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 import pytest
 import yaml
 
-from conftest import ROOT, needs
+from conftest import ROOT, needs, until
+from gpuobs.demo import port_of
 from gpuobs.generate import load_model, render, write_tree
 from gpuobs.generators.rules import alert_expressions
 from gpuobs.spec.schema import seconds
@@ -143,20 +144,6 @@ class Stack:
 
     def query(self, expr: str) -> list[float]:
         return [float(r["value"][1]) for r in self.prometheus.query(expr)]
-
-
-def port_of(address: str) -> int:
-    return int(address.rsplit(":", 1)[1])
-
-
-def until(condition, timeout: float, explain):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = condition()
-        if result:
-            return result
-        time.sleep(0.5)
-    pytest.fail(explain())
 
 
 @pytest.fixture(scope="module")

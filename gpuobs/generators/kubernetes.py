@@ -207,9 +207,9 @@ def generate(model: FleetModel) -> dict[str, object]:
     if not model.per_cluster:
         return _folder(model, FOLDER, model.hosts, rules.RULE_FILES)
     files: dict[str, object] = {}
-    for cluster in dict.fromkeys(s.cluster for s in model.servers):
-        hosts = [h for h in model.hosts if h.cluster == cluster]
-        files.update(_folder(model, f"{FOLDER}/{cluster}", hosts, rules.cluster_rule_files(cluster)))
+    for server in model.servers:  # one per cluster; its replicas share the cluster's rules
+        hosts = [h for h in model.hosts if h.cluster == server.cluster]
+        files.update(_folder(model, f"{FOLDER}/{server.cluster}", hosts, rules.cluster_rule_files(server.cluster)))
     return files
 
 
