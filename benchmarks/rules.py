@@ -37,12 +37,12 @@ import yaml
 from generate import fleet_spec
 from local import Simulator, prometheus_config
 
-from gpuobs.catalog import DEFAULT_PROFILE, PROFILES
+from gpuobs.catalog import GPUOBS_PROFILE
 from gpuobs.errors import GpuobsError
 from gpuobs.generate import generate, load_model
 from gpuobs.stack import PrometheusServer
 
-PROFILE = PROFILES[DEFAULT_PROFILE]
+PROFILE = GPUOBS_PROFILE
 
 
 # --- the raw form of a query: recording rules inlined ---------------------------------------------

@@ -8,34 +8,73 @@ all scrapes of that snapshot share one bytes body (and one gzip body).
 from __future__ import annotations
 
 import math
+import operator
 import threading
 import time
 import zlib
 
 from gpuobs import catalog
 
-PROFILE = catalog.PROFILES[catalog.DEFAULT_PROFILE]
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 SERVED_LEVELS = (catalog.GPU, catalog.INSTANCE, catalog.EXPORTER)
 # Catalog order, so the output is stable and reads like the catalog.
-ORDER: tuple[str, ...] = tuple(m.key for m in catalog.METRICS if m.level in SERVED_LEVELS)
+_CATALOG_ORDER = tuple(m.key for m in catalog.METRICS if m.level in SERVED_LEVELS)
 _EXPOSITION_TYPE = {catalog.GAUGE: "gauge", catalog.COUNTER: "counter", catalog.INFO: "gauge"}
+# HELP texts where dcgm-exporter's own (its counters CSV, its XID-count collector) differ from the catalog's.
+_DCGM_EXPORTER_HELP = {
+    "pcie_tx_bytes": "The rate of data transmitted over the PCIe bus - including both protocol headers and data "
+                     "payloads - in bytes per second.",
+    "pcie_rx_bytes": "The rate of data received over the PCIe bus - including both protocol headers and data "
+                     "payloads - in bytes per second.",
+    "xid_window_count": "Count of XID Errors within user-specified time window (see xid-count-window-size param).",
+}
+# dcgm-exporter's XID-count collector puts these among its Labels, which it writes before its Attributes.
+_DCGM_EXPORTER_LABEL_EXTRAS = frozenset({"xid", "window_size_in_ms"})
+_NAME = operator.itemgetter(0)
 
 
 def _help(text: str) -> str:
     return text.replace("\\", "\\\\").replace("\n", "\\n")
 
 
-HEADERS: dict[str, str] = {
-    key: (f"# HELP {PROFILE.metric(key)} {_help(catalog.BY_KEY[key].help)}\n"
-          f"# TYPE {PROFILE.metric(key)} {_EXPOSITION_TYPE[catalog.BY_KEY[key].type]}\n")
-    for key in ORDER
-}
+class Vocabulary:
+    """How one exporter (a catalog.Profile) writes series: names, label names, HELP/TYPE lines, and which
+    metrics it serves at all; the simulator serves gpuobs-exporter's or dcgm-exporter's."""
+
+    __slots__ = ("profile", "order", "headers", "dcgm_exporter")
+
+    def __init__(self, profile: catalog.Profile):
+        self.profile = profile
+        self.dcgm_exporter = profile.name == catalog.DCGM_EXPORTER
+        self.order = tuple(key for key in _CATALOG_ORDER if profile.serves(key))
+        helps = _DCGM_EXPORTER_HELP if self.dcgm_exporter else {}
+        self.headers = {}
+        for key in self.order:
+            name, metric = profile.metric(key), catalog.BY_KEY[key]
+            self.headers[key] = (f"# HELP {name} {_help(helps.get(key, metric.help))}\n"
+                                 f"# TYPE {name} {_EXPOSITION_TYPE[metric.type]}\n")
+
+    def label_name(self, key: str) -> str:
+        """An identity label's name in the profile (`model_name` -> `modelName`)."""
+        return self.profile.labels[key]
+
+    def arrange(self, extra: tuple, attributes: tuple) -> tuple:
+        """A series' labels after the identity ones. gpuobs-exporter writes them as given; dcgm-exporter's
+        template ranges over Go maps, so it writes its Labels (the XID-count window) sorted, then its
+        Attributes (pod mapping, err_code/err_msg) sorted."""
+        if not self.dcgm_exporter:
+            return (*extra, *attributes)
+        labels = sorted((p for p in extra if p[0] in _DCGM_EXPORTER_LABEL_EXTRAS), key=_NAME)
+        others = (p for p in extra if p[0] not in _DCGM_EXPORTER_LABEL_EXTRAS)
+        return (*labels, *sorted((*attributes, *others), key=_NAME))
 
 
-def label_name(key: str) -> str:
-    """An identity label's name in the profile (`model_name` -> `modelName`)."""
-    return PROFILE.labels[key]
+GPUOBS = Vocabulary(catalog.GPUOBS_PROFILE)
+# gpuobs-exporter's, which the NVML exporter serves (and what the names below default to).
+PROFILE = GPUOBS.profile
+ORDER: tuple[str, ...] = GPUOBS.order
+HEADERS: dict[str, str] = GPUOBS.headers
+label_name = GPUOBS.label_name
 
 
 def escape(value: str) -> str:
@@ -56,13 +95,16 @@ class Entity:
 
     `pairs` are logical identity labels (catalog.GPU_IDENTITY, MIG_IDENTITY), kept as data for
     consumers that need them (the benchmark's baseline); `prefix` is what rendering uses.
+    `attributes` are literal labels of the entity beyond its identity (dcgm-exporter's pod mapping).
     """
 
-    __slots__ = ("pairs", "labels", "_prefixes")
+    __slots__ = ("pairs", "labels", "attributes", "vocabulary", "_prefixes")
 
-    def __init__(self, pairs=()):
+    def __init__(self, pairs=(), vocabulary: Vocabulary = GPUOBS, attributes=()):
         self.pairs = tuple((k, str(v)) for k, v in pairs if v is not None)
-        self.labels = render_labels(self.pairs)
+        self.labels = render_labels(self.pairs, vocabulary.label_name)
+        self.attributes = tuple(attributes)
+        self.vocabulary = vocabulary
         self._prefixes: dict = {}
 
     def prefix(self, key: str, extra: tuple = ()) -> str:
@@ -71,36 +113,45 @@ class Entity:
         if prefix is None:
             # A metric's extra labels (xid, reason, driver_version, ...) are named by the catalog
             # itself, not through the profile's identity mapping.
+            extra = self.vocabulary.arrange(extra, self.attributes)
             labels = ",".join(filter(None, (self.labels, render_labels(extra, _literal))))
-            name = PROFILE.metric(key)
+            name = self.vocabulary.profile.metric(key)
             prefix = f"{name}{{{labels}}} " if labels else f"{name} "
             self._prefixes[cache_key] = prefix
         return prefix
 
 
 def gpu_entity(index: int, uuid: str | None, pci_bus_id: str | None, model_name: str | None,
-               hostname: str, mig_profile: str | None = None, mig_instance: int | None = None) -> Entity:
+               hostname: str, mig_profile: str | None = None, mig_instance: int | None = None, *,
+               driver_version: str | None = None, attributes=(), vocabulary: Vocabulary = GPUOBS) -> Entity:
     """dcgm-exporter's identity labels in its template order; `device` is `nvidia<gpu>` as
-    dcgm-exporter derives it from the GPU index, not from the device minor number."""
+    dcgm-exporter derives it from the GPU index, not from the device minor number. The driver
+    version is a label only under dcgm-exporter (its default counters CSV makes it one);
+    gpuobs-exporter serves it on gpu_info."""
     values = {"gpu": index, "uuid": uuid, "pci_bus_id": pci_bus_id, "device": f"nvidia{index}",
               "model_name": model_name, "mig_profile": mig_profile, "mig_instance": mig_instance,
-              "hostname": hostname}
-    return Entity((k, values[k]) for k in PROFILE.labels if k in values)
+              "hostname": hostname, "driver_version": driver_version if vocabulary.dcgm_exporter else None}
+    return Entity(((k, values[k]) for k in vocabulary.profile.labels if k in values), vocabulary, attributes)
 
 
 EXPORTER = Entity()
 
 
 class Builder:
-    """Collects the samples of one snapshot, family by family."""
+    """Collects the samples of one snapshot, family by family, in one exporter's vocabulary."""
 
-    __slots__ = ("_lines",)
+    __slots__ = ("_vocabulary", "_lines")
 
-    def __init__(self):
-        self._lines: dict[str, list[str]] = {key: [] for key in ORDER}
+    def __init__(self, vocabulary: Vocabulary = GPUOBS):
+        self._vocabulary = vocabulary
+        self._lines: dict[str, list[str]] = {key: [] for key in vocabulary.order}
 
     def add(self, key: str, entity: Entity, value, extra: tuple = ()) -> bool:
-        """Adds one sample; a non-finite value is refused (False), never served as a sentinel."""
+        """Adds one sample. Refused (False): a metric the exporter does not serve, so one physics can
+        feed every vocabulary, and a non-finite value, never served as a sentinel."""
+        lines = self._lines.get(key)
+        if lines is None:
+            return False
         cls = value.__class__
         if cls is bool:
             value = int(value)
@@ -109,7 +160,7 @@ class Builder:
         # The prefix cache is read inline: this runs once per sample, hundreds of thousands of
         # times per snapshot on a large simulated fleet.
         prefix = entity._prefixes.get((key, extra) if extra else key) or entity.prefix(key, extra)
-        self._lines[key].append(f"{prefix}{value}\n")
+        lines.append(f"{prefix}{value}\n")
         return True
 
     def merge(self, other: Builder) -> None:
@@ -122,10 +173,11 @@ class Builder:
         dropped as soon as it is joined, which keeps the peak memory of a large snapshot near
         twice its body size."""
         chunks = []
-        for key in ORDER:
+        headers = self._vocabulary.headers
+        for key in self._vocabulary.order:
             lines = self._lines[key]
             if lines:
-                chunks.append(HEADERS[key].encode())
+                chunks.append(headers[key].encode())
                 chunks.append("".join(lines).encode())
                 lines.clear()
         return b"".join(chunks)

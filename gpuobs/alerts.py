@@ -27,66 +27,82 @@ class AlertDef:
     description: str
     scope: str = "gpu"  # gpu: one alert per GPU; host: one per host
     xid_codes: tuple[int, ...] = ()
+    # The exporter signals the alert reads: each entry is one signal, served by any of its
+    # logical metrics. A GPU lacking one cannot raise the alert, and GPUAlertBlind says so.
+    needs: tuple[tuple[str, ...], ...] = ()
+    # Which GPU models the alert concerns: all, or only those with NVLink, row remapping (Ampere
+    # and later) or page retirement (Volta).
+    applies_to: str = "all"
 
 
-_GPU = "{{ $labels.cluster }}/{{ $labels.host }} GPU {{ $labels.gpu }} ({{ $labels.modelName }})"
+BLIND_ALERT = "GPUAlertBlind"
+_XID_SIGNALS = (("xid_errors", "xid_window_count", "xid_last"),)
+_NVLINK_ERRORS = ("nvlink_crc_flit_errors", "nvlink_crc_data_errors", "nvlink_replay_errors", "nvlink_recovery_errors")
+_GPU = "{{ $labels.cluster }}/{{ $labels.host }} GPU {{ $labels.gpu }} ({{ $labels.gpu_model }})"
 _VALUE = '{{ printf "%.1f" $value }}'
 
 ALERTS: tuple[AlertDef, ...] = (
     AlertDef("GPUThermalWarning", "thermal", "warning", "notify", "60s",
              "GPU temperature near its operating limit",
-             f"{_GPU} is at {_VALUE} C, at or above its warning threshold."),
+             f"{_GPU} is at {_VALUE} C, at or above its warning threshold.", needs=(("gpu_temp",),)),
     AlertDef("GPUThermalCritical", "thermal", "critical", "throttle", "30s",
              "GPU temperature at its operating limit",
-             f"{_GPU} is at {_VALUE} C, past its critical threshold; the driver is about to slow it down."),
+             f"{_GPU} is at {_VALUE} C, past its critical threshold; the driver is about to slow it down.",
+             needs=(("gpu_temp",),)),
     AlertDef("GPUThermalCriticalPredicted", "thermal", "warning", "notify", "5m",
              "GPU temperature trending towards its critical threshold",
              f"{_GPU} is predicted to reach {_VALUE} C, its critical threshold or above, within the "
-             "prediction horizon."),
+             "prediction horizon.", needs=(("gpu_temp",),)),
     AlertDef("GPUPowerSpike", "power", "warning", "notify", "45s",
              "GPU drawing more power than its enforced limit",
-             f"{_GPU} draws {_VALUE} W, above its warning fraction of the enforced power limit."),
+             f"{_GPU} draws {_VALUE} W, above its warning fraction of the enforced power limit.",
+             needs=(("power_usage",),)),
     AlertDef("GPUPowerCritical", "power", "critical", "preempt", "20s",
              "GPU power draw far beyond its enforced limit",
              f"{_GPU} draws {_VALUE} W, past its critical fraction of the enforced power limit; "
-             "suspect power delivery or telemetry."),
+             "suspect power delivery or telemetry.", needs=(("power_usage",),)),
     AlertDef("GPUEccCorrectableSpike", "ecc", "warning", "notify", "5m",
              "Burst of correctable ECC errors",
-             f"{_GPU} logged {_VALUE} correctable (single-bit) ECC errors in the last 5 minutes."),
+             f"{_GPU} logged {_VALUE} correctable (single-bit) ECC errors in the last 5 minutes.",
+             needs=(("ecc_sbe_volatile",),)),
     AlertDef("GPUEccUncorrectable", "ecc", "critical", "quarantine", "0s",
              "Uncorrectable ECC error",
              f"{_GPU} logged {_VALUE} uncorrectable (double-bit) ECC errors in the last 5 minutes; "
-             "its work may have read corrupt memory."),
+             "its work may have read corrupt memory.", needs=(("ecc_dbe_volatile",),)),
     AlertDef("GPUThrottling", "throttle", "warning", "notify", "30s",
              "GPU clocks cut by hardware",
-             f"{_GPU} has a hardware slowdown, hardware thermal or power brake clock event active."),
+             f"{_GPU} has a hardware slowdown, hardware thermal or power brake clock event active.",
+             needs=(("clock_event_active", "clock_event_reasons"),)),
     AlertDef("GPUMemoryPressure", "memory", "warning", "notify", "60s",
              "GPU framebuffer almost full",
-             f"{_GPU} has {_VALUE}% of its framebuffer in use."),
+             f"{_GPU} has {_VALUE}% of its framebuffer in use.", needs=(("fb_used",), ("fb_free",))),
     AlertDef("GPUXidQuarantine", "xid", "critical", "quarantine", "0s",
              "XID error that takes the GPU out of service",
              f"{_GPU} raised XID {{{{ $labels.xid }}}}; the GPU needs to be taken out of service and inspected.",
-             xid_codes=(64, 79)),
+             xid_codes=(64, 79), needs=_XID_SIGNALS),
     AlertDef("GPUXidReset", "xid", "critical", "reset", "0s",
              "XID error that needs a GPU reset",
              f"{_GPU} raised XID {{{{ $labels.xid }}}}; drain the GPU and reset it.",
-             xid_codes=(48, 61, 62, 95, 119, 120)),
+             xid_codes=(48, 61, 62, 95, 119, 120), needs=_XID_SIGNALS),
     AlertDef("GPUXidDrain", "xid", "warning", "drain", "0s",
              "XID error that needs the GPU drained",
              f"{_GPU} raised XID {{{{ $labels.xid }}}}; let running work finish, then restart it elsewhere.",
-             xid_codes=(63, 74, 92, 94)),
+             xid_codes=(63, 74, 92, 94), needs=_XID_SIGNALS),
     AlertDef("GPURowRemapFailure", "memory_repair", "critical", "quarantine", "0s",
              "GPU memory row remapping failed",
-             f"{_GPU} failed to remap a memory row; NVIDIA treats this as a reason to replace the board."),
+             f"{_GPU} failed to remap a memory row; NVIDIA treats this as a reason to replace the board.",
+             needs=(("row_remap_failure",),), applies_to="row_remapping"),
     AlertDef("GPURowRemapPending", "memory_repair", "warning", "reset", "0s",
              "GPU memory repair waits for a reset",
-             f"{_GPU} has a row remap or page retirement pending; it takes effect after a GPU reset."),
+             f"{_GPU} has a row remap or page retirement pending; it takes effect after a GPU reset.",
+             needs=(("row_remap_pending", "retired_pending"),)),
     AlertDef("GPUNVLinkErrors", "interconnect", "warning", "notify", "5m",
              "NVLink errors rising",
-             f"{_GPU} logged {_VALUE} NVLink CRC, replay or recovery errors in the last 5 minutes."),
+             f"{_GPU} logged {_VALUE} NVLink CRC, replay or recovery errors in the last 5 minutes.",
+             needs=(_NVLINK_ERRORS,), applies_to="nvlink"),
     AlertDef("GPUPCIeReplayErrors", "interconnect", "warning", "notify", "5m",
              "PCIe replays rising",
-             f"{_GPU} logged {_VALUE} PCIe replays in the last 5 minutes."),
+             f"{_GPU} logged {_VALUE} PCIe replays in the last 5 minutes.", needs=(("pcie_replay",),)),
     AlertDef("GPUHealthLow", "health", "warning", "notify", "10m",
              "GPU health score low",
              f"{_GPU} has a health score of {{{{ printf \"%.2f\" $value }}}}, below its threshold."),
@@ -102,10 +118,15 @@ ALERTS: tuple[AlertDef, ...] = (
              scope="host"),
     AlertDef("GPUExporterStale", "exporter", "critical", "notify", "2m",
              "GPU exporter serving frozen readings",
-             "The GPU exporter of {{ $labels.cluster }}/{{ $labels.host }} answers scrapes but has not "
-             'completed a collection for {{ printf "%.0f" $value }} seconds (NVML wedged?); its GPUs\' '
+             "The GPU exporter of {{ $labels.cluster }}/{{ $labels.host }} answers scrapes but its "
+             'readings have not changed for at least {{ printf "%.0f" $value }} seconds (NVML or DCGM wedged?); its GPUs\' '
              "readings are frozen and their alerts cannot fire.",
-             scope="host"),
+             scope="host", needs=(("exporter_last_success", "total_energy"),)),
+    # Fires once per GPU and blinded alert; {missing}, {blind_alert} and {remedy} are filled per rule
+    # (Prometheus templates see the expression's labels, not the rule's own).
+    AlertDef(BLIND_ALERT, "coverage", "warning", "notify", "10m",
+             "An enabled alert cannot see this GPU",
+             f"{_GPU} serves no {{missing}}, so {{blind_alert}} cannot fire for it. {{remedy}}"),
 )
 
 BY_NAME: dict[str, AlertDef] = {a.name: a for a in ALERTS}

@@ -8,9 +8,12 @@ module and must stay slim.
 Origins:
   dcgm-default   served by NVIDIA's dcgm-exporter with its default counters CSV
   dcgm-optional  a DCGM field dcgm-exporter serves once its line is added to the counters CSV
-  gpuobs         ours alone, prefixed ``gpuobs_``; dcgm-exporter fleets simply lack it and the
-                 rules fall back (see generators/rules.py)
+  dcgm-exporter  produced by dcgm-exporter itself (``DCGM_EXP_*``), not by a DCGM field
+  gpuobs         ours alone, prefixed ``gpuobs_``; served only by gpuobs-exporter
   rules          produced by the generated recording rules, not by an exporter
+
+A Profile is one exporter's vocabulary and, given its configuration (dcgm-exporter's counters),
+exactly which logical metrics it serves: the rules for a host read only those.
 """
 
 from __future__ import annotations
@@ -87,6 +90,8 @@ METRICS: tuple[Metric, ...] = (
        "XID events seen since the exporter started, per XID code.", ("xid",)),
     _m("xid_last_seen", GAUGE, "seconds", GPU, "gpuobs",
        "Unix time of the latest XID event, per XID code.", ("xid",)),
+    _m("xid_window_count", GAUGE, "count", GPU, "dcgm-exporter",
+       "XID events per XID code within dcgm-exporter's sliding window.", ("xid", "window_size_in_ms")),
     _m("clock_event_reasons", GAUGE, "bitmask", GPU, "dcgm-optional",
        "Current clock event (throttle) reasons as NVML's bitmask."),
     _m("clock_event_active", GAUGE, "bool", GPU, "gpuobs",
@@ -155,7 +160,7 @@ METRICS: tuple[Metric, ...] = (
 
 BY_KEY: dict[str, Metric] = {m.key: m for m in METRICS}
 
-# Profiles: how one exporter spells each logical metric and label.
+# How gpuobs-exporter and dcgm-exporter spell each logical metric (they share DCGM's names).
 DCGM_NAMES: dict[str, str] = {
     "sm_clock": "DCGM_FI_DEV_SM_CLOCK",
     "mem_clock": "DCGM_FI_DEV_MEM_CLOCK",
@@ -181,7 +186,8 @@ DCGM_NAMES: dict[str, str] = {
     "xid_last": "DCGM_FI_DEV_XID_ERRORS",
     "xid_errors": "gpuobs_xid_errors_total",
     "xid_last_seen": "gpuobs_xid_last_seen_timestamp_seconds",
-    "clock_event_reasons": "DCGM_FI_DEV_CLOCK_THROTTLE_REASONS",
+    "xid_window_count": "DCGM_EXP_XID_ERRORS_COUNT",
+    "clock_event_reasons": "DCGM_FI_DEV_CLOCKS_EVENT_REASONS",
     "clock_event_active": "gpuobs_clock_event_reason_active",
     "fb_free": "DCGM_FI_DEV_FB_FREE",
     "fb_used": "DCGM_FI_DEV_FB_USED",
@@ -251,13 +257,28 @@ CLOCK_EVENT_BITS: dict[str, int] = {
 HW_THROTTLE_REASONS = ("hw_slowdown", "hw_thermal", "hw_power_brake")
 
 
+# Labels that split one GPU's series by the workload on it: dcgm-exporter's Kubernetes pod
+# mapping (and the exported_* names Prometheus gives them when the scrape's own pod labels win),
+# its HPC job mapping. GPU-level rules drop them with the MIG labels: one series per physical GPU.
+WORKLOAD_LABELS = ("pod", "namespace", "container", "exported_pod", "exported_namespace", "exported_container",
+                   "hpc_job")
+
+GPUOBS = "gpuobs"
+DCGM_EXPORTER = "dcgm-exporter"
+NVIDIA_GPU_EXPORTER = "nvidia_gpu_exporter"
+KINDS = (GPUOBS, DCGM_EXPORTER, NVIDIA_GPU_EXPORTER)
+
+
 @dataclass(frozen=True)
 class Profile:
-    """One exporter's vocabulary."""
+    """One exporter's vocabulary, and the logical metrics it serves as configured."""
 
-    name: str
-    metrics: dict[str, str]
-    labels: dict[str, str]
+    name: str  # one of KINDS
+    metrics: dict[str, str]  # logical key -> series name, for everything the exporter can serve
+    labels: dict[str, str]  # logical identity label -> label name
+    served: frozenset[str]
+    # Divide a series by this to get the catalog's unit (nvidia_gpu_exporter serves bytes, not MiB).
+    scale: dict[str, float]
 
     def metric(self, key: str) -> str:
         return self.metrics[key]
@@ -265,15 +286,146 @@ class Profile:
     def label(self, key: str) -> str:
         return self.labels[key]
 
+    def serves(self, key: str) -> bool:
+        return key in self.served
 
-PROFILES: dict[str, Profile] = {"dcgm": Profile("dcgm", DCGM_NAMES, DCGM_LABELS)}
-DEFAULT_PROFILE = "dcgm"
+    def has_label(self, key: str) -> bool:
+        return key in self.labels
+
+
+# gpuobs-exporter serves every DCGM-named metric in the catalog plus its own.
+GPUOBS_PROFILE = Profile(
+    GPUOBS, DCGM_NAMES, DCGM_LABELS,
+    frozenset(m.key for m in METRICS if m.origin in ("dcgm-default", "dcgm-optional", "gpuobs")),
+    {})
+
+# DCGM's own field for the T.Limit margin (id 153; 4.6 renames it DCGM_FI_DEV_GPU_TEMP_MARGIN_CELSIUS):
+# gpuobs-exporter serves the same reading under its own name.
+DCGM_MARGIN_FIELD = "DCGM_FI_DEV_GPU_TEMP_LIMIT"
+
+
+def _dcgm_field_keys() -> dict[str, str]:
+    """DCGM field name -> logical key for every field gpuobs understands, under every name a
+    counters CSV may give it: the names gpuobs writes, the older clock-throttle name and the names
+    DCGM 4.6 introduced."""
+    from gpuobs.dcgm_fields import DCGM_RENAMED
+
+    keys = {name: key for key, name in DCGM_NAMES.items() if name.startswith(("DCGM_FI_", "DCGM_EXP_"))}
+    keys[DCGM_MARGIN_FIELD] = "gpu_temp_margin"
+    keys["DCGM_FI_DEV_CLOCK_THROTTLE_REASONS"] = "clock_event_reasons"
+    keys.update({new: keys[old] for old, new in DCGM_RENAMED.items() if old in keys})
+    return keys
+
+
+DCGM_FIELD_KEYS: dict[str, str] = _dcgm_field_keys()
+# Metrics whose series appear only once an event happened: their absence says nothing.
+EVENT_METRICS = frozenset({"xid_last", "xid_errors", "xid_window_count", "xid_last_seen"})
+
+# dcgm-exporter's default counters CSV (etc/default-counters.csv; 3.x and 4.x enable the same
+# fields gpuobs reads), as logical keys.
+DCGM_DEFAULT_COUNTERS: tuple[str, ...] = (
+    "DCGM_FI_DEV_SM_CLOCK", "DCGM_FI_DEV_MEM_CLOCK", "DCGM_FI_DEV_MEMORY_TEMP", "DCGM_FI_DEV_GPU_TEMP",
+    "DCGM_FI_DEV_POWER_USAGE", "DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION", "DCGM_FI_DEV_PCIE_REPLAY_COUNTER",
+    "DCGM_FI_DEV_GPU_UTIL", "DCGM_FI_DEV_MEM_COPY_UTIL", "DCGM_FI_DEV_ENC_UTIL", "DCGM_FI_DEV_DEC_UTIL",
+    "DCGM_FI_DEV_XID_ERRORS", "DCGM_FI_DEV_FB_FREE", "DCGM_FI_DEV_FB_USED", "DCGM_FI_DEV_FB_RESERVED",
+    "DCGM_FI_DEV_NVLINK_BANDWIDTH_TOTAL", "DCGM_FI_DEV_VGPU_LICENSE_STATUS",
+    "DCGM_FI_DEV_UNCORRECTABLE_REMAPPED_ROWS", "DCGM_FI_DEV_CORRECTABLE_REMAPPED_ROWS",
+    "DCGM_FI_DEV_ROW_REMAP_FAILURE", "DCGM_FI_PROF_GR_ENGINE_ACTIVE", "DCGM_FI_PROF_PIPE_TENSOR_ACTIVE",
+    "DCGM_FI_PROF_DRAM_ACTIVE", "DCGM_FI_PROF_PCIE_TX_BYTES", "DCGM_FI_PROF_PCIE_RX_BYTES",
+)
+# The driver version, which dcgm-exporter's default CSV turns into a label on every series.
+DCGM_DRIVER_LABEL_FIELD = "DCGM_FI_DRIVER_VERSION"
+
+
+def dcgm_exporter_profile(counters: tuple[str, ...], hostname_label: str = "hostname") -> Profile:
+    """dcgm-exporter serving the fields of `counters` (DCGM field names, as in its CSV).
+
+    3.x names the node label `Hostname`, 4.x `hostname`. A field listed under an older name is
+    served under that name, so the rules read it by the name the CSV gives.
+    """
+    metrics = {**DCGM_NAMES, "gpu_temp_margin": DCGM_MARGIN_FIELD}
+    served = set()
+    for field in counters:
+        key = DCGM_FIELD_KEYS.get(field)
+        if key is not None:
+            metrics[key] = field
+            served.add(key)
+    labels = {**DCGM_LABELS, "hostname": hostname_label}
+    return Profile(DCGM_EXPORTER, metrics, labels, frozenset(served), {})
+
+
+# nvidia_gpu_exporter (utkuozdemir): nvidia-smi --query-gpu fields as nvidia_smi_<field>, with
+# dots turned into underscores; values in base units (bytes, Hz, ratios) and `uuid` as the only
+# label on every series. Its model name is a label of nvidia_smi_gpu_info alone.
+NVIDIA_SMI_NAMES: dict[str, str] = {
+    "sm_clock": "nvidia_smi_clocks_current_sm_clock_hz",
+    "mem_clock": "nvidia_smi_clocks_current_memory_clock_hz",
+    "memory_temp": "nvidia_smi_temperature_memory",
+    "gpu_temp": "nvidia_smi_temperature_gpu",
+    "gpu_temp_margin": "nvidia_smi_temperature_gpu_tlimit",
+    "power_usage": "nvidia_smi_power_draw_watts",
+    "enforced_power_limit": "nvidia_smi_enforced_power_limit_watts",
+    "power_limit": "nvidia_smi_power_limit_watts",
+    "gpu_util": "nvidia_smi_utilization_gpu_ratio",
+    "mem_copy_util": "nvidia_smi_utilization_memory_ratio",
+    "fb_free": "nvidia_smi_memory_free_bytes",
+    "fb_used": "nvidia_smi_memory_used_bytes",
+    "fb_reserved": "nvidia_smi_memory_reserved_bytes",
+    "fb_total": "nvidia_smi_memory_total_bytes",
+    "ecc_sbe_volatile": "nvidia_smi_ecc_errors_corrected_volatile_total",
+    "ecc_dbe_volatile": "nvidia_smi_ecc_errors_uncorrected_volatile_total",
+    "ecc_sbe_aggregate": "nvidia_smi_ecc_errors_corrected_aggregate_total",
+    "ecc_dbe_aggregate": "nvidia_smi_ecc_errors_uncorrected_aggregate_total",
+    "retired_sbe": "nvidia_smi_retired_pages_single_bit_ecc_count",
+    "retired_dbe": "nvidia_smi_retired_pages_double_bit_count",
+    "retired_pending": "nvidia_smi_retired_pages_pending",
+    "uncorrectable_remapped_rows": "nvidia_smi_remapped_rows_uncorrectable",
+    "correctable_remapped_rows": "nvidia_smi_remapped_rows_correctable",
+    "row_remap_failure": "nvidia_smi_remapped_rows_failure",
+    "row_remap_pending": "nvidia_smi_remapped_rows_pending",
+    # One 0/1 series per reason here, not one series with a reason label: rules read them by name
+    # (NVIDIA_SMI_HW_THROTTLE); drivers before 590 say "throttle" where newer ones say "event".
+    "clock_event_active": "nvidia_smi_clocks_event_reasons_hw_slowdown",
+    "pstate": "nvidia_smi_pstate",
+    "fan_speed": "nvidia_smi_fan_speed_ratio",
+    "gpu_info": "nvidia_smi_gpu_info",
+}
+NVIDIA_SMI_LABELS: dict[str, str] = {"uuid": "uuid"}
+NVIDIA_SMI_HW_THROTTLE = "nvidia_smi_clocks_(event|throttle)_reasons_(hw_slowdown|hw_thermal_slowdown|hw_power_brake_slowdown)"
+# Per-series divisor to the catalog's unit: MiB, MHz, percent.
+NVIDIA_SMI_SCALE: dict[str, float] = {
+    "fb_free": 1048576, "fb_used": 1048576, "fb_reserved": 1048576, "fb_total": 1048576,
+    "sm_clock": 1e6, "mem_clock": 1e6, "gpu_util": 0.01, "mem_copy_util": 0.01, "fan_speed": 0.01,
+}
+NVIDIA_SMI_PROFILE = Profile(NVIDIA_GPU_EXPORTER, {**DCGM_NAMES, **NVIDIA_SMI_NAMES}, NVIDIA_SMI_LABELS,
+                             frozenset(NVIDIA_SMI_NAMES), NVIDIA_SMI_SCALE)
+
+# Fields gpuobs reads beyond the alerts' signals, wherever served: the GPU's own limits (better
+# than any per-model figure) and what the dashboards show.
+_GPUOBS_EXTRA_KEYS = ("gpu_temp_margin", "gpu_max_op_temp", "mem_max_op_temp", "enforced_power_limit", "fb_total",
+                      "clock_event_reasons", "xid_window_count")
+
+
+def gpuobs_dcgm_counters(enabled_alerts) -> tuple[str, ...]:
+    """dcgm-exporter's default counters plus every DCGM field the enabled alerts and the
+    dashboards read, in the names gpuobs writes (which every dcgm-exporter release accepts)."""
+    fields = list(DCGM_DEFAULT_COUNTERS)
+    keys = [key for alert in enabled_alerts for signal in alert.needs for key in signal] + list(_GPUOBS_EXTRA_KEYS)
+    names = {**DCGM_NAMES, "gpu_temp_margin": DCGM_MARGIN_FIELD}
+    for key in keys:
+        name = names[key]
+        if name.startswith(("DCGM_FI_", "DCGM_EXP_")) and name not in fields:
+            fields.append(name)
+    return tuple(fields)
+
+
+DEFAULT_PORTS = {GPUOBS: 9400, DCGM_EXPORTER: 9400, NVIDIA_GPU_EXPORTER: 9835}
 
 
 def _check_consistency() -> None:
     missing = set(BY_KEY) ^ set(DCGM_NAMES)
     if missing:  # pragma: no cover - guards edits to this file
-        raise AssertionError(f"catalog and dcgm profile disagree on: {sorted(missing)}")
+        raise AssertionError(f"catalog and DCGM names disagree on: {sorted(missing)}")
 
 
 _check_consistency()

@@ -53,4 +53,5 @@ ALERT_PANELS = {
     "health": (HEALTH, HEALTH_SCORE_PANEL),
     "inventory": (GPU_DETAIL, GPUS_REPORTING_PANEL),
     "exporter": (MONITORING, 1),
+    "coverage": (MONITORING, 1),
 }

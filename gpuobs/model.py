@@ -7,11 +7,37 @@ from dataclasses import dataclass
 
 from gpuobs import links
 from gpuobs.alerts import ALERTS, AlertDef
-from gpuobs.catalog import PROFILES, Profile
-from gpuobs.gpus import GPU_MODELS, GpuModel
-from gpuobs.spec.schema import Alertmanager, Fleet, Grafana, Kubernetes, RemoteWrite, seconds
+from gpuobs.catalog import (
+    DCGM_DEFAULT_COUNTERS,
+    DCGM_EXPORTER,
+    DEFAULT_PORTS,
+    GPUOBS,
+    GPUOBS_PROFILE,
+    NVIDIA_SMI_PROFILE,
+    Profile,
+    dcgm_exporter_profile,
+    gpuobs_dcgm_counters,
+)
+from gpuobs.gpus import GpuModel
+from gpuobs.spec.gpu_models import known_models
+from gpuobs.spec.schema import Alertmanager, Exporter, Fleet, Grafana, Kubernetes, RemoteWrite, seconds
 from gpuobs.spec.tier_checks import per_cluster
 from gpuobs.thresholds import Thresholds, resolved_thresholds
+
+
+@dataclass(frozen=True)
+class ExporterSetup:
+    """One way GPU metrics are served (an exporter kind and its configuration), read by one scrape job."""
+
+    profile: Profile
+    job: str
+    version: int | None  # dcgm-exporter's major version
+    counters_name: str  # dcgm-exporter: default, gpuobs or custom; empty for other kinds
+    counters: tuple[str, ...]  # dcgm-exporter: the fields its counters CSV enables
+
+    @property
+    def kind(self) -> str:
+        return self.profile.name
 
 
 @dataclass(frozen=True)
@@ -19,6 +45,7 @@ class Host:
     name: str
     cluster: str
     address: str
+    exporter: ExporterSetup
     exporter_port: int
     node_exporter_port: int | None
     team: str | None
@@ -122,7 +149,7 @@ class Team:
 class FleetModel:
     name: str
     source: str  # the spec path as the header names it
-    profile: Profile
+    exporters: tuple[ExporterSetup, ...]  # distinct setups, in order of first use
     clusters: tuple[str, ...]
     hosts: tuple[Host, ...]
     teams: tuple[Team, ...]
@@ -140,6 +167,18 @@ class FleetModel:
     @property
     def per_cluster(self) -> bool:
         return bool(self.servers)
+
+    @property
+    def gpu_models(self) -> tuple[GpuModel, ...]:
+        return tuple(gpu for gpu, _ in self.thresholds)
+
+    def hosts_of(self, exporter: ExporterSetup) -> tuple[Host, ...]:
+        return tuple(h for h in self.hosts if h.exporter is exporter)
+
+    def models_of(self, exporter: ExporterSetup) -> tuple[GpuModel, ...]:
+        """GPU models of the hosts this setup serves, in the fleet's model order."""
+        used = {h.gpu.key for h in self.hosts_of(exporter)}
+        return tuple(gpu for gpu in self.gpu_models if gpu.key in used)
 
     def alert(self, name: str) -> Alert | None:
         return next((a for a in self.alerts if a.name == name), None)
@@ -184,6 +223,43 @@ def _tiers(fleet: Fleet) -> tuple[tuple[ClusterServer, ...], GlobalTier | None]:
     )
 
 
+_BASE_JOBS = {GPUOBS: "gpu-exporter", DCGM_EXPORTER: "dcgm-exporter", "nvidia_gpu_exporter": "nvidia-gpu-exporter"}
+
+
+def _setup_key(exporter: Exporter, enabled: list[AlertDef]) -> tuple:
+    if exporter.kind != DCGM_EXPORTER:
+        return exporter.kind, None, "", ()
+    counters = exporter.counters if exporter.counters is not None else "gpuobs"
+    if counters == "default":
+        fields = DCGM_DEFAULT_COUNTERS
+    elif counters == "gpuobs":
+        fields = gpuobs_dcgm_counters(enabled)
+    else:
+        fields = tuple(counters)
+    return exporter.kind, exporter.version or 4, counters if isinstance(counters, str) else "custom", fields
+
+
+def _setups(keys: list[tuple]) -> dict[tuple, ExporterSetup]:
+    """One setup per distinct key; job names say what tells same-kind setups apart."""
+    distinct = list(dict.fromkeys(keys))
+    setups = {}
+    customs = [k for k in distinct if k[2] == "custom"]
+    for key in distinct:
+        kind, version, counters_name, fields = key
+        same_kind = [k for k in distinct if k[0] == kind]
+        parts = [_BASE_JOBS[kind]]
+        if len({k[1] for k in same_kind}) > 1:
+            parts.append(f"v{version}")
+        if len({k[3] for k in same_kind if k[1] == version}) > 1:
+            parts.append(counters_name + (str(customs.index(key) + 1) if counters_name == "custom" else ""))
+        if kind == DCGM_EXPORTER:
+            profile = dcgm_exporter_profile(fields, "Hostname" if version == 3 else "hostname")
+        else:
+            profile = GPUOBS_PROFILE if kind == GPUOBS else NVIDIA_SMI_PROFILE
+        setups[key] = ExporterSetup(profile, "-".join(parts), version, counters_name, fields)
+    return setups
+
+
 def build_model(fleet: Fleet, name: str, source: str) -> FleetModel:
     owner = {}
     for team in fleet.teams:
@@ -191,21 +267,27 @@ def build_model(fleet: Fleet, name: str, source: str) -> FleetModel:
             if host.cluster in team.clusters or host.name in team.hosts:
                 owner[host.name] = team.name
     cluster_labels = {c.name: tuple(sorted(c.labels.items())) for c in fleet.clusters}
+    models = known_models(fleet)
+    enabled = [d for d in ALERTS if d.name not in fleet.alerts or fleet.alerts[d.name].enabled]
+    cluster_exporter = {c.name: c.exporter for c in fleet.clusters}
+    keys = [_setup_key(h.exporter or cluster_exporter[h.cluster], enabled) for h in fleet.hosts]
+    setups = _setups(keys)
 
     hosts = []
-    for h in fleet.hosts:
+    for h, key in zip(fleet.hosts, keys, strict=True):
         mig = ()
         if h.gpus.mig is not None:
             indices = h.gpus.mig.gpus if h.gpus.mig.gpus is not None else range(h.gpus.count)
             mig = tuple((i, tuple(h.gpus.mig.profiles)) for i in sorted(set(indices)))
         hosts.append(Host(
-            name=h.name, cluster=h.cluster, address=h.address or h.name, exporter_port=h.exporter_port,
+            name=h.name, cluster=h.cluster, address=h.address or h.name, exporter=setups[key],
+            exporter_port=h.exporter_port or DEFAULT_PORTS[key[0]],
             node_exporter_port=h.node_exporter_port, team=owner.get(h.name),
             labels=cluster_labels[h.cluster] + tuple(sorted(h.labels.items())),
-            gpu=GPU_MODELS[h.gpus.model], gpu_count=h.gpus.count, mig=mig,
+            gpu=models[h.gpus.model], gpu_count=h.gpus.count, mig=mig,
         ))
 
-    used = [m for m in GPU_MODELS.values() if any(h.gpu is m for h in hosts)]
+    used = [m for m in models.values() if any(h.gpu is m for h in hosts)]
     thresholds = [(gpu, resolved_thresholds(gpu, fleet.thresholds.get(gpu.key))) for gpu in used]
 
     alerts = []
@@ -223,7 +305,7 @@ def build_model(fleet: Fleet, name: str, source: str) -> FleetModel:
     p = fleet.prometheus
     servers, global_tier = _tiers(fleet)
     return FleetModel(
-        name=name, source=source, profile=PROFILES[fleet.profile],
+        name=name, source=source, exporters=tuple(setups.values()),
         clusters=tuple(c.name for c in fleet.clusters), hosts=tuple(hosts),
         teams=tuple(Team(t.name, tuple(t.receivers.items())) for t in fleet.teams),
         thresholds=tuple(thresholds), alerts=tuple(alerts),

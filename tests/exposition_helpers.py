@@ -8,7 +8,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from gpuobs import catalog
 
-DCGM = catalog.PROFILES["dcgm"]
+DCGM = catalog.GPUOBS_PROFILE
 _KNOWN = set(DCGM.metrics.values())
 
 

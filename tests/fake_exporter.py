@@ -23,10 +23,10 @@ VALUES = {"gpu_temp": 55, "gpu_temp_margin": 30, "gpu_max_op_temp": 85, "power_u
 
 
 def exposition(host: str, model_name: str, gpus: int, elapsed: float) -> str:
-    profile = catalog.PROFILES["dcgm"]
+    profile = catalog.GPUOBS_PROFILE
     lines = []
     for metric in catalog.METRICS:
-        if metric.level not in (catalog.GPU, catalog.INSTANCE, catalog.EXPORTER) or metric.origin == "rules":
+        if not profile.serves(metric.key):
             continue
         name = profile.metric(metric.key)
         lines.append(f"# TYPE {name} {'gauge' if metric.type == catalog.INFO else metric.type}")

@@ -218,5 +218,5 @@ def test_the_exporter_serves_every_catalog_metric_it_can_read(nvml):
     fake.gpus[1].lost = True
     served = names(body) | names(exporter.cycle())
     wanted = {DCGM.metric(m.key) for m in catalog.METRICS
-              if m.level in (catalog.GPU, catalog.INSTANCE, catalog.EXPORTER)}
+              if m.level in (catalog.GPU, catalog.INSTANCE, catalog.EXPORTER) and catalog.GPUOBS_PROFILE.serves(m.key)}
     assert served == wanted

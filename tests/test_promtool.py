@@ -15,11 +15,17 @@ from gpuobs.validate import check_with_tools, run_tests
 
 pytestmark = [needs("promtool"), needs("amtool")]
 
-# Everything the spec can vary at once: models with and without absolute thresholds or MIG,
-# per-model values that force model matchers, a renamed host label, alert overrides.
+# Everything the spec can vary at once: models with and without T.Limit reporting or MIG, a model
+# of the spec's own, per-model values that force model matchers, a renamed host label, alert
+# overrides, and all three exporter kinds (dcgm-exporter with its default counters and with the set
+# gpuobs generates).
 VARIANTS = {
     "name": "variants",
-    "clusters": [{"name": "c1", "labels": {"dc": "x"}}, {"name": "c2"}],
+    "clusters": [{"name": "c1", "labels": {"dc": "x"}},
+                 {"name": "c2", "exporter": {"kind": "dcgm-exporter", "counters": "default"}},
+                 {"name": "c3", "exporter": {"kind": "nvidia_gpu_exporter"}}],
+    "gpu_models": [{"name": "a800-pcie", "nvml_name": "NVIDIA A800 80GB PCIe", "power_limit_watts": 300,
+                    "gpu_temp_warning": 80, "gpu_temp_critical": 85, "memory_mib": 81920}],
     "hosts": [
         {"name": "l40s-1", "cluster": "c1", "address": "10.0.0.1", "gpus": {"model": "L40S", "count": 4}},
         {"name": "v100-1", "cluster": "c1", "address": "10.0.0.2", "node_exporter_port": None,
@@ -27,7 +33,9 @@ VARIANTS = {
         {"name": "a10-1", "cluster": "c2", "address": "10.0.0.3", "exporter_port": 19400,
          "gpus": {"model": "A10", "count": 2}},
         {"name": "h200-1", "cluster": "c2", "address": "10.0.0.4",
-         "gpus": {"model": "H200-SXM5-141GB", "count": 8, "mig": {"profiles": ["7g.141gb"], "gpus": [7]}}},
+         "gpus": {"model": "H200-SXM5-141GB", "count": 8, "mig": {"profiles": ["7g.141gb"], "gpus": [7]}},
+         "exporter": {"kind": "dcgm-exporter", "version": 3, "counters": "gpuobs"}},
+        {"name": "a800-1", "cluster": "c3", "address": "10.0.0.5", "gpus": {"model": "a800-pcie", "count": 2}},
     ],
     "teams": [{"name": "t1", "hosts": ["l40s-1", "a10-1"]}],
     "thresholds": {
@@ -63,7 +71,8 @@ def test_variant_spec_passes_promtool(tmp_path):
     check_with_tools(output)
     run_tests(output)
     alerts = (output / "prometheus" / "rules" / "alerts.yml").read_text()
-    assert 'modelName=~"NVIDIA L40S"' in alerts, "per-model thresholds must produce model matchers"
+    assert re.search(r'gpu_model=~?"[^"]*L40S', alerts), "per-model thresholds must produce model matchers"
+    assert 'job="dcgm-exporter' in alerts and 'job="nvidia-gpu-exporter"' in alerts
     assert "$labels.node }}" in alerts and "$labels.host }}" not in alerts
     assert "GPUXidDrain" not in alerts
 
@@ -91,8 +100,7 @@ def only_tests(test_file: Path, prefix: str) -> None:
 MUTATIONS = [
     # (what is broken, file, pattern, replacement, tests that must catch it)
     ("warning threshold off by one", "recording.yml",
-     r"(DCGM_FI_DEV_GPU_TEMP\{modelName=\"NVIDIA A100-SXM4-80GB\"\}\) \+) 80", r"\1 81",
-     "GPUThermalWarning A100-SXM4-80GB warning fallback"),
+     r"(\(DCGM_FI_DEV_GPU_TEMP\) \+) 80", r"\1 81", "GPUThermalWarning gpu-exporter A100-SXM4-80GB warning figure"),
     ("`>` turned into `>=`", "alerts.yml", r"gpu:power_usage:watts > gpu:power_warning_threshold:watts",
      "gpu:power_usage:watts >= gpu:power_warning_threshold:watts", "GPUPowerSpike"),
     ("`for` dropped", "alerts.yml", r"(alert: GPUThermalWarning\n(?:.*\n)*?    for: )60s", r"\g<1>0s",

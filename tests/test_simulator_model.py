@@ -82,7 +82,7 @@ def test_counters_only_go_up():
         for host in range(3):
             for sample in samples(render(fleet, host)):
                 key = (sample.name, tuple(sorted(sample.labels.items())))
-                if any(sample.name == catalog.PROFILES["dcgm"].metric(k) for k in counters):
+                if any(sample.name == catalog.GPUOBS_PROFILE.metric(k) for k in counters):
                     assert sample.value >= last.get(key, 0), sample
                     last[key] = sample.value
     energy = [v for k, v in last.items() if k[0] == "DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION"]

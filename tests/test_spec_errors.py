@@ -24,9 +24,9 @@ BASE = {
     "clusters": [{"name": "c1"}],
     "hosts": [{"name": "h1", "cluster": "c1", "gpus": {"model": MODEL, "count": 8}}],
 }
-FLEET_KEYS = ("version, name, profile, clusters, hosts, teams, thresholds, alerts, prometheus, alertmanager, "
+FLEET_KEYS = ("version, name, gpu_models, clusters, hosts, teams, thresholds, alerts, prometheus, alertmanager, "
               "grafana, links, global, kubernetes")
-HOST_KEYS = "name, cluster, address, exporter_port, node_exporter_port, labels, gpus"
+HOST_KEYS = "name, cluster, address, exporter, exporter_port, node_exporter_port, labels, gpus"
 PROMETHEUS_KEYS = ("scrape_interval, scrape_timeout, evaluation_interval, retention, service_discovery, "
                    "host_label, self_address, alertmanagers, external_labels, exporter_stale_after")
 
@@ -140,7 +140,37 @@ CASES = [
     ("exporter-port-out-of-range", lambda d: host(d).update(exporter_port=70000), "hosts[0].exporter_port",
      ["less than or equal to 65535", "(got 70000)"]),
     ("unsupported-version", lambda d: d.update(version=2), "version", ["Input should be 1", "(got 2)"]),
-    ("unknown-profile", lambda d: d.update(profile="nvml"), "profile", ["'dcgm'", "(got 'nvml')"]),
+    ("unknown-exporter-kind", lambda d: d["clusters"][0].update(exporter={"kind": "nvml"}),
+     "clusters[0].exporter.kind", ["'gpuobs', 'dcgm-exporter' or 'nvidia_gpu_exporter'", "(got 'nvml')"]),
+    ("unknown-dcgm-field", lambda d: d["clusters"][0].update(exporter={
+        "kind": "dcgm-exporter", "counters": ["DCGM_FI_DEV_GPU_TEMP", "DCGM_FI_DEV_ECC_DBE_VOLL_TOTAL"]}),
+     "clusters[0].exporter.counters[1]", ["'DCGM_FI_DEV_ECC_DBE_VOLL_TOTAL' is not a DCGM field",
+                                          "did you mean DCGM_FI_DEV_ECC_DBE_VOL_TOTAL?"]),
+    ("counters-for-gpuobs-exporter", lambda d: d["clusters"][0].update(exporter={"counters": "default"}),
+     "clusters[0].exporter.counters", ["counters apply to dcgm-exporter only, not gpuobs"]),
+    ("host-exporter-version-for-nvidia-gpu-exporter", lambda d: host(d).update(
+        exporter={"kind": "nvidia_gpu_exporter", "version": 3}),
+     "hosts[0].exporter.version", ["version applies to dcgm-exporter only, not nvidia_gpu_exporter"]),
+    ("user-model-thresholds-in-the-wrong-order", lambda d: d.update(gpu_models=[{
+        "name": "a800-pcie", "nvml_name": "NVIDIA A800 80GB PCIe", "power_limit_watts": 300,
+        "gpu_temp_warning": 90, "gpu_temp_critical": 85, "memory_mib": 81920}]),
+     "gpu_models[0].gpu_temp_warning", ["gpu_temp_warning must be below gpu_temp_critical (given: 90 and 85)"]),
+    ("user-model-without-an-nvml-name", lambda d: d.update(gpu_models=[{
+        "name": "a800-pcie", "power_limit_watts": 300, "gpu_temp_warning": 80, "gpu_temp_critical": 85,
+        "memory_mib": 81920}]),
+     "gpu_models[0]", ["give nvml_name (the name NVML reports) or nvml_pattern"]),
+    ("user-model-pattern-not-matching-its-name", lambda d: d.update(gpu_models=[{
+        "name": "a800-pcie", "nvml_name": "NVIDIA A800 80GB PCIe", "nvml_pattern": "NVIDIA A800-SXM.*",
+        "power_limit_watts": 300, "gpu_temp_warning": 80, "gpu_temp_critical": 85, "memory_mib": 81920}]),
+     "gpu_models[0].nvml_pattern", ["does not match its own nvml_name 'NVIDIA A800 80GB PCIe'"]),
+    ("user-model-shadowing-a-built-in", lambda d: d.update(gpu_models=[{
+        "name": "L40S", "nvml_name": "NVIDIA L40S", "power_limit_watts": 300, "gpu_temp_warning": 80,
+        "gpu_temp_critical": 85, "memory_mib": 46068}]),
+     "gpu_models[0].name", ["'L40S' is a built-in model"]),
+    ("user-model-bad-power", lambda d: d.update(gpu_models=[{
+        "name": "x1", "nvml_name": "X1", "power_limit_watts": -5, "gpu_temp_warning": 80,
+        "gpu_temp_critical": 85, "memory_mib": 1024}]),
+     "gpu_models[0].power_limit_watts", ["greater than 0", "(got -5)"]),
     ("bad-service-discovery", set_prometheus(service_discovery="consul"), "prometheus.service_discovery",
      ["'static' or 'file_sd'", "(got 'consul')"]),
     ("label-value-not-a-string", lambda d: d["clusters"][0].update(labels={"region": 1}),
@@ -443,10 +473,15 @@ def test_python_spec_validation_error_at_construction(tmp_path):
         """, "spec.py")
     problems = problems_of(path)
     by_path = {p.path: p.message for p in problems}
-    assert set(by_path) == {"hosts[0].gpus.model", "hosts[0].gpus.colour"}
-    assert "unknown GPU model 'A100'" in by_path["hosts[0].gpus.model"]
+    # A Python spec's own gpu_models are known only once its Fleet exists, so model names are
+    # checked after construction: the shape error comes first, then the model.
+    assert set(by_path) == {"hosts[0].gpus.colour"}
     assert by_path["hosts[0].gpus.colour"] == "unknown key 'colour'; allowed: model, count, mig"
     assert all(p.line is None for p in problems)
+    path.write_text(path.read_text().replace(', "colour": 1', ""))
+    by_path = {p.path: p.message for p in problems_of(path)}
+    assert set(by_path) == {"hosts[0].gpus.model"}
+    assert "unknown GPU model 'A100'" in by_path["hosts[0].gpus.model"]
 
 
 def test_python_spec_validation_error_in_nested_class(tmp_path):

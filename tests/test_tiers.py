@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from conftest import ROOT, assert_one_problem, changed, needs
 from gpuobs import tools
-from gpuobs.catalog import PROFILES
+from gpuobs.catalog import GPUOBS_PROFILE
 from gpuobs.cli import main
 from gpuobs.errors import ToolError
 from gpuobs.generate import load_model, render, write_tree
@@ -190,7 +190,7 @@ def test_the_global_tier_has_everything_its_rules_and_the_fleet_overview_read(fi
     exprs = [e for _, e in all_queries(overview)] + [r["expr"] for r in fleet_rules(model)]
     read = {name for e in exprs for name in RECORDED.findall(e)}
     assert read and read <= at_global, read - at_global
-    metrics = set(PROFILES["dcgm"].metrics.values())
+    metrics = set(GPUOBS_PROFILE.metrics.values())
     assert not [e for e in exprs if any(m in e for m in metrics)], "no per-GPU exporter series at the global tier"
     assert len(match_selectors(model)) == len(federated_names(model))
 

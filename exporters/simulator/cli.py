@@ -1,8 +1,10 @@
-"""gpuobs-simulator: simulated GPU hosts serving the NVML exporter's metrics, with faults on demand."""
+"""gpuobs-simulator: simulated GPU hosts serving the NVML exporter's metrics, or exactly what NVIDIA's
+dcgm-exporter serves, with faults on demand."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import signal
@@ -18,6 +20,7 @@ from exporters.simulator.fleet import Fleet
 from exporters.simulator.runtime import SimClock, Simulation
 from exporters.simulator.scenario import ScenarioError, load
 from exporters.webconfig import WebConfigError, load_web_config
+from gpuobs import catalog
 
 log = logging.getLogger("gpuobs-simulator")
 
@@ -25,7 +28,8 @@ log = logging.getLogger("gpuobs-simulator")
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gpuobs-simulator",
-        description="Simulated GPU hosts, one /metrics port per host, in the NVML exporter's names.")
+        description="Simulated GPU hosts, one /metrics port per host, serving what gpuobs-exporter or "
+                    "dcgm-exporter would.")
     fleet = parser.add_argument_group("fleet (a spec, or flags)")
     fleet.add_argument("--spec", type=Path, help="fleet spec (e.g. specs/demo.yaml): its hosts, GPU models, "
                                                  "MIG layouts and exporter ports")
@@ -34,6 +38,17 @@ def build_parser() -> argparse.ArgumentParser:
     fleet.add_argument("--model", default="A100-SXM4-80GB", help="without --spec: GPU model (default A100-SXM4-80GB)")
     fleet.add_argument("--mig", default="", help="without --spec: MIG profiles on every GPU, e.g. 3g.40gb,4g.40gb")
     fleet.add_argument("--host-prefix", default="gpu-node-", help="without --spec: host name prefix")
+    exporter = parser.add_argument_group("exporter (with --spec: each host's from the spec)")
+    exporter.add_argument("--exporter", choices=[catalog.GPUOBS, catalog.DCGM_EXPORTER],
+                          help="the exporter the hosts imitate (default gpuobs)")
+    exporter.add_argument("--dcgm-version", type=int, choices=layouts.DCGM_VERSIONS,
+                          help="dcgm-exporter's major version: 3 labels the node Hostname, 4 hostname (default 4)")
+    exporter.add_argument("--dcgm-counters", choices=["default", "gpuobs"],
+                          help="dcgm-exporter's counters CSV: default (as shipped) or gpuobs (the default plus "
+                               "every field gpuobs' alerts and dashboards read); default: default")
+    exporter.add_argument("--pods", action="store_true",
+                          help="dcgm-exporter's Kubernetes mapping: pod, namespace and container labels on every "
+                               "GPU, a pod of its own on every MIG instance")
     ports = parser.add_argument_group("ports")
     ports.add_argument("--listen-host", default="127.0.0.1", help="address every host's port binds (default 127.0.0.1)")
     ports.add_argument("--base-port", type=int, help="host i listens on BASE+i (0: ephemeral ports, printed); "
@@ -58,10 +73,30 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _layouts(args) -> list[layouts.HostLayout]:
     if args.spec is not None:
-        return layouts.from_spec(args.spec, args.port_offset, args.base_port)
-    profiles = tuple(p.strip() for p in args.mig.split(",") if p.strip())
-    base = 9400 if args.base_port is None else args.base_port
-    return layouts.from_flags(args.hosts, args.gpus, args.model, base, args.host_prefix, profiles)
+        given = [flag for flag, value in (("--exporter", args.exporter), ("--dcgm-version", args.dcgm_version),
+                                          ("--dcgm-counters", args.dcgm_counters)) if value is not None]
+        if given:
+            raise layouts.LayoutError(f"{', '.join(given)}: with --spec each host's exporter comes from the spec")
+        hosts = layouts.from_spec(args.spec, args.port_offset, args.base_port)
+    else:
+        profiles = tuple(p.strip() for p in args.mig.split(",") if p.strip())
+        base = 9400 if args.base_port is None else args.base_port
+        hosts = layouts.from_flags(args.hosts, args.gpus, args.model, base, args.host_prefix, profiles,
+                                   _exporter(args))
+    if args.pods:
+        if not any(h.exporter.dcgm_exporter for h in hosts):
+            raise layouts.LayoutError("--pods is dcgm-exporter's Kubernetes mapping: it needs dcgm-exporter hosts")
+        hosts = [dataclasses.replace(h, pods=h.exporter.dcgm_exporter) for h in hosts]
+    return hosts
+
+
+def _exporter(args) -> layouts.ExporterMode:
+    if args.exporter != catalog.DCGM_EXPORTER:
+        if args.dcgm_version is not None or args.dcgm_counters is not None:
+            raise layouts.LayoutError("--dcgm-version and --dcgm-counters need --exporter dcgm-exporter")
+        return layouts.ExporterMode()
+    return layouts.ExporterMode(catalog.DCGM_EXPORTER, args.dcgm_version or 4,
+                                layouts.dcgm_counters(args.dcgm_counters or "default"))
 
 
 def build(args) -> tuple[Simulation, ControlServer | None]:

@@ -7,6 +7,7 @@ state, since the ticking thread, the control API and the scrapes' hang gates all
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import random
@@ -14,10 +15,10 @@ import threading
 import uuid as uuidlib
 from dataclasses import dataclass
 
-from exporters.exposition import Builder, gpu_entity
+from exporters.exposition import Builder, Entity, gpu_entity
 from exporters.simulator.faults import FAULTS, FaultError, resolve_params
 from exporters.simulator.layout import HostLayout
-from exporters.simulator.model import SimGpu, make_instances
+from exporters.simulator.model import DRIVER_VERSION, SimGpu, make_instances
 from exporters.simulator.scenario import Event
 from exporters.xid import XidLog
 from gpuobs.gpus import GPU_MODELS
@@ -38,6 +39,7 @@ class SimHost:
         self.hung = False
         self.hang_seconds = 0.0
         self.stalled = False  # the collection-stall fault: the endpoint keeps its last snapshot
+        self.vocabulary = layout.exporter.vocabulary
         model = GPU_MODELS[layout.model]
         self.gpus: list[SimGpu] = []
         for index in range(layout.gpus):
@@ -45,9 +47,21 @@ class SimHost:
             uuid = f"GPU-{uuidlib.UUID(bytes=_digest(seed, layout.name, index)[:16])}"
             pci = f"{index // 8:08X}:{_PCI_BUSES[index % 8]:02X}:00.0"
             serial = str(int.from_bytes(_digest("serial", seed, layout.name, index)[:6], "big"))[:13]
-            entity = gpu_entity(index, uuid, pci, model.nvml_name, layout.name)
-            instances = make_instances(index, model, list(layout.mig_for(index)), uuid, pci, layout.name, rng)
-            self.gpus.append(SimGpu(layout.name, index, model, entity, serial, rng, self.xids, instances))
+            entity = functools.partial(self._entity, model.nvml_name, index, uuid, pci)
+            instances = make_instances(model, list(layout.mig_for(index)), entity, rng)
+            self.gpus.append(SimGpu(layout.name, index, model, entity(), serial, rng, self.xids, instances,
+                                    layout.exporter))
+
+    def _entity(self, model_name: str, index: int, uuid: str, pci: str, mig_profile: str | None = None,
+                gi_id: int | None = None) -> Entity:
+        """A GPU's or MIG instance's labels; with pods on, dcgm-exporter's Kubernetes mapping adds the
+        pod holding it (each MIG instance its own pod)."""
+        pod = ()
+        if self.layout.pods:
+            name = f"train-{self.name}-gpu{index}" + (f"-mig{gi_id}" if gi_id else "")
+            pod = (("container", "trainer"), ("namespace", "ml"), ("pod", name))
+        return gpu_entity(index, uuid, pci, model_name, self.name, mig_profile, gi_id, driver_version=DRIVER_VERSION,
+                          attributes=pod, vocabulary=self.vocabulary)
 
     def emit(self, out: Builder) -> None:
         for gpu in self.gpus:

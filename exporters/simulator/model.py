@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import math
 import random
+from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from exporters.exposition import Builder, Entity, gpu_entity
+from exporters.exposition import Builder, Entity
 from exporters.gpu import add_clock_events, add_info, add_xids
+from exporters.simulator.layout import ExporterMode
 from exporters.xid import XidLog
 from gpuobs.gpus import GpuModel, MigProfile
 
@@ -30,6 +33,7 @@ CLOCKS_MHZ = {"A100": (1410, 1593), "H100": (1980, 2619), "H200": (1980, 3201), 
 IDLE_SM_MHZ = 210
 DRIVER_VERSION = "550.54.15"
 VBIOS_VERSION = "92.00.45.00.06"
+XID_WINDOW_S = 300  # dcgm-exporter's default --xid-count-window-size (5 minutes)
 
 _BIT = {"gpu_idle": 0x001, "power_cap": 0x004, "hw_slowdown": 0x008, "sw_thermal": 0x020, "hw_thermal": 0x040}
 
@@ -117,6 +121,7 @@ class SimGpu:
     rng: random.Random
     xids: XidLog
     instances: list[Instance] = field(default_factory=list)
+    exporter: ExporterMode = ExporterMode()
     knobs: Knobs = field(default_factory=Knobs)
     counters: dict[str, float] = field(default_factory=dict)
     flags: dict[str, int] = field(default_factory=dict)
@@ -137,6 +142,8 @@ class SimGpu:
             inst.fb_used = inst.fb_total * rng.uniform(0.2, 0.6)
         self.energy_mj = rng.uniform(1e9, 5e9)
         self.mask = 0
+        self.t = 0.0  # simulated seconds at the end of the latest step
+        self.recent_xids: deque[tuple[float, int]] = deque()  # (simulated second, code) within XID_WINDOW_S
         self.sm_clock = p.sm_mhz
         for key in ("ecc_sbe_volatile", "ecc_dbe_volatile", "ecc_sbe_aggregate", "ecc_dbe_aggregate",
                     "retired_sbe", "retired_dbe", "correctable_remapped_rows", "uncorrectable_remapped_rows",
@@ -166,6 +173,15 @@ class SimGpu:
 
     def xid(self, code: int, when: float) -> None:
         self.xids.record(self.index, code, when)
+        self.recent_xids.append((self.t, code))
+
+    @property
+    def gpu_entities(self) -> list[Entity]:
+        """What GPU-level series describe: the GPU, except that dcgm-exporter repeats them on every
+        MIG instance of a partitioned GPU, with the instance's labels."""
+        if self.instances and self.exporter.dcgm_exporter:
+            return [inst.entity for inst in self.instances]
+        return [self.entity]
 
     def step(self, t: float, dt: float) -> None:
         p, k, rng = self.physics, self.knobs, self.rng
@@ -191,6 +207,9 @@ class SimGpu:
         self.energy_mj += self.power * dt * 1000
         self._memory(dt)
         self._clocks(util)
+        self.t = t + dt
+        while self.recent_xids and self.recent_xids[0][0] <= self.t - XID_WINDOW_S:
+            self.recent_xids.popleft()
 
     def heat_to_settle_at(self, temp_c: float) -> float:
         """Fault heat that puts the thermal equilibrium at temp_c, with today's power and airflow
@@ -235,14 +254,25 @@ class SimGpu:
         self.sm_clock = int(clock * (0.5 if self.hw_thermal else 1.0))
 
     def emit(self, out: Builder) -> None:
-        """This GPU's series, as the NVML exporter would serve a real one."""
-        e = self.entity
-        add = out.add
+        """This GPU's series, as the exporter it imitates would serve a real one; `out` leaves out
+        the metrics that exporter does not serve."""
         if self.knobs.lost:
-            add("gpu_up", e, 0)
-            add_xids(out, e, self.xids.get(self.index))
+            for e in self.gpu_entities:
+                out.add("gpu_up", e, 0)
+                self._emit_xids(out, e)
             return
-        p, c, util = self.physics, self.counters, self.utilization
+        util = self.utilization
+        for e in self.gpu_entities:
+            self._emit_gpu(out, e, util)
+        if not self.mig:  # under MIG each instance has its own activity and memory
+            self._emit_activity(out, self.entity, util)
+            self._emit_fb(out, self.entity, self._fb_served(self), self.fb_total, self.reserved_mib)
+        for inst in self.instances:
+            self._emit_activity(out, inst.entity, inst.work.util)
+            self._emit_fb(out, inst.entity, self._fb_served(inst), inst.fb_total, 0)
+
+    def _emit_gpu(self, out: Builder, e: Entity, util: float) -> None:
+        p, c, add = self.physics, self.counters, out.add
         add("gpu_up", e, 1)
         add("sm_clock", e, self.sm_clock)
         add("mem_clock", e, p.mem_mhz)
@@ -266,12 +296,7 @@ class SimGpu:
             add("mem_copy_util", e, round(util * 0.6))
             add("enc_util", e, 0)
             add("dec_util", e, 0)
-            self._emit_activity(out, e, util)
-            self._emit_fb(out, e, self._fb_served(self), self.fb_total, self.reserved_mib)
-        for inst in self.instances:
-            self._emit_activity(out, inst.entity, inst.work.util)
-            self._emit_fb(out, inst.entity, self._fb_served(inst), inst.fb_total, 0)
-        add_xids(out, e, self.xids.get(self.index))
+        self._emit_xids(out, e)
         add_clock_events(out, e, self.mask)
         for key in ("ecc_sbe_volatile", "ecc_dbe_volatile", "ecc_sbe_aggregate", "ecc_dbe_aggregate"):
             add(key, e, int(c[key]))
@@ -294,6 +319,20 @@ class SimGpu:
         add("fan_speed", e, round(self.fan))
         add_info(out, e, DRIVER_VERSION, self.serial, VBIOS_VERSION)
 
+    def _emit_xids(self, out: Builder, e: Entity) -> None:
+        xids = self.xids.get(self.index)
+        add_xids(out, e, xids)
+        if xids is None and self.exporter.dcgm_exporter and self.exporter.version == 3:
+            # dcgm-exporter 3.x serves the field before any XID too (4.x skips the blank value).
+            out.add("xid_last", e, 0, (("err_code", 0), ("err_msg", "No Error")))
+        # dcgm-exporter's XID-count collector: per code within the window, or one zero without an xid label.
+        window = (("window_size_in_ms", XID_WINDOW_S * 1000),)
+        counts = Counter(code for _, code in self.recent_xids)
+        for code in sorted(counts):
+            out.add("xid_window_count", e, counts[code], (*window, ("xid", code)))
+        if not counts:
+            out.add("xid_window_count", e, 0, window)
+
     @staticmethod
     def _emit_activity(out: Builder, entity: Entity, util: float) -> None:
         out.add("gr_engine_active", entity, round(util / 100, 4))
@@ -308,15 +347,15 @@ class SimGpu:
         out.add("fb_reserved", entity, reserved)
 
 
-def make_instances(gpu_index: int, model: GpuModel, profiles: list[str], uuid: str, pci: str, hostname: str,
+def make_instances(model: GpuModel, profiles: list[str], entity: Callable[[str, int], Entity],
                    rng: random.Random) -> list[Instance]:
-    """MIG instances in the order given, GPU instance ids from 1, memory in eighths of the GPU."""
+    """MIG instances in the order given, GPU instance ids from 1, memory in eighths of the GPU;
+    `entity(profile, gi_id)` labels each."""
     by_name = {p.name: p for p in model.mig_profiles}
     instances = []
     for gi_id, name in enumerate(profiles, 1):
         profile = by_name[name]
-        entity = gpu_entity(gpu_index, uuid, pci, model.nvml_name, hostname, name, gi_id)
         fb_total = model.memory_mib * profile.memory_slices // 8
         work = Workload(rng.uniform(20, 80), rng.uniform(20, 95), rng.uniform(0, 120))
-        instances.append(Instance(gi_id, profile, fb_total, entity, work))
+        instances.append(Instance(gi_id, profile, fb_total, entity(name, gi_id), work))
     return instances

@@ -34,7 +34,10 @@ class Endpoint:
     """One /metrics: the hosts it serves and the snapshot it serves them from."""
 
     def __init__(self, hosts: list[SimHost], port: int):
+        if len({id(h.vocabulary) for h in hosts}) > 1:
+            raise ValueError("hosts imitating different exporters cannot share one port; leave out --single-port")
         self.hosts = hosts
+        self.vocabulary = hosts[0].vocabulary
         self.port = port
         self.snapshot: Snapshot = EMPTY
         self.errors = ErrorCounts()  # simulated reads never fail; kept so the series set matches
@@ -42,7 +45,7 @@ class Endpoint:
 
     def render(self, wall: float) -> None:
         started = time.monotonic()
-        builder = Builder()
+        builder = Builder(self.vocabulary)
         for host in self.hosts:
             host.emit(builder)
         add_self_health(builder, SOURCE, time.monotonic() - started, wall, self.errors)

@@ -103,7 +103,8 @@ class Dashboards:
 
     def __init__(self, model: FleetModel):
         self.model = model
-        self.p = model.profile
+        # Raw exporter series shown as such read the first setup's names; rules hide the rest.
+        self.p = model.exporters[0].profile
         self.h = model.prometheus.host_label
 
     # -- selectors --------------------------------------------------------------------------
@@ -317,13 +318,13 @@ class Dashboards:
 
 
 VARIABLES = {links.FLEET_OVERVIEW: ("cluster",), links.GPU_DETAIL: ("cluster", "host", "gpu"),
-             links.HEALTH: ("cluster", "host", "gpu"), links.MONITORING: ()}
+             links.HEALTH: ("cluster", "host", "gpu"), links.MONITORING: ("cluster", "host")}
 # Dashboards that read cluster-level series only, and so list clusters from one: the global tier has no other.
 CLUSTER_SERIES = {links.FLEET_OVERVIEW: "cluster:gpus_expected:count"}
 
 
 def _variables(model: FleetModel, names, cluster_series: str | None = None) -> list[core.Template]:
-    metric = model.profile.metric("gpu_temp")
+    metric = "gpu:present:bool"  # recorded for every GPU of every exporter kind
     h = model.prometheus.host_label
     chain = {"cluster": (cluster_series or metric, "cluster"),
              "host": (sel(metric, 'cluster=~"$cluster"'), h),

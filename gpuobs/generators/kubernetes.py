@@ -15,7 +15,6 @@ from pathlib import PurePosixPath
 
 from gpuobs.generators import alertmanager, grafana, rules
 from gpuobs.generators.prometheus import target_labels
-from gpuobs.generators.rules import GPU_EXPORTER_JOB
 from gpuobs.model import FleetModel, Host
 from gpuobs.render import to_json, to_yaml
 
@@ -120,7 +119,7 @@ def relabelings(model: FleetModel, hosts: Sequence[Host]) -> list[dict]:
         for label, value in target_labels(model, host).items():
             if label != host_label:
                 hosts_by_value.setdefault(label, {}).setdefault(value, []).append(host.name)
-    out = [{"action": "replace", "targetLabel": "job", "replacement": GPU_EXPORTER_JOB},
+    out = [{"action": "replace", "targetLabel": "job", "replacement": hosts[0].exporter.job},
            {"action": "replace", "sourceLabels": [NODE_NAME], "targetLabel": "instance"},
            {"action": "replace", "sourceLabels": [NODE_NAME], "targetLabel": host_label}]
     for label, values in hosts_by_value.items():

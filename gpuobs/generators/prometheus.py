@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import posixpath
 
-from gpuobs.generators.rules import GLOBAL_FOLDER, GPU_EXPORTER_JOB, RULE_FILES, cluster_folder, cluster_rule_files
+from gpuobs.generators.rules import GLOBAL_FOLDER, RULE_FILES, cluster_folder, cluster_rule_files
 from gpuobs.model import ClusterServer, FleetModel, Host, RemoteWriteTarget
 
 NODE_EXPORTER_JOB = "node-exporter"
@@ -17,6 +17,8 @@ def target_labels(model: FleetModel, host: Host) -> dict[str, str]:
     labels = {"cluster": host.cluster, model.prometheus.host_label: host.name}
     if host.team:
         labels["team"] = host.team
+    # The model the inventory puts on the host: thresholds follow it, whatever name the GPU reports.
+    labels["gpu_model"] = host.gpu.key
     labels.update(host.labels)
     return labels
 
@@ -78,7 +80,9 @@ def _config(model: FleetModel, hosts, folder: str, rule_files: list[str], extern
     if external_labels:
         global_section["external_labels"] = external_labels
     scrape_configs = [
-        _job(model, GPU_EXPORTER_JOB, hosts, lambda h: h.exporter_port, folder, files),
+        _job(model, exporter.job, [h for h in hosts if h.exporter is exporter], lambda h: h.exporter_port, folder, files)
+        for exporter in model.exporters if any(h.exporter is exporter for h in hosts)
+    ] + [
         _job(model, NODE_EXPORTER_JOB, hosts, lambda h: h.node_exporter_port, folder, files),
         {"job_name": "prometheus", "static_configs": [{"targets": [p.self_address]}]},
     ]

@@ -12,13 +12,19 @@ import math
 from dataclasses import dataclass, field
 
 from gpuobs.generators.prometheus import target_labels
+from gpuobs.alerts import BLIND_ALERT
+from gpuobs.catalog import NVIDIA_GPU_EXPORTER
 from gpuobs.generators.rules import (
     FLEET_RULES,
     GLOBAL_INVENTORY,
-    GPU_EXPORTER_JOB,
     PREDICTION_NEAR_CELSIUS,
+    NVLINK_ERROR_KINDS,
+    PRESENCE_KEYS,
     Names,
+    active_alerts,
     alert_labels,
+    blind_fill,
+    blind_rules,
     expected_annotations,
     expected_gpus,
     global_inventory_rules,
@@ -70,41 +76,117 @@ def series_text(metric: str, labels: dict) -> str:
 class Builder:
     def __init__(self, model: FleetModel):
         self.model = model
-        self.n = Names(model)
+        self.names = {e.job: Names(model, e) for e in model.exporters}
+        self.n = self.names[model.exporters[0].job]
 
     # -- the GPU under test -------------------------------------------------------------
     def host_of(self, gpu: GpuModel) -> Host:
-        return next(h for h in self.model.hosts if h.gpu is gpu)
+        """A host of the setup under test with this model (any host with it, for recording tests)."""
+        hosts = [h for h in self.model.hosts if h.gpu is gpu]
+        return next((h for h in hosts if h.exporter is self.n.exporter), hosts[0])
+
+    def use(self, host: Host) -> Names:
+        self.n = self.names[host.exporter.job]
+        return self.n
 
     def gpu_labels(self, host: Host, index: int = 0) -> dict:
         labels = self._up_labels(host)
-        label = self.n.label
+        profile = host.exporter.profile
         host_id = _stable_id(host.name)
-        labels.update({
-            label("gpu"): str(index),
-            label("uuid"): f"GPU-{host_id[:8]}-{index:04x}-4000-8000-{host_id[8:]}",
-            label("pci_bus_id"): f"00000000:{0x07 + index * 8 % 256:02X}:00.0",
-            label("device"): f"nvidia{index}",
-            label("model_name"): host.gpu.nvml_name,
-            label("hostname"): host.name,
-        })
+        uuid = f"GPU-{host_id[:8]}-{index:04x}-4000-8000-{host_id[8:]}"
+        values = {"gpu": str(index), "uuid": uuid, "pci_bus_id": f"00000000:{0x07 + index * 8 % 256:02X}:00.0",
+                  "device": f"nvidia{index}", "model_name": host.gpu.nvml_name, "hostname": host.name}
+        labels.update({profile.label(k): v for k, v in values.items() if profile.has_label(k)})
         return labels
 
-    def expect(self, alert: Alert, labels: dict, value: float, extra: dict | None = None) -> tuple[dict, float]:
-        full = {**labels, **(extra or {}), **alert_labels(self.model, alert)}
-        return full, value
+    def value(self, key: str, value: float) -> float:
+        """An input value in the exporter's own unit."""
+        return value * self.n.profile.scale.get(key, 1)
+
+    def presence(self, labels: dict) -> list[tuple[str, dict, float]]:
+        """The input that makes a GPU present (gpu:present:bool) on the setup under test."""
+        if self.n.serves("gpu_up"):
+            return [(self.n.gpu_up, labels, 1)]
+        key = next(k for k in PRESENCE_KEYS if self.n.serves(k))
+        return [(getattr(self.n, key), labels, self.value(key, 1024))]
+
+    def expect_labels(self, labels: dict) -> dict:
+        """A GPU's labels after the rules: nvidia_gpu_exporter's GPUs gain `gpu`, from their UUID."""
+        uuid = self.n.label("uuid")
+        if not self.n.profile.has_label("gpu") and uuid in labels:
+            return {**labels, "gpu": labels[uuid]}
+        return labels
+
+    def expect(self, alert: Alert, labels: dict, value: float, extra: dict | None = None,
+               fill: dict | None = None) -> tuple[dict, float, dict | None]:
+        full = {**self.expect_labels(labels), **(extra or {}), **alert_labels(self.model, alert)}
+        return full, value, fill
 
     # -- cases per alert ----------------------------------------------------------------
     def cases(self) -> list[Case]:
         cases: list[Case] = []
-        for alert in self.model.alerts:
+        for alert in active_alerts(self.model):
+            if alert.name == BLIND_ALERT:
+                cases += self._blind(alert)
+                continue
             builder = getattr(self, f"_{alert.name}", None)
             if builder is None and alert.definition.xid_codes:
                 builder = self._xid
-            for gpu, thresholds in self.model.thresholds if alert.definition.scope == "gpu" else [(None, None)]:
-                cases += builder(alert, gpu, thresholds)
-                if not _varies_by_model(alert.name):
-                    break
+            if alert.definition.scope == "host" and alert.name != "GPUExporterStale":
+                self.use(self.model.hosts[0])
+                cases += builder(alert, None, None)
+                continue
+            thresholds = dict(self.model.thresholds)
+            for n in self.names.values():
+                self.n = n
+                if not all(any(n.serves(k) for k in signal) for signal in alert.definition.needs):
+                    continue
+                models = [g for g in self.model.models_of(n.exporter) if _concerns(alert, g)]
+                for gpu in models if _varies_by_model(alert.name) else models[:1]:
+                    cases += builder(alert, gpu, thresholds[gpu])
+        return cases
+
+    def _blind(self, alert) -> list[Case]:
+        """Per setup and missing signal: a GPU without it raises one GPUAlertBlind per alert it
+        blinds (every other signal present); with it (where it can be served), none."""
+        cases = []
+        hold = hold_of(alert)
+        duration = hold + 10 * STEP
+        groups: dict = {}
+        for blinded, exporter, missing, _expr in blind_rules(self.model):
+            groups.setdefault((exporter.job, missing), []).append(blinded)
+        for (job, missing), blinded in groups.items():
+            n = self.n = self.names[job]
+            applies = [g for g in self.model.models_of(n.exporter)
+                       if all(b.definition.applies_to == "all"
+                              or (b.definition.applies_to == "nvlink" and g.nvlink_links)
+                              or (b.definition.applies_to == "row_remapping" and g.row_remapping) for b in blinded)]
+            labels = self.gpu_labels(self.host_of(applies[0]))
+            signals = {n.profile.metric(k) for a in self.model.alerts for s in a.definition.needs for k in s
+                       if n.serves(k)}
+            name = f"{alert.name} {job} without {' or '.join(missing)}"
+            fire = Case(f"{name}: fires for {', '.join(b.name for b in blinded)}")
+            quiet = Case(f"{name}: {'the signal present' if signals & set(missing) else 'no GPU'}, quiet")
+            for case, present in ((fire, signals - set(missing)), (quiet, signals)):
+                if case is quiet and not signals & set(missing):
+                    break  # never served: only a GPU's absence silences it
+                for metric, lbls, v in self.presence(labels):
+                    case.add(metric, lbls, flat(v, duration))
+                for metric in sorted(present - {m for m, _, _ in case.series}):
+                    case.add(metric, labels, flat(0, duration))
+            host_model = self.host_of(applies[0]).gpu
+            for case in (fire, quiet) if quiet.series else (fire,):
+                # A setup's never-served signals blind every case of it; those are expected too.
+                given = {m for m, _, _ in case.series}
+                case.checks.append((hold + STEP, alert.name, [
+                    self.expect(alert, labels, 1, {"blind_alert": other.name, "missing": " or ".join(other_missing)},
+                                blind_fill(other, n.exporter, other_missing))
+                    for other, setup, other_missing, _ in blind_rules(self.model)
+                    if setup is n.exporter and not given & set(other_missing)
+                    and _concerns(other, host_model)]))
+            if not quiet.series:
+                quiet.checks.append((hold + STEP, alert.name, []))
+            cases += [fire, quiet]
         return cases
 
     def _gauge_alert(self, alert, name, labels, inputs_fire, inputs_quiet, value, extra=None,
@@ -147,25 +229,36 @@ class Builder:
         cases = []
         level = "critical" if critical else "warning"
         fallback = t.gpu_temp_critical if critical else t.gpu_temp_warning
-        if fallback is not None:
-            hot = fallback + 1 if critical else fallback
-            at = fallback if critical else fallback - 1
-            cases += self._gauge_alert(alert, f"{gpu.key} {level} fallback {num(fallback)} C", labels,
-                                       [(n.gpu_temp, labels, hot)], [(n.gpu_temp, labels, at)], hot,
-                                       quiet_name=f"at {num(at)} C")
+        hot = fallback + 1 if critical else fallback
+        at = fallback if critical else fallback - 1
+        cases += self._gauge_alert(alert, f"{n.exporter.job} {gpu.key} {level} figure {num(fallback)} C", labels,
+                                   [(n.gpu_temp, labels, hot)], [(n.gpu_temp, labels, at)], hot,
+                                   quiet_name=f"at {num(at)} C")
+        if n.serves("gpu_max_op_temp"):
+            cases += self._own_limit(alert, gpu, t, critical, labels)
+        if n.serves("gpu_temp_margin"):
+            cases += self._margin(alert, gpu, t, critical, labels)
+        return cases
+
+    def _own_limit(self, alert, gpu, t, critical, labels):
+        n = self.n
+        level = "critical" if critical else "warning"
         max_op = 90
         limit = max_op if critical else max_op - t.gpu_temp_max_op_offset_warning
         hot = limit + 1 if critical else limit
-        cases += self._gauge_alert(
-            alert, f"{gpu.key} {level} from reported max operating temperature", labels,
+        return self._gauge_alert(
+            alert, f"{n.exporter.job} {gpu.key} {level} from reported max operating temperature", labels,
             [(n.gpu_temp, labels, hot), (n.gpu_max_op_temp, labels, max_op)],
             [(n.gpu_temp, labels, hot - 1.5), (n.gpu_max_op_temp, labels, max_op)], hot)
+
+    def _margin(self, alert, gpu, t, critical, labels):
+        n = self.n
+        level = "critical" if critical else "warning"
         margin = t.gpu_temp_margin_critical if critical else t.gpu_temp_margin_warning
-        cases += self._gauge_alert(
-            alert, f"{gpu.key} {level} from T.Limit margin", labels,
+        return self._gauge_alert(
+            alert, f"{n.exporter.job} {gpu.key} {level} from T.Limit margin", labels,
             [(n.gpu_temp, labels, 70), (n.gpu_temp_margin, labels, margin)],
             [(n.gpu_temp, labels, 70), (n.gpu_temp_margin, labels, margin + 1)], 70)
-        return cases
 
     def _GPUThermalWarning(self, alert, gpu, t):
         return self._thermal(alert, gpu, t, critical=False)
@@ -176,18 +269,18 @@ class Builder:
     def _GPUThermalCriticalPredicted(self, alert, gpu, t):
         n = self.n
         labels = self.gpu_labels(self.host_of(gpu))
-        critical = t.gpu_temp_critical if t.gpu_temp_critical is not None else 90
-        extra = [] if t.gpu_temp_critical is not None else [(n.gpu_max_op_temp, labels, critical)]
+        critical = t.gpu_temp_critical
+        extra = []
         horizon = seconds(t.thermal_prediction_horizon) / 60
         hold = hold_of(alert)
         # Rising 1 C/min: after 5 minutes both predicted to cross and near enough to count.
         start = critical - min(horizon, PREDICTION_NEAR_CELSIUS) - 5
         end = 300 + hold + 2 * STEP
-        fire = Case(f"{alert.name} {gpu.key}: rising 1 C/min towards {num(critical)} C, fires")
+        fire = Case(f"{alert.name} {n.exporter.job} {gpu.key}: rising 1 C/min towards {num(critical)} C, fires")
         fire.add(n.gpu_temp, labels, f"{num(start)}+0.25x{end // STEP + 1}")
-        quiet = Case(f"{alert.name} {gpu.key}: steady {num(start)} C, quiet")
+        quiet = Case(f"{alert.name} {n.exporter.job} {gpu.key}: steady {num(start)} C, quiet")
         quiet.add(n.gpu_temp, labels, flat(start, end + STEP))
-        warming = Case(f"{alert.name} {gpu.key}: warming up steeply far below the threshold, quiet")
+        warming = Case(f"{alert.name} {n.exporter.job} {gpu.key}: warming up steeply far below the threshold, quiet")
         warming.add(n.gpu_temp, labels, f"{num(critical - PREDICTION_NEAR_CELSIUS - 45)}+1x{end // STEP + 1}")
         warming.checks.append((end, alert.name, []))
         for metric, lbls, v in extra:
@@ -206,9 +299,11 @@ class Builder:
         n = self.n
         labels = self.gpu_labels(self.host_of(gpu))
         cases = []
-        for name, limit, limit_series in (
-                (f"{gpu.key} enforced limit 500 W", 500, [(n.enforced_power_limit, labels, 500)]),
-                (f"{gpu.key} fallback limit {num(t.power_limit_watts)} W", t.power_limit_watts, [])):
+        own = next((k for k in ("enforced_power_limit", "power_limit") if n.serves(k)), None)
+        limits = [(f"{n.exporter.job} {gpu.key} fallback limit {num(t.power_limit_watts)} W", t.power_limit_watts, [])]
+        if own:
+            limits.insert(0, (f"{n.exporter.job} {gpu.key} {own} 500 W", 500, [(getattr(n, own), labels, 500)]))
+        for name, limit, limit_series in limits:
             at = ratio * limit
             cases += self._gauge_alert(alert, name, labels,
                                        [(n.power_usage, labels, at + 10)] + limit_series,
@@ -224,35 +319,48 @@ class Builder:
 
     def _GPUEccCorrectableSpike(self, alert, gpu, t):
         labels = self.gpu_labels(self.host_of(gpu))
-        return self._counter_alert(alert, gpu.key, self.n.ecc_sbe_volatile, labels,
+        return self._counter_alert(alert, f"{self.n.exporter.job} {gpu.key}", self.n.ecc_sbe_volatile, labels,
                                    t.ecc_correctable_warning)
 
     def _GPUEccUncorrectable(self, alert, gpu, t):
         labels = self.gpu_labels(self.host_of(gpu))
-        return self._counter_alert(alert, "any model", self.n.ecc_dbe_volatile, labels, 0)
+        return self._counter_alert(alert, f"{self.n.exporter.job} any model", self.n.ecc_dbe_volatile, labels, 0)
 
     def _GPUNVLinkErrors(self, alert, gpu, t):
         n = self.n
         labels = self.gpu_labels(self.host_of(gpu))
+        if not gpu.nvlink_links:
+            return []
         end = BASELINE + 300 + hold_of(alert) + 5 * STEP
-        steady = [(n.nvlink_replay_errors, labels, flat(3, end))]
-        return self._counter_alert(alert, gpu.key, n.nvlink_crc_flit_errors, labels, t.nvlink_errors_warning,
+        served = [getattr(n, key) for key, _ in NVLINK_ERROR_KINDS if n.serves(key)]
+        steady = [(name, labels, flat(3, end)) for name in served[1:2]]
+        return self._counter_alert(alert, f"{n.exporter.job} {gpu.key}", served[0], labels, t.nvlink_errors_warning,
                                    extra_series=steady)
 
     def _GPUPCIeReplayErrors(self, alert, gpu, t):
         labels = self.gpu_labels(self.host_of(gpu))
-        return self._counter_alert(alert, gpu.key, self.n.pcie_replay, labels, t.pcie_replay_warning)
+        return self._counter_alert(alert, f"{self.n.exporter.job} {gpu.key}", self.n.pcie_replay, labels,
+                                   t.pcie_replay_warning)
 
     def _GPUThrottling(self, alert, gpu, t):
         n = self.n
         labels = self.gpu_labels(self.host_of(gpu))
         flag = lambda reason: {**labels, "reason": reason}  # noqa: E731
+        if n.profile.name == NVIDIA_GPU_EXPORTER:
+            reason = "nvidia_smi_clocks_event_reasons_{}".format
+            return self._gauge_alert(
+                alert, f"{n.exporter.job} hw_thermal_slowdown", labels,
+                [(reason("hw_thermal_slowdown"), labels, 1), (reason("hw_slowdown"), labels, 0)],
+                [(reason("hw_thermal_slowdown"), labels, 0), (reason("sw_power_cap"), labels, 1)],
+                1, quiet_name="software power cap only")
+        if n.serves("clock_event_active"):
+            return self._gauge_alert(
+                alert, f"{n.exporter.job} hw_thermal flag", labels,
+                [(n.clock_event_active, flag("hw_thermal"), 1), (n.clock_event_active, flag("hw_slowdown"), 0)],
+                [(n.clock_event_active, flag("hw_thermal"), 0), (n.clock_event_active, flag("power_cap"), 1)],
+                1, quiet_name="software power cap only")
         return self._gauge_alert(
-            alert, "hw_thermal flag", labels,
-            [(n.clock_event_active, flag("hw_thermal"), 1), (n.clock_event_active, flag("hw_slowdown"), 0)],
-            [(n.clock_event_active, flag("hw_thermal"), 0), (n.clock_event_active, flag("power_cap"), 1)],
-            1, quiet_name="software power cap only") + self._gauge_alert(
-            alert, "bitmask from dcgm-exporter", labels,
+            alert, f"{n.exporter.job} clock events bitmask", labels,
             [(n.clock_event_reasons, labels, 0x40 | 0x04)], [(n.clock_event_reasons, labels, 0x04 | 0x01)], 1,
             quiet_name="software power cap and idle bits only")
 
@@ -262,79 +370,100 @@ class Builder:
         total = gpu.memory_mib
         used = math.ceil(total * t.memory_used_warning_ratio) + 64
         below = math.floor(total * t.memory_used_warning_ratio) - 64
+        mib = lambda v: self.value("fb_used", v)  # noqa: E731
         return self._gauge_alert(
-            alert, f"{gpu.key} {num(t.memory_used_warning_ratio * 100)}%", labels,
-            [(n.fb_used, labels, used), (n.fb_free, labels, total - used)],
-            [(n.fb_used, labels, below), (n.fb_free, labels, total - below)],
+            alert, f"{n.exporter.job} {gpu.key} {num(t.memory_used_warning_ratio * 100)}%", labels,
+            [(n.fb_used, labels, mib(used)), (n.fb_free, labels, mib(total - used))],
+            [(n.fb_used, labels, mib(below)), (n.fb_free, labels, mib(total - below))],
             100 * (used / (used + (total - used))))
 
     def _GPURowRemapFailure(self, alert, gpu, t):
         labels = self.gpu_labels(self.host_of(gpu))
         metric = self.n.row_remap_failure
-        return self._gauge_alert(alert, "flag", labels, [(metric, labels, 1)], [(metric, labels, 0)], 1)
+        return self._gauge_alert(alert, f"{self.n.exporter.job} flag", labels, [(metric, labels, 1)],
+                                 [(metric, labels, 0)], 1)
 
     def _GPURowRemapPending(self, alert, gpu, t):
         n = self.n
         labels = self.gpu_labels(self.host_of(gpu))
-        return (self._gauge_alert(alert, "row remap pending", labels, [(n.row_remap_pending, labels, 1)],
-                                  [(n.row_remap_pending, labels, 0)], 1)
-                + self._gauge_alert(alert, "page retirement pending (Volta)", labels,
-                                    [(n.retired_pending, labels, 1)], [(n.retired_pending, labels, 0)], 1))
+        cases = []
+        for key, what in (("row_remap_pending", "row remap pending"), ("retired_pending", "page retirement pending")):
+            if n.serves(key):
+                metric = getattr(n, key)
+                cases += self._gauge_alert(alert, f"{n.exporter.job} {what}", labels, [(metric, labels, 1)],
+                                           [(metric, labels, 0)], 1)
+        return cases
 
     def _GPUHealthLow(self, alert, gpu, t):
         n = self.n
         labels = self.gpu_labels(self.host_of(gpu))
-        critical_watts = t.power_critical_ratio * 400
-        common = [(n.gpu_max_op_temp, labels, 90), (n.enforced_power_limit, labels, 400)]
+        own_limit = n.serves("enforced_power_limit")
+        limit = 400 if own_limit else t.power_limit_watts
+        critical_watts = t.power_critical_ratio * limit
+        common = [(n.enforced_power_limit, labels, 400)] if own_limit else []
+        if n.serves("gpu_max_op_temp"):
+            common.append((n.gpu_max_op_temp, labels, 90))
+        common += [(m, lbls, v) for m, lbls, v in self.presence(labels) if m != n.fb_used]
+        mib = lambda v: self.value("fb_used", v)  # noqa: E731
         sick = [(n.gpu_temp, labels, 95), (n.power_usage, labels, critical_watts + 10),
-                (n.fb_used, labels, 1000), (n.fb_free, labels, 0)]
-        well = [(n.gpu_temp, labels, 50), (n.power_usage, labels, 100),
-                (n.fb_used, labels, 100), (n.fb_free, labels, 900)]
+                (n.fb_used, labels, mib(1000)), (n.fb_free, labels, 0)]
+        well = [(n.gpu_temp, labels, 50), (n.power_usage, labels, 0.1 * limit),
+                (n.fb_used, labels, mib(100)), (n.fb_free, labels, mib(900))]
         # thermal, power and memory components at 0, ECC and throttling at 1: (0+0+0+1+1)/5
         score = (0 + 0 + 0 + 1 + 1) / 5
         if score >= t.health_score_warning:
             return []
-        return self._gauge_alert(alert, f"{gpu.key} hot, over power, memory full", labels, common + sick,
-                                 common + well, score, quiet_name="healthy")
+        return self._gauge_alert(alert, f"{n.exporter.job} {gpu.key} hot, over power, memory full", labels,
+                                 common + sick, common + well, score, quiet_name="healthy")
 
     def _xid(self, alert, gpu, t):
-        """Every code of the tier on its own GPU, through our counter and dcgm's last-value gauge."""
+        """Every code of the tier on its own GPU, through each XID series the setup serves."""
         n = self.n
         host = self.host_of(gpu)
         codes = [str(c) for c in alert.definition.xid_codes]
         other = "13"  # graphics engine exception: an application fault, not a GPU fault
         end = 10 * STEP
-        gpus = [self.gpu_labels(host, i % host.gpu_count) for i in range(len(codes))]
-        rising = Case(f"{alert.name} XID {', '.join(codes)} counters rise: fires")
-        appearing = Case(f"{alert.name} XID {', '.join(codes)} counters appear at 1: fires")
-        gauge = Case(f"{alert.name} XID {', '.join(codes)} in dcgm-exporter's last-value gauge: fires")
-        for labels, code in zip(gpus, codes, strict=True):
-            rising.add(n.xid_errors, {**labels, "xid": code}, f"1x3 2x{end // STEP}")
-            appearing.add(n.xid_errors, {**labels, "xid": code}, f"_x3 1x{end // STEP}")
-        # The gauge holds one code per GPU, so each code needs a GPU of its own.
-        gauge_gpus = [self.gpu_labels(host, i) for i in range(len(codes))]
-        for labels, code in zip(gauge_gpus, codes, strict=True):
-            gauge.add(n.xid_last, labels, flat(int(code), end + STEP))
-        per_counter = [self.expect(alert, {**g, "xid": c}, 1) for g, c in zip(gpus, codes, strict=True)]
-        rising.checks.append((end, alert.name, per_counter))
-        appearing.checks.append((end, alert.name, per_counter))
-        gauge.checks.append((end, alert.name, [self.expect(alert, g, int(c), {"xid": c})
-                                               for g, c in zip(gauge_gpus, codes, strict=True)]))
-        labels = gpus[0]
-        counter_quiet = Case(f"{alert.name} XID {other} counter only: quiet")
-        counter_quiet.add(n.xid_errors, {**labels, "xid": other}, f"1x3 2x{end // STEP}")
-        counter_quiet.checks.append((end, alert.name, []))
-        gauge_quiet = Case(f"{alert.name} XID {other} in the last-value gauge: quiet")
-        gauge_quiet.add(n.xid_last, labels, flat(int(other), end + STEP))
-        gauge_quiet.checks.append((end, alert.name, []))
-        return [rising, appearing, gauge, counter_quiet, gauge_quiet]
+        tier = f"{alert.name} {n.exporter.job} XID {', '.join(codes)}"
+        # Each code on a GPU of its own: the last-value gauge holds one code per GPU.
+        gpus = [self.gpu_labels(host, i) for i in range(len(codes))]
+        cases = []
+
+        def fires(name: str, metric: str, values, value_of) -> None:
+            case = Case(f"{tier} {name}: fires")
+            for labels, code in zip(gpus, codes, strict=True):
+                case.add(metric, {**labels, **({"xid": code} if metric != n.xid_last else {})}, values(code))
+            case.checks.append((end, alert.name, [self.expect(alert, g, value_of(c), {"xid": c})
+                                                  for g, c in zip(gpus, codes, strict=True)]))
+            cases.append(case)
+
+        def quiet(name: str, metric: str, labels: dict, values: str) -> None:
+            case = Case(f"{alert.name} {n.exporter.job} XID {other} {name}: quiet")
+            case.add(metric, labels, values)
+            case.checks.append((end, alert.name, []))
+            cases.append(case)
+
+        if n.serves("xid_errors"):
+            fires("counters rise", n.xid_errors, lambda c: f"1x3 2x{end // STEP}", lambda c: 1)
+            fires("counters appear at 1", n.xid_errors, lambda c: f"_x3 1x{end // STEP}", lambda c: 1)
+            quiet("counter only", n.xid_errors, {**gpus[0], "xid": other}, f"1x3 2x{end // STEP}")
+        if n.serves("xid_window_count"):
+            window = {"window_size_in_ms": "300000"}
+            fires("in dcgm-exporter's windowed count", n.xid_window_count,
+                  lambda c: f"_x3 1x{end // STEP}", lambda c: 1)
+            cases[-1].series = [(m, {**lbls, **window}, v) for m, lbls, v in cases[-1].series]
+            quiet("in the windowed count", n.xid_window_count, {**gpus[0], "xid": other, **window},
+                  f"_x3 1x{end // STEP}")
+        if n.serves("xid_last"):
+            fires("in the last-value gauge", n.xid_last, lambda c: flat(int(c), end + STEP), int)
+            quiet("in the last-value gauge", n.xid_last, gpus[0], flat(int(other), end + STEP))
+        return cases
 
     def _up_series(self, case: Case, hosts, down: Host | None, seconds: int):
         for host in hosts:
             case.add("up", self._up_labels(host), flat(0 if host is down else 1, seconds))
 
     def _up_labels(self, host: Host) -> dict:
-        return {"job": GPU_EXPORTER_JOB, "instance": host.exporter_target, **target_labels(self.model, host)}
+        return {"job": host.exporter.job, "instance": host.exporter_target, **target_labels(self.model, host)}
 
     def _GPUMissing(self, alert, gpu, t):
         host = self.model.hosts[0]
@@ -346,11 +475,14 @@ class Builder:
         for case, reporting in ((fire, host.gpu_count - 1), (quiet, host.gpu_count)):
             self._up_series(case, [host], None, duration)
             for index in range(reporting):
-                case.add(self.n.gpu_temp, self.gpu_labels(host, index), flat(40, duration))
+                for metric, labels, v in self.presence(self.gpu_labels(host, index)):
+                    case.add(metric, labels, flat(v, duration))
         if hold >= 2 * STEP:
             fire.checks.append((hold - STEP, alert.name, []))
         fire.checks.append((hold + STEP, alert.name, [self.expect(alert, inventory_labels(self.model, host), 1)]))
         quiet.checks.append((hold + STEP, alert.name, []))
+        if not self.n.serves("gpu_up"):
+            return [fire, quiet]
         # The exporter keeps a lost GPU visible as gpu_up 0: the alert names that GPU, and the
         # host's shortfall does not alert a second time.
         lost_index = host.gpu_count - 1
@@ -359,8 +491,6 @@ class Builder:
         for index in range(host.gpu_count):
             gone = index == lost_index
             lost.add(self.n.gpu_up, self.gpu_labels(host, index), flat(0 if gone else 1, duration))
-            if not gone:
-                lost.add(self.n.gpu_temp, self.gpu_labels(host, index), flat(40, duration))
         lost.checks.append((hold + STEP, alert.name, [
             self.expect(alert, self.gpu_labels(host, lost_index), 1, {"gpu_model": host.gpu.key})]))
         return [fire, quiet, lost]
@@ -368,17 +498,35 @@ class Builder:
     def _GPUExporterStale(self, alert, gpu, t):
         """Collections stop at time 0 while scrapes go on; promtool's clock starts at 0, so the
         last-success timestamp is the age of the readings."""
-        host = self.model.hosts[0]
+        host = next(h for h in self.model.hosts if h.exporter is self.n.exporter)
         hold = hold_of(alert)
-        stale_from = (self.model.prometheus.exporter_stale_seconds // STEP + 1) * STEP
+        stale = self.model.prometheus.exporter_stale_seconds
+        stale_from = (stale // STEP + 1) * STEP
         end = stale_from + hold + STEP
         labels = self._up_labels(host)
+        if not self.n.serves("exporter_last_success"):
+            return self._frozen_energy(alert, host, stale, hold)
         fire = Case(f"{alert.name} {host.name}: collections stopped, fires")
         fire.add(self.n.exporter_last_success, labels, flat(0, end + STEP))
         fire.checks.append((end - 2 * STEP, alert.name, []))
         fire.checks.append((end, alert.name, [self.expect(alert, labels, end)]))
         quiet = Case(f"{alert.name} {host.name}: collections keep up, quiet")
         quiet.add(self.n.exporter_last_success, labels, f"0+{STEP}x{end // STEP + 1}")
+        quiet.checks.append((end, alert.name, []))
+        return [fire, quiet]
+
+    def _frozen_energy(self, alert, host, stale, hold):
+        """Without a last-collection timestamp: every GPU's energy counter stops advancing."""
+        n = self.n
+        labels = self.gpu_labels(host)
+        start = (stale // STEP + 2) * STEP  # a full window of samples before anything can fire
+        end = start + stale + hold + 2 * STEP
+        frozen_at = start
+        fire = Case(f"{alert.name} {n.exporter.job} {host.name}: energy counter frozen, fires")
+        fire.add(n.total_energy, labels, f"0+1000x{frozen_at // STEP} {1000 * (frozen_at // STEP)}x{(end - frozen_at) // STEP}")
+        fire.checks.append((end, alert.name, [self.expect(alert, self._up_labels(host), stale)]))
+        quiet = Case(f"{alert.name} {n.exporter.job} {host.name}: energy counter advancing, quiet")
+        quiet.add(n.total_energy, labels, f"0+1000x{end // STEP + 1}")
         quiet.checks.append((end, alert.name, []))
         return [fire, quiet]
 
@@ -400,6 +548,12 @@ class Builder:
                               [self.expect(alert, inventory_labels(self.model, host), host.gpu_count)]))
         quiet.checks.append((hold + STEP, alert.name, []))
         return [down, absent, quiet]
+
+
+def _concerns(alert: Alert, gpu: GpuModel) -> bool:
+    applies = alert.definition.applies_to
+    return applies == "all" or (applies == "nvlink" and gpu.nvlink_links > 0) or (
+        applies == "row_remapping" and gpu.row_remapping)
 
 
 def _stable_id(name: str) -> str:
@@ -424,8 +578,8 @@ def _test_group(model: FleetModel, case: Case) -> dict:
             "eval_time": _duration_text(eval_time),
             "alertname": name,
             "exp_alerts": [{"exp_labels": labels,
-                            "exp_annotations": expected_annotations(model, alert, labels, value)}
-                           for labels, value in expected],
+                            "exp_annotations": expected_annotations(model, alert, labels, value, fill)}
+                           for labels, value, fill in expected],
         })
     return {
         "name": case.name,
@@ -470,55 +624,59 @@ def recording_tests(model: FleetModel) -> list[dict]:
 
 
 def _recording_case(b: Builder, gpu: GpuModel, t: Thresholds) -> dict:
-    n = b.n
-    host = b.host_of(gpu)
+    host = next(h for h in b.model.hosts if h.gpu is gpu)
+    n = b.use(host)
     labels = b.gpu_labels(host)
+    out = b.expect_labels(labels)
     duration = 20 * 60
-    start = 60 if t.gpu_temp_warning is None else min(60, t.gpu_temp_warning - 20)
+    start = min(60, t.gpu_temp_warning - 20)
     power = t.power_limit_watts / 2
-    samples = {
-        n.gpu_temp: f"{num(start)}+0.25x80",  # rising 1 C/min
-        n.power_usage: flat(power, duration),
-        n.gpu_util: flat(50, duration),
-        n.fb_used: flat(1024, duration),
-        n.fb_free: flat(3072, duration),
-    }
-    series = [{"series": series_text(m, labels), "values": v} for m, v in samples.items()]
+    samples = {key: values for key, values in (
+        ("gpu_temp", f"{num(start)}+0.25x80"),  # rising 1 C/min
+        ("power_usage", flat(power, duration)),
+        ("gpu_util", flat(b.value("gpu_util", 50), duration)),
+        ("fb_used", flat(b.value("fb_used", 1024), duration)),
+        ("fb_free", flat(b.value("fb_free", 3072), duration)),
+    ) if n.serves(key)}
+    series = [{"series": series_text(getattr(n, k), labels), "values": v} for k, v in samples.items()]
+    if n.serves("gpu_up"):
+        series.append({"series": series_text(n.gpu_up, labels), "values": flat(1, duration)})
     eval_time = "10m"
     temp_at_eval = start + 10
-    expectations = [
-        ("gpu:power_limit:watts", t.power_limit_watts),
-        ("gpu:power_warning_threshold:watts", t.power_warning_ratio * t.power_limit_watts),
-        ("gpu:power_critical_threshold:watts", t.power_critical_ratio * t.power_limit_watts),
-        ("gpu:power_usage:ratio_of_limit", 0.5),
-        ("gpu:utilization:ratio", 0.5),
-        ("gpu:framebuffer_used:ratio", 0.25),
-        ("gpu:health_memory:score", 1),
-        ("gpu:health_ecc:score", 1),
-        ("gpu:health_throttle:score", 1),
-    ]
-    if t.gpu_temp_warning is not None:
-        expectations.append(("gpu:temperature_warning_threshold:celsius", t.gpu_temp_warning))
-    if t.gpu_temp_critical is not None:
+    expectations = [("gpu:health_ecc:score", 1), ("gpu:health_throttle:score", 1)]
+    if "power_usage" in samples:
+        expectations += [
+            ("gpu:power_limit:watts", t.power_limit_watts),
+            ("gpu:power_warning_threshold:watts", t.power_warning_ratio * t.power_limit_watts),
+            ("gpu:power_critical_threshold:watts", t.power_critical_ratio * t.power_limit_watts),
+            ("gpu:power_usage:ratio_of_limit", 0.5),
+            ("round(gpu:power_usage:zscore_1h, 0.001)", 0),
+        ]
+    if "gpu_util" in samples:
+        expectations.append(("gpu:utilization:ratio", 0.5))
+    if "fb_used" in samples and "fb_free" in samples:
+        expectations += [("gpu:framebuffer_used:ratio", 0.25), ("gpu:health_memory:score", 1)]
+    if "gpu_temp" in samples:
         critical = t.gpu_temp_critical
-        expectations.append(("gpu:temperature_critical_threshold:celsius", critical))
-        expectations.append(("round(gpu:temperature:seconds_to_critical)", round((critical - temp_at_eval) * 60)))
+        expectations += [("gpu:temperature_warning_threshold:celsius", t.gpu_temp_warning),
+                         ("gpu:temperature_critical_threshold:celsius", critical),
+                         ("round(gpu:temperature:seconds_to_critical)", round((critical - temp_at_eval) * 60))]
     host_by = {"cluster": host.cluster, n.host: host.name}
     # A recorded series keeps its name; an expression's result has none.
     tests = [{"expr": expr, "eval_time": eval_time,
-              "exp_samples": [{"labels": series_text("" if "(" in expr else expr, labels), "value": _num(value)}]}
+              "exp_samples": [{"labels": series_text("" if "(" in expr else expr, out), "value": _num(value)}]}
              for expr, value in expectations]
     tests += [
-        {"expr": "host:gpu_power_watts:sum", "eval_time": eval_time,
-         "exp_samples": [{"labels": series_text("host:gpu_power_watts:sum", host_by), "value": _num(power)}]},
         {"expr": "fleet:gpus:count", "eval_time": eval_time,
          "exp_samples": [{"labels": "fleet:gpus:count", "value": 1}]},
         {"expr": "fleet:gpus_healthy:count", "eval_time": eval_time,
          "exp_samples": [{"labels": "fleet:gpus_healthy:count", "value": 1}]},
-        {"expr": "round(gpu:power_usage:zscore_1h, 0.001)", "eval_time": eval_time,
-         "exp_samples": [{"labels": series_text("", labels), "value": 0}]},
     ]
-    return {"name": f"recording rules for a healthy {gpu.key}", "interval": f"{STEP}s",
+    if "power_usage" in samples:
+        tests.append({"expr": "host:gpu_power_watts:sum", "eval_time": eval_time,
+                      "exp_samples": [{"labels": series_text("host:gpu_power_watts:sum", host_by),
+                                       "value": _num(power)}]})
+    return {"name": f"recording rules for a healthy {gpu.key} ({n.exporter.job})", "interval": f"{STEP}s",
             "input_series": series, "promql_expr_test": tests}
 
 

@@ -1,153 +1,304 @@
 """Prometheus recording and alerting rules, built from the model and the metric catalog.
 
-Thresholds are recorded as per-GPU series (gpu:*_threshold:*) so alerts and dashboards share
-them: a GPU's own reported limit (max operating temperature, enforced power limit) wins, and
-the spec's per-model figure is the fallback. GPUs of models the spec does not name still get
-the thresholds their own readings give.
+Rules are written per exporter setup: each reads exactly the series its exporter serves as
+configured (never a run-time fallback between names that may not exist), and what it cannot
+see is named by GPUAlertBlind. Thresholds are recorded as per-GPU series (gpu:*_threshold:*) so
+alerts and dashboards share them: a GPU's own reported limit (max operating temperature,
+enforced power limit) wins where served, and the figure for the model the spec's inventory puts
+on the host (its `gpu_model` target label) is the fallback.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from gpuobs.alerts import render_annotation
-from gpuobs.catalog import CLOCK_EVENT_BITS, HW_THROTTLE_REASONS
+from gpuobs.alerts import BLIND_ALERT, render_annotation
+from gpuobs.catalog import (
+    CLOCK_EVENT_BITS,
+    EVENT_METRICS,
+    HW_THROTTLE_REASONS,
+    MIG_IDENTITY,
+    NVIDIA_GPU_EXPORTER,
+    NVIDIA_SMI_HW_THROTTLE,
+    WORKLOAD_LABELS,
+)
+from gpuobs.gpus import slices_of
 from gpuobs.links import ALERT_PANELS
-from gpuobs.model import Alert, FleetModel, Host
+from gpuobs.model import Alert, ExporterSetup, FleetModel, Host
 from gpuobs.promql import num, quote, regex_alternatives, sel
 from gpuobs.spec.schema import seconds
-from gpuobs.thresholds import default_thresholds
 
-GPU_EXPORTER_JOB = "gpu-exporter"
 FIRING_GPU_ALERTS = 'ALERTS{alertstate="firing", severity=~"critical|warning"}'
 TEMPERATURE_BUCKETS = tuple(range(30, 101, 5))  # °C: upper bounds of the temperature distribution, then +Inf
 TOP_GPUS = 10  # rows of the fleet overview's hottest and least healthy tables
 # GPUThermalCriticalPredicted looks at GPUs at most this far below their critical threshold.
 PREDICTION_NEAR_CELSIUS = 15
 XID_WINDOW = "15m"
+PRESENT = "gpu:present:bool"  # 1 per GPU the exporter reports, whatever else it serves
+MIG_FRACTION = "gpu_model:mig_compute_fraction:ratio"
+# Series that tell a GPU is there, best first; every exporter serves at least one of them.
+PRESENCE_KEYS = ("fb_used", "fb_free", "gpu_util", "gpu_temp", "power_usage", "sm_clock")
 
 
-@dataclass(frozen=True)
 class Names:
-    """Metric and label names of the model's profile, plus the target labels gpuobs adds."""
+    """Metric and label names of one exporter setup, and the selectors that read its series.
 
-    model: FleetModel
+    With several setups in one fleet each reads only its own scrape job, so the rules for a
+    dcgm-exporter host never read a gpuobs-exporter host's series and vice versa.
+    """
+
+    def __init__(self, model: FleetModel, exporter: ExporterSetup):
+        self.model = model
+        self.exporter = exporter
+        self.profile = exporter.profile
+        self.job = f"job={quote(exporter.job)}" if len(model.exporters) > 1 else ""
 
     def __getattr__(self, key: str) -> str:
-        return self.model.profile.metric(key)
+        return self.profile.metric(key)
+
+    def serves(self, key: str) -> bool:
+        return self.profile.serves(key)
 
     @property
     def host(self) -> str:
         return self.model.prometheus.host_label
 
     def label(self, key: str) -> str:
-        return self.model.profile.label(key)
+        return self.profile.label(key)
 
     @property
-    def mig_labels(self) -> str:
-        return f"{self.label('mig_profile')}, {self.label('mig_instance')}"
+    def mig(self) -> tuple[str, ...]:
+        return tuple(self.profile.label(k) for k in MIG_IDENTITY if self.profile.has_label(k))
+
+    @property
+    def dropped(self) -> str:
+        """Labels a GPU-level series sheds: MIG instance and workload labels."""
+        return ", ".join(self.mig + WORKLOAD_LABELS)
+
+    def raw(self, key: str, *matchers: str) -> str:
+        """The series of a logical metric, in the catalog's unit."""
+        selector = sel(getattr(self, key), self.job, *matchers)
+        scale = self.profile.scale.get(key)
+        return f"{selector} / {num(scale)}" if scale else selector
 
     def per_gpu(self, expr: str) -> str:
         """One series per physical GPU: dcgm-exporter repeats GPU-level values on every MIG
-        instance's series, which would otherwise raise one alert per instance."""
-        return f"max without ({self.mig_labels}) ({expr})"
+        instance's and every pod's series, which would otherwise raise one alert each."""
+        if not self.profile.has_label("gpu"):  # nvidia_gpu_exporter: the UUID names the GPU
+            return f'label_replace({expr}, "gpu", "$1", {quote(self.label("uuid"))}, "(.+)")'
+        return f"max without ({self.dropped}) ({expr})"
+
+    def per_instance(self, expr: str) -> str:
+        """One series per MIG instance (per GPU without MIG): workload labels shed."""
+        if not self.profile.has_label("gpu"):
+            return self.per_gpu(expr)
+        return f"max without ({', '.join(WORKLOAD_LABELS)}) ({expr})"
 
     def gpu(self, key: str, matcher: str = "") -> str:
         """A GPU-level metric, one series per physical GPU."""
-        return self.per_gpu(sel(getattr(self, key), matcher))
+        return self.per_gpu(self.raw(key, matcher))
 
     def gpu_increase(self, key: str, window: str = "5m", matcher: str = "") -> str:
-        return self.per_gpu(f"increase({sel(getattr(self, key), matcher)}[{window}])")
+        return self.per_gpu(f"increase({sel(getattr(self, key), self.job, matcher)}[{window}])")
+
+    def present(self, matcher: str = "") -> str:
+        return sel(PRESENT, self.job, matcher)
 
 
-def _catch_all(model: FleetModel):
-    """Thresholds for GPUs of models the spec does not name: the model-independent defaults
-    (ratios, margins); absolute per-model fallbacks are never used for them."""
-    return default_thresholds(model.thresholds[0][0])
+def names_of(model: FleetModel) -> list[Names]:
+    return [Names(model, e) for e in model.exporters]
 
 
-def _model_scopes(model: FleetModel):
-    """(matcher, thresholds, use_fallbacks) per GPU model, then one catch-all for other models."""
-    n = Names(model)
-    model_label = n.label("model_name")
-    for gpu, thresholds in model.thresholds:
-        yield f"{model_label}={quote(gpu.nvml_name)}", thresholds, True
-    others = regex_alternatives(gpu.nvml_name for gpu, _ in model.thresholds)
-    yield f"{model_label}!~{quote(others)}", _catch_all(model), False
+def union(clauses: list[str]) -> str:
+    """Clauses over disjoint series (one per exporter setup or per model), as one expression."""
+    if len(clauses) == 1:
+        return clauses[0]
+    return "\nor\n".join(f"(\n  {c}\n)" for c in clauses)
+
+
+def _model_matcher(models) -> str:
+    return f"gpu_model=~{quote(regex_alternatives(m.key for m in models))}" if len(models) > 1 else \
+        f"gpu_model={quote(models[0].key)}"
+
+
+def by_model(models, value_of, condition) -> str:
+    """`condition(matcher, value)` once per distinct value of `value_of(gpu model)` among `models`.
+
+    Thresholds follow the spec's inventory: every series carries its host's `gpu_model` target
+    label, whatever model name the GPU itself reports. When all models share the value there is
+    no matcher at all, so a GPU of a target the spec does not list is covered too.
+    """
+    groups: dict = {}
+    for gpu in models:
+        groups.setdefault(value_of(gpu), []).append(gpu)
+    if len(groups) == 1:
+        return condition("", next(iter(groups)))
+    return "\nor\n".join(f"({condition(_model_matcher(gpus), value)})" for value, gpus in groups.items())
+
+
+def threshold_of(model: FleetModel, field: str):
+    thresholds = dict((gpu.key, t) for gpu, t in model.thresholds)
+    return lambda gpu: getattr(thresholds[gpu.key], field)
+
+
+def _temperature_threshold(n: Names, model: FleetModel, level: str) -> str:
+    """The GPU's own max operating temperature where served, else the model's figure."""
+    figure = threshold_of(model, f"gpu_temp_{level}")
+    offset = threshold_of(model, "gpu_temp_max_op_offset_warning")
+
+    def condition(m, values):
+        value, off = values
+        fallback = f"0 * {n.gpu('gpu_temp', m)} + {num(value)}"
+        if not n.serves("gpu_max_op_temp"):
+            return fallback
+        own = n.gpu("gpu_max_op_temp", m) + (f" - {num(off)}" if level == "warning" else "")
+        return f"{own}\n  or\n  {fallback}"
+
+    return by_model(model.models_of(n.exporter), lambda g: (figure(g), offset(g) if level == "warning" else 0),
+                    condition)
 
 
 def threshold_rules(model: FleetModel) -> list[dict]:
-    """One rule per threshold; its clauses per GPU model are joined by `or` (the model matchers
-    are disjoint), because several rules recording one name and label set conflict."""
-    n = Names(model)
-    clauses: dict[str, list[str]] = {}
+    """Per-GPU thresholds, so alerts and dashboards share them."""
+    ns = [n for n in names_of(model) if n.serves("gpu_temp")]
+    rules = []
+    if ns:
+        for level in ("warning", "critical"):
+            rules.append({"record": f"gpu:temperature_{level}_threshold:celsius",
+                          "expr": union([_temperature_threshold(n, model, level) for n in ns])})
+    margin = [n for n in names_of(model) if n.serves("gpu_temp_margin")]
+    for level in ("warning", "critical") if margin else ():
+        value = threshold_of(model, f"gpu_temp_margin_{level}")
+        rules.append({"record": f"gpu:temperature_margin_{level}_threshold:celsius", "expr": union([
+            by_model(model.models_of(n.exporter), value, lambda m, v, n=n: f"0 * {n.gpu('gpu_temp_margin', m)} + {num(v)}")
+            for n in margin])})
+    power = [n for n in names_of(model) if n.serves("power_usage")]
+    if power:
+        rules.append({"record": "gpu:power_limit:watts", "expr": union([_power_limit(n, model) for n in power])})
+        for level in ("warning", "critical"):
+            rules.append({"record": f"gpu:power_{level}_threshold:watts",
+                          "expr": by_model(model.gpu_models, threshold_of(model, f"power_{level}_ratio"),
+                                           lambda m, v: f"{num(v)} * {sel('gpu:power_limit:watts', m)}")})
+    return rules
 
-    def add(record: str, expr: str) -> None:
-        clauses.setdefault(record, []).append(expr)
 
-    for matcher, t, fallbacks in _model_scopes(model):
-        warn = f"{n.gpu('gpu_max_op_temp', matcher)} - {num(t.gpu_temp_max_op_offset_warning)}"
-        crit = n.gpu("gpu_max_op_temp", matcher)
-        if fallbacks and t.gpu_temp_warning is not None:
-            warn += f"\n  or\n  0 * {n.gpu('gpu_temp', matcher)} + {num(t.gpu_temp_warning)}"
-        if fallbacks and t.gpu_temp_critical is not None:
-            crit += f"\n  or\n  0 * {n.gpu('gpu_temp', matcher)} + {num(t.gpu_temp_critical)}"
-        add("gpu:temperature_warning_threshold:celsius", warn)
-        add("gpu:temperature_critical_threshold:celsius", crit)
-        limit = f"{n.gpu('enforced_power_limit', matcher)}\n  or\n  {n.gpu('power_limit', matcher)}"
-        if fallbacks:
-            limit += f"\n  or\n  0 * {n.gpu('power_usage', matcher)} + {num(t.power_limit_watts)}"
-        add("gpu:power_limit:watts", limit)
-    rules = [{"record": record, "expr": "\nor\n".join(f"(\n  {c}\n)" for c in exprs)}
-             for record, exprs in clauses.items()]
-    for level in ("warning", "critical"):
-        rules.append({"record": f"gpu:temperature_margin_{level}_threshold:celsius",
-                      "expr": _per_value(model, f"gpu_temp_margin_{level}", lambda m, v: (
-                          f"0 * {n.gpu('gpu_temp_margin', m)} + {num(v)}"))})
-    # Power thresholds scale the recorded limit; the ratio is per model.
-    for level in ("warning", "critical"):
-        rules.append({"record": f"gpu:power_{level}_threshold:watts",
-                      "expr": _per_value(model, f"power_{level}_ratio", lambda m, v: (
-                          f"{num(v)} * {sel('gpu:power_limit:watts', m)}"))})
+def _power_limit(n: Names, model: FleetModel) -> str:
+    """The limit the driver enforces where served, else the model's figure."""
+    figure = threshold_of(model, "power_limit_watts")
+
+    def condition(m, value):
+        own = [n.gpu(key, m) for key in ("enforced_power_limit", "power_limit") if n.serves(key)]
+        return "\n  or\n  ".join(own[:1] + [f"0 * {n.gpu('power_usage', m)} + {num(value)}"])
+
+    return by_model(model.models_of(n.exporter), figure, condition)
+
+
+def _presence(n: Names) -> str:
+    """The series every GPU of this setup has, whatever else it lacks (a vGPU guest serves no
+    temperature or power, a MIG GPU no GPU-level utilization)."""
+    if n.serves("gpu_up"):
+        return n.gpu("gpu_up") + " == 1"
+    key = next(k for k in PRESENCE_KEYS if n.serves(k))
+    if not n.profile.has_label("gpu"):
+        return f"group without () ({n.gpu(key)})"
+    return f"group without ({n.dropped}) ({n.raw(key)})"
+
+
+def _utilization(n: Names, model: FleetModel) -> str | None:
+    """Busy fraction per physical GPU; a MIG GPU's instances count by their share of its compute
+    slices, so a fully busy 1g instance is 1/7 of a busy GPU, not a whole one."""
+    clauses = []
+    if n.serves("gpu_util"):
+        clauses.append(f"{n.gpu('gpu_util')} / 100")
+    if n.serves("gr_engine_active") and n.mig:
+        profile_label = n.label("mig_profile")
+        active = sel(n.gr_engine_active, n.job, f'{profile_label}!=""')
+        clauses.append(
+            f"sum without ({n.dropped}, mig_slices) (\n"
+            f'    label_replace({active}, "mig_slices", "$1", {quote(profile_label)}, "([0-9]+)g.*")\n'
+            f"    * on (gpu_model, mig_slices) group_left () {MIG_FRACTION}\n  )")
+        if not n.serves("gpu_util"):
+            clauses.append(n.gpu("gr_engine_active", f'{profile_label}=""'))
+    return "\nor\n".join(clauses) if clauses else None
+
+
+def mig_fraction_rules(model: FleetModel) -> list[dict]:
+    """Each MIG-capable model's compute share per instance size, for the utilization weighting."""
+    rules = []
+    for gpu in model.gpu_models:
+        for slices in sorted({slices_of(p.name) for p in gpu.mig_profiles}):
+            rules.append({"record": MIG_FRACTION, "expr": f"vector({num(slices / gpu.compute_slices)})",
+                          "labels": {"gpu_model": gpu.key, "mig_slices": str(slices)}})
     return rules
 
 
 def gpu_rules(model: FleetModel) -> list[dict]:
-    n = Names(model)
-    flags = sel(n.clock_event_active, f"reason=~{quote('|'.join(HW_THROTTLE_REASONS))}")
-    mask = n.gpu("clock_event_reasons")
-    bits = " + ".join(f"(floor({mask} / {CLOCK_EVENT_BITS[r]}) % 2)" for r in HW_THROTTLE_REASONS)
-    nvlink = "\nor\n".join(
-        f'label_replace({n.gpu_increase(key)}, "kind", "{kind}", "", "")'
-        for key, kind in (("nvlink_crc_flit_errors", "crc_flit"), ("nvlink_crc_data_errors", "crc_data"),
-                          ("nvlink_replay_errors", "replay"), ("nvlink_recovery_errors", "recovery")))
-    return [
-        {"record": "gpu:temperature:celsius", "expr": n.gpu("gpu_temp")},
-        {"record": "gpu:temperature_margin:celsius", "expr": n.gpu("gpu_temp_margin")},
-        {"record": "gpu:power_usage:watts", "expr": n.gpu("power_usage")},
-        {"record": "gpu:power_usage:ratio_of_limit",
-         "expr": "gpu:power_usage:watts / gpu:power_limit:watts"},
-        {"record": "gpu:utilization:ratio",
-         "expr": f"{n.gpu_util} / 100\nor\n{n.gr_engine_active}"},
-        {"record": "gpu:framebuffer_used:ratio",
-         "expr": f"{n.fb_used} / ({n.fb_used} + {n.fb_free})"},
-        {"record": "gpu:clock_event_hw_throttle:active",
-         "expr": f"max without (reason, {n.mig_labels}) ({flags})\nor\n(({bits}) > bool 0)"},
-        {"record": "gpu:nvlink_errors:increase5m", "expr": f"sum without (kind) (\n{nvlink}\n)"},
+    ns = names_of(model)
+
+    def record(name: str, build) -> list[dict]:
+        clauses = [c for c in (build(n) for n in ns) if c]
+        return [{"record": name, "expr": union(clauses)}] if clauses else []
+
+    def served(key, build):
+        return lambda n: build(n) if n.serves(key) else None
+
+    rules = record(PRESENT, _presence)
+    rules += record("gpu:temperature:celsius", served("gpu_temp", lambda n: n.gpu("gpu_temp")))
+    rules += record("gpu:temperature_margin:celsius", served("gpu_temp_margin", lambda n: n.gpu("gpu_temp_margin")))
+    rules += record("gpu:power_usage:watts", served("power_usage", lambda n: n.gpu("power_usage")))
+    if any(n.serves("power_usage") for n in ns):
+        rules.append({"record": "gpu:power_usage:ratio_of_limit",
+                      "expr": "gpu:power_usage:watts / gpu:power_limit:watts"})
+    rules += record("gpu:utilization:ratio", lambda n: _utilization(n, model))
+    # Per MIG instance: each has its own framebuffer share; workload labels are shed.
+    rules += record("gpu:framebuffer_used:ratio", lambda n: (
+        n.per_instance(f"{n.raw('fb_used')} / ({n.raw('fb_used')} + {n.raw('fb_free')})")
+        if n.serves("fb_used") and n.serves("fb_free") else None))
+    rules += record("gpu:clock_event_hw_throttle:active", _hw_throttle)
+    rules += record("gpu:nvlink_errors:increase5m", _nvlink_errors)
+    if any(n.serves("gpu_temp") for n in ns):
         # z-scores against the GPU's own last hour; the floor keeps a steady GPU from turning
         # sensor noise into huge scores.
-        {"record": "gpu:temperature:zscore_1h",
-         "expr": "(gpu:temperature:celsius - avg_over_time(gpu:temperature:celsius[1h]))\n"
-                 "/ clamp_min(stddev_over_time(gpu:temperature:celsius[1h]), 1)"},
-        {"record": "gpu:power_usage:zscore_1h",
-         "expr": "(gpu:power_usage:watts - avg_over_time(gpu:power_usage:watts[1h]))\n"
-                 "/ clamp_min(stddev_over_time(gpu:power_usage:watts[1h]), 5)"},
-        {"record": "gpu:temperature:seconds_to_critical",
-         "expr": "clamp_min(\n  (gpu:temperature_margin:celsius - gpu:temperature_margin_critical_threshold:celsius)\n"
-                 "  / -(deriv(gpu:temperature_margin:celsius[10m]) < 0),\n  0\n)\nor\n"
-                 "clamp_min(\n  (gpu:temperature_critical_threshold:celsius - gpu:temperature:celsius)\n"
-                 "  / (deriv(gpu:temperature:celsius[10m]) > 0),\n  0\n)"},
-    ]
+        rules.append({"record": "gpu:temperature:zscore_1h",
+                      "expr": "(gpu:temperature:celsius - avg_over_time(gpu:temperature:celsius[1h]))\n"
+                              "/ clamp_min(stddev_over_time(gpu:temperature:celsius[1h]), 1)"})
+    if any(n.serves("power_usage") for n in ns):
+        rules.append({"record": "gpu:power_usage:zscore_1h",
+                      "expr": "(gpu:power_usage:watts - avg_over_time(gpu:power_usage:watts[1h]))\n"
+                              "/ clamp_min(stddev_over_time(gpu:power_usage:watts[1h]), 5)"})
+    if any(n.serves("gpu_temp") for n in ns):
+        by_degrees = ("clamp_min(\n  (gpu:temperature_critical_threshold:celsius - gpu:temperature:celsius)\n"
+                      "  / (deriv(gpu:temperature:celsius[10m]) > 0),\n  0\n)")
+        by_margin = ("clamp_min(\n  (gpu:temperature_margin:celsius - "
+                     "gpu:temperature_margin_critical_threshold:celsius)\n"
+                     "  / -(deriv(gpu:temperature_margin:celsius[10m]) < 0),\n  0\n)\nor\n")
+        rules.append({"record": "gpu:temperature:seconds_to_critical",
+                      "expr": (by_margin if any(n.serves("gpu_temp_margin") for n in ns) else "") + by_degrees})
+    return rules
+
+
+def _hw_throttle(n: Names) -> str | None:
+    if n.profile.name == NVIDIA_GPU_EXPORTER:
+        flags = sel("", f"__name__=~{quote(NVIDIA_SMI_HW_THROTTLE)}", n.job)
+        return n.per_gpu(f"max without () ({flags})")
+    if n.serves("clock_event_active"):
+        flags = sel(n.clock_event_active, n.job, f"reason=~{quote('|'.join(HW_THROTTLE_REASONS))}")
+        return f"max without (reason, {n.dropped}) ({flags})"
+    if n.serves("clock_event_reasons"):
+        mask = n.gpu("clock_event_reasons")
+        bits = " + ".join(f"(floor({mask} / {CLOCK_EVENT_BITS[r]}) % 2)" for r in HW_THROTTLE_REASONS)
+        return f"({bits}) > bool 0"
+    return None
+
+
+NVLINK_ERROR_KINDS = (("nvlink_crc_flit_errors", "crc_flit"), ("nvlink_crc_data_errors", "crc_data"),
+                      ("nvlink_replay_errors", "replay"), ("nvlink_recovery_errors", "recovery"))
+
+
+def _nvlink_errors(n: Names) -> str | None:
+    served = [(key, kind) for key, kind in NVLINK_ERROR_KINDS if n.serves(key)]
+    if not served or not any(g.nvlink_links for g in n.model.models_of(n.exporter)):
+        return None
+    parts = "\nor\n".join(f'label_replace({n.gpu_increase(key)}, "kind", "{kind}", "", "")' for key, kind in served)
+    return f"sum without (kind) (\n{parts}\n)"
 
 
 HEALTH_COMPONENTS = ("thermal", "power", "memory", "ecc", "throttle")
@@ -156,24 +307,35 @@ HEALTH_COMPONENTS = ("thermal", "power", "memory", "ecc", "throttle")
 def health_rules(model: FleetModel) -> list[dict]:
     """The health score: five components in 0..1 (1 = healthy), averaged per GPU.
 
-    A component whose inputs the exporter does not serve counts as healthy, so fleets on
-    dcgm-exporter's default counters still get a score.
+    A component whose inputs the exporter does not serve counts as healthy, so every GPU the
+    exporter reports gets a score.
     """
-    n = Names(model)
-    healthy = "0 * gpu:temperature:celsius + 1"
+    ns = names_of(model)
+    healthy = f"0 * {PRESENT} + 1"
+    margin = any(n.serves("gpu_temp_margin") for n in ns)
+    thermal = "clamp((gpu:temperature_critical_threshold:celsius - gpu:temperature:celsius) / 15, 0, 1)"
+    ecc = []
+    for n in ns:
+        parts = []
+        if n.serves("ecc_dbe_volatile"):
+            parts.append(f"0 * ({n.gpu_increase('ecc_dbe_volatile', '1h')} > 0)")
+        if n.serves("row_remap_failure"):
+            parts.append(f"0 * ({n.gpu('row_remap_failure')} == 1)")
+        if n.serves("ecc_sbe_volatile"):
+            parts.append(f"clamp(1 - {n.gpu_increase('ecc_sbe_volatile', '1h')} / 100, 0, 1)")
+        if parts:
+            ecc.append("\nor\n".join(parts))
     components = {
-        "thermal": "clamp(gpu:temperature_margin:celsius / 15, 0, 1)\nor\n"
-                   "clamp((gpu:temperature_critical_threshold:celsius - gpu:temperature:celsius) / 15, 0, 1)",
+        "thermal": ("clamp(gpu:temperature_margin:celsius / 15, 0, 1)\nor\n" if margin else "") + thermal,
         "power": "clamp(\n  (gpu:power_critical_threshold:watts - gpu:power_usage:watts)\n"
                  "  / (gpu:power_critical_threshold:watts - gpu:power_warning_threshold:watts),\n  0, 1\n)",
         # The fullest MIG instance speaks for its GPU.
-        "memory": f"min without ({n.mig_labels}) (clamp((1 - gpu:framebuffer_used:ratio) / 0.1, 0, 1))",
-        "ecc": f"0 * ({n.gpu_increase('ecc_dbe_volatile', '1h')} > 0)\n"
-               f"or\n0 * ({n.gpu('row_remap_failure')} == 1)\n"
-               f"or\nclamp(1 - {n.gpu_increase('ecc_sbe_volatile', '1h')} / 100, 0, 1)",
+        "memory": f"min without ({', '.join(_all_mig_labels(model))}) "
+                  "(clamp((1 - gpu:framebuffer_used:ratio) / 0.1, 0, 1))",
+        "ecc": "\nor\n".join(ecc),
         "throttle": "1 - avg_over_time(gpu:clock_event_hw_throttle:active[10m])",
     }
-    rules = [{"record": f"gpu:health_{name}:score", "expr": f"(\n{expr}\n)\nor\n{healthy}"}
+    rules = [{"record": f"gpu:health_{name}:score", "expr": f"(\n{expr}\n)\nor\n{healthy}" if expr else healthy}
              for name, expr in components.items()]
     rules.append({"record": "gpu:health:score",
                   "expr": "(\n" + "\n+ ".join(f"gpu:health_{c}:score" for c in HEALTH_COMPONENTS)
@@ -181,31 +343,41 @@ def health_rules(model: FleetModel) -> list[dict]:
     return rules
 
 
+def _all_mig_labels(model: FleetModel) -> list[str]:
+    return list(dict.fromkeys(label for n in names_of(model) for label in n.mig)) or ["GPU_I_PROFILE", "GPU_I_ID"]
+
+
 def aggregate_rules(model: FleetModel) -> list[dict]:
     """Per host and per cluster: they need per-GPU data, so they run next to it. The cluster level
     is all the fleet rules and the fleet overview read, which is what lets a global tier federate
     only these series."""
-    n = Names(model)
-    h = n.host
+    ns = names_of(model)
+    h = ns[0].host
+    fb = [n for n in ns if n.serves("fb_used") and n.serves("fb_free")]
     rules = []
     for level, by in (("host", f"cluster, {h}"), ("cluster", "cluster")):
         rules += [
-            {"record": f"{level}:gpus:count", "expr": f"count by ({by}) (gpu:temperature:celsius)"},
+            {"record": f"{level}:gpus:count", "expr": f"count by ({by}) ({PRESENT})"},
             {"record": f"{level}:gpu_utilization:avg", "expr": f"avg by ({by}) (gpu:utilization:ratio)"},
             {"record": f"{level}:gpu_power_watts:sum", "expr": f"sum by ({by}) (gpu:power_usage:watts)"},
             {"record": f"{level}:gpu_temperature_celsius:max",
              "expr": f"max by ({by}) (gpu:temperature:celsius)"},
-            {"record": f"{level}:gpu_framebuffer_used:ratio",
-             "expr": f"sum by ({by}) ({n.fb_used}) / sum by ({by}) ({n.fb_used} + {n.fb_free})"},
-            {"record": f"{level}:gpu_health_score:min", "expr": f"min by ({by}) (gpu:health:score)"},
         ]
-    zero = "0 * count by (cluster) (gpu:temperature:celsius)"  # a cluster with none shows 0, not nothing
+        if fb:
+            # Workload labels split one instance's series by pod: shed them before summing.
+            used = union([f"max without ({', '.join(WORKLOAD_LABELS)}) ({n.raw('fb_used')})" for n in fb])
+            free = union([f"max without ({', '.join(WORKLOAD_LABELS)}) ({n.raw('fb_free')})" for n in fb])
+            rules.append({"record": f"{level}:gpu_framebuffer_used:ratio",
+                          "expr": f"sum by ({by}) ({used})\n/\n(sum by ({by}) ({used}) + sum by ({by}) ({free}))"})
+        rules.append({"record": f"{level}:gpu_health_score:min", "expr": f"min by ({by}) (gpu:health:score)"})
+    zero = f"0 * count by (cluster) ({PRESENT})"  # a cluster with none shows 0, not nothing
     firing = f"count by (cluster, {h}, gpu) ({FIRING_GPU_ALERTS})"
     rules += [
-        {"record": "cluster:gpus_expected:count", "expr": f"sum by (cluster) ({n.inventory_expected_gpus})"},
+        {"record": "cluster:gpus_expected:count",
+         "expr": f"sum by (cluster) ({ns[0].inventory_expected_gpus})"},
         {"record": "cluster:gpus_alerting:count", "expr": f"count by (cluster) ({firing})\nor\n{zero}"},
         {"record": "cluster:gpus_healthy:count",
-         "expr": f"count by (cluster) (gpu:temperature:celsius unless on (cluster, {h}, gpu) {FIRING_GPU_ALERTS})"
+         "expr": f"count by (cluster) ({PRESENT} unless on (cluster, {h}, gpu) {FIRING_GPU_ALERTS})"
                  f"\nor\n{zero}"},
         # Sum and count, so the fleet's average is exact whatever the clusters' sizes.
         {"record": "cluster:gpu_utilization:sum", "expr": "sum by (cluster) (gpu:utilization:ratio)"},
@@ -278,51 +450,116 @@ def inventory_labels(model: FleetModel, host: Host) -> dict[str, str]:
 def inventory_rules(model: FleetModel, cluster: str | None = None) -> list[dict]:
     """The spec's inventory as series, so GPU-missing and exporter-absent alerts can compare; with a
     Prometheus per cluster, each holds only its own cluster's (or it would miss every other host)."""
-    metric = Names(model).inventory_expected_gpus
+    metric = names_of(model)[0].inventory_expected_gpus
     return [{"record": metric, "expr": f"vector({host.gpu_count})", "labels": inventory_labels(model, host)}
             for host in model.hosts if cluster in (None, host.cluster)]
 
 
-def _per_value(model: FleetModel, field: str, condition) -> str:
-    """`condition(matcher, value)` for each distinct per-model value of one threshold field.
+def _applicable(n: Names, applies_to: str):
+    """The setup's GPU models an alert concerns (NVLink errors only where there are links...)."""
+    test = {"all": lambda g: True, "nvlink": lambda g: g.nvlink_links > 0,
+            "row_remapping": lambda g: g.row_remapping}[applies_to]
+    return [g for g in n.model.models_of(n.exporter) if test(g)]
 
-    When every model shares the value there is no model matcher at all, so GPUs of models the
-    spec does not name are covered too.
-    """
-    n = Names(model)
-    by_value: dict = {}
-    for gpu, t in model.thresholds:
-        by_value.setdefault(getattr(t, field), []).append(gpu.nvml_name)
-    if len(by_value) == 1:
-        return condition("", next(iter(by_value)))
-    label = n.label("model_name")
-    default = getattr(_catch_all(model), field)
-    clauses = [condition(f"{label}=~{quote(regex_alternatives(names))}", value)
-               for value, names in by_value.items()]
-    others = regex_alternatives(gpu.nvml_name for gpu, _ in model.thresholds)
-    clauses.append(condition(f"{label}!~{quote(others)}", default))
-    return "\nor\n".join(f"({c})" for c in clauses)
+
+def exporter_jobs(model: FleetModel) -> str:
+    jobs = [e.job for e in model.exporters]
+    return f"job={quote(jobs[0])}" if len(jobs) == 1 else f"job=~{quote(regex_alternatives(jobs))}"
+
+
+def _xid(n: Names, codes) -> str | None:
+    """XIDs of one tier: our counter's increase, else dcgm-exporter's windowed count, else the
+    last-value gauge (which misses a second XID of the same code)."""
+    h = n.host
+    pattern = quote("|".join(str(c) for c in codes))
+    clauses, seen = [], []
+    if n.serves("xid_errors"):
+        counter = sel(n.xid_errors, n.job, f"xid=~{pattern}")
+        clauses += [f"increase({counter}[{XID_WINDOW}]) > 0", f"{counter} > 0 unless {counter} offset {XID_WINDOW}"]
+        seen.append(sel(n.xid_errors, n.job))
+    if n.serves("xid_window_count"):
+        # A gauge over dcgm-exporter's sliding window (default 5m): it falls again, so never rate() it.
+        window = sel(n.xid_window_count, n.job, f"xid=~{pattern}")
+        clauses.append(f"max without ({n.dropped}, window_size_in_ms) (max_over_time({window}[{XID_WINDOW}])) > 0")
+        seen.append(sel(n.xid_window_count, n.job))
+    if n.serves("xid_last"):
+        gauge = "\nor\n".join(f'label_replace({n.gpu("xid_last")} == {c}, "xid", "{c}", "", "")' for c in codes)
+        if seen:
+            gauge = f"(\n{gauge}\n) unless on (cluster, {h}, gpu) ({' or '.join(seen)})"
+        clauses.append(gauge)
+    return "\nor\n".join(f"({c})" if "\n" in c or " or " in c else c for c in clauses) if clauses else None
+
+
+def _stale(n: Names, model: FleetModel) -> str | None:
+    """Readings frozen: our exporter says when it last collected; for others, no GPU of the host
+    advanced its energy counter (which grows whenever a GPU draws any power)."""
+    stale = model.prometheus.exporter_stale_seconds
+    if n.serves("exporter_last_success"):
+        return f"time() - {sel(n.exporter_last_success, n.job)} > {stale}"
+    if n.serves("total_energy"):
+        identity = [n.profile.label(k) for k in ("gpu", "uuid", "pci_bus_id", "device", "model_name", "hostname",
+                                                  "driver_version") if n.profile.has_label(k)]
+        drop = ", ".join(identity + list(n.mig) + list(WORKLOAD_LABELS))
+        window = f"{stale}s"
+        return f"(max without ({drop}) (changes({sel(n.total_energy, n.job)}[{window}])) == 0) + {stale}"
+    return None
+
+
+def blind_rules(model: FleetModel) -> list[tuple[Alert, ExporterSetup, tuple[str, ...], str]]:
+    """(alert it blinds, setup, missing metric names, expression) for every signal an enabled
+    GPU alert reads that some GPU may lack: never served by the setup (fires for each of its
+    GPUs), or served but absent for a GPU (a vGPU guest's temperature, a MIG GPU's row remap).
+    Event series (XIDs) appear only once an event happened, so only their static absence counts."""
+    out = []
+    for alert in model.alerts:
+        d = alert.definition
+        if d.scope != "gpu" or not d.needs:
+            continue
+        for n in names_of(model):
+            models = _applicable(n, d.applies_to)
+            if not models:
+                continue
+            matcher = "" if len(models) == len(n.model.models_of(n.exporter)) else _model_matcher(models)
+            base = n.present(matcher)
+            for signal in d.needs:
+                served = [k for k in signal if n.serves(k)]
+                names = tuple(n.profile.metric(k) for k in (served or signal))
+                if not served:
+                    out.append((alert, n.exporter, names, base))
+                elif not all(k in EVENT_METRICS for k in served):
+                    present = " or ".join(sel(n.profile.metric(k), n.job) for k in served)
+                    out.append((alert, n.exporter, names,
+                                f"{base}\nunless on (cluster, {n.host}, gpu)\n{n.per_gpu(present)}"))
+    return out
+
+
+def blind_remedy(exporter: ExporterSetup, missing: tuple[str, ...]) -> str:
+    if exporter.kind == "dcgm-exporter":
+        if any(name in exporter.counters for name in missing):
+            return "The counter is enabled, but this GPU does not report it (a vGPU guest, a MIG GPU, a driver without it)."
+        field = next((name for name in missing if name.startswith("DCGM_")), missing[0])
+        return (f"Add {field} to dcgm-exporter's counters CSV (`counters: gpuobs` in the spec generates one with "
+                "every field gpuobs reads), or disable the alert in the spec.")
+    if exporter.kind == "nvidia_gpu_exporter":
+        return ("nvidia_gpu_exporter does not serve it; monitor this GPU with gpuobs-exporter or dcgm-exporter, "
+                "or disable the alert in the spec.")
+    return "The GPU or its driver does not report it (a vGPU guest, a MIG GPU, an old driver); check nvidia-smi -q."
 
 
 def alert_expressions(model: FleetModel) -> dict[str, str]:
-    n = Names(model)
-    h = n.host
-    up = sel("up", job=GPU_EXPORTER_JOB)
+    ns = names_of(model)
+    h = ns[0].host
+    up = sel("up", exporter_jobs(model))
     temp, margin = "gpu:temperature:celsius", "gpu:temperature_margin:celsius"
+    has_margin = any(n.serves("gpu_temp_margin") for n in ns)
 
     def thermal(threshold: str, op: str) -> str:
         """The T.Limit margin where the GPU reports one, else degrees against the threshold."""
+        degrees = f"{temp} {op} gpu:temperature_{threshold}_threshold:celsius"
+        if not has_margin:
+            return degrees
         return (f"({temp} and ({margin} <= gpu:temperature_margin_{threshold}_threshold:celsius))\nor\n"
-                f"({temp} {op} gpu:temperature_{threshold}_threshold:celsius unless {margin})")
-
-    def xid(codes) -> str:
-        pattern = quote("|".join(str(c) for c in codes))
-        counter = sel(n.xid_errors, f"xid=~{pattern}")
-        gauge_paths = "\nor\n".join(
-            f'label_replace({n.gpu("xid_last")} == {c}, "xid", "{c}", "", "")' for c in codes)
-        return (f"(increase({counter}[{XID_WINDOW}]) > 0)\nor\n"
-                f"({counter} > 0 unless {counter} offset {XID_WINDOW})\nor\n"
-                f"(\n{gauge_paths}\n) unless on (cluster, {h}, gpu) {n.xid_errors}")
+                f"({degrees} unless {margin})")
 
     def horizon_prediction(matcher: str, horizon: str) -> str:
         """Only near the limit: a GPU warming up after a job starts rises steeply far below it."""
@@ -332,41 +569,62 @@ def alert_expressions(model: FleetModel) -> dict[str, str]:
                 f"and {series} <= {critical}\n"
                 f"and {series} >= {critical} - {PREDICTION_NEAR_CELSIUS}")
 
-    reporting = (f"count by (cluster, {h}) (count by (cluster, {h}, gpu) ({n.gpu_temp}))\n"
-                 f"    or on (cluster, {h})\n    0 * max by (cluster, {h}) ({up} == 1)")
+    def per_setup(key: str, build, models_key: str = "all") -> str:
+        clauses = []
+        for n in ns:
+            models = _applicable(n, models_key)
+            if n.serves(key) and models:
+                clauses.append(build(n, models))
+        return union(clauses) if clauses else ""
+
+    all_models = model.gpu_models
+    lost = [n for n in ns if n.serves("gpu_up")]
+    reporting = (f"count by (cluster, {h}) ({PRESENT})\n    or on (cluster, {h})\n"
+                 f"    0 * max by (cluster, {h}) ({up} == 1)")
+    shortfall = (f"  {ns[0].inventory_expected_gpus}\n  - on (cluster, {h}) group_left ()\n"
+                 f"  (\n    {reporting}\n  )\n  > 0")
+    missing = f"(\n{shortfall}\n)"
+    if lost:
+        gpu_up = union([n.gpu("gpu_up") for n in lost])
+        missing = (f"(1 - ({gpu_up} == 0))\n* on (cluster, {h}) group_left (gpu_model)\n"
+                   f"({ns[0].inventory_expected_gpus} > bool 0)\nor\n(\n{shortfall}\n"
+                   f"  unless on (cluster, {h}) ({gpu_up} == 0)\n)")
     exprs = {
         "GPUThermalWarning": thermal("warning", ">="),
         "GPUThermalCritical": thermal("critical", ">"),
-        "GPUThermalCriticalPredicted": _per_value(model, "thermal_prediction_horizon", horizon_prediction),
+        "GPUThermalCriticalPredicted": by_model(all_models, threshold_of(model, "thermal_prediction_horizon"),
+                                                horizon_prediction),
         "GPUPowerSpike": "gpu:power_usage:watts > gpu:power_warning_threshold:watts",
         "GPUPowerCritical": "gpu:power_usage:watts > gpu:power_critical_threshold:watts",
-        "GPUEccCorrectableSpike": _per_value(model, "ecc_correctable_warning", lambda m, v: (
-            f"{n.gpu_increase('ecc_sbe_volatile', matcher=m)} >= {num(v)}")),
-        "GPUEccUncorrectable": f"{n.gpu_increase('ecc_dbe_volatile')} > 0",
+        "GPUEccCorrectableSpike": per_setup("ecc_sbe_volatile", lambda n, models: by_model(
+            models, threshold_of(model, "ecc_correctable_warning"),
+            lambda m, v: f"{n.gpu_increase('ecc_sbe_volatile', matcher=m)} >= {num(v)}")),
+        "GPUEccUncorrectable": per_setup("ecc_dbe_volatile", lambda n, _: f"{n.gpu_increase('ecc_dbe_volatile')} > 0"),
         "GPUThrottling": "gpu:clock_event_hw_throttle:active == 1",
-        "GPUMemoryPressure": _per_value(model, "memory_used_warning_ratio", lambda m, v: (
+        "GPUMemoryPressure": by_model(all_models, threshold_of(model, "memory_used_warning_ratio"), lambda m, v: (
             f"100 * {sel('gpu:framebuffer_used:ratio', m)} >= {num(v * 100)}")),
-        "GPURowRemapFailure": f"{n.gpu('row_remap_failure')} == 1",
-        "GPURowRemapPending": f"{n.gpu('row_remap_pending')} == 1\nor\n{n.gpu('retired_pending')} > 0",
-        "GPUNVLinkErrors": _per_value(model, "nvlink_errors_warning", lambda m, v: (
+        "GPURowRemapFailure": per_setup("row_remap_failure", lambda n, models: (
+            f"{n.gpu('row_remap_failure', '' if len(models) == len(model.models_of(n.exporter)) else _model_matcher(models))} == 1"),
+            "row_remapping"),
+        "GPURowRemapPending": union([c for n in ns for c in (
+            [f"{n.gpu('row_remap_pending')} == 1"] if n.serves("row_remap_pending") else []) + (
+            [f"{n.gpu('retired_pending')} > 0"] if n.serves("retired_pending") else [])] or [""]),
+        "GPUNVLinkErrors": by_model(all_models, threshold_of(model, "nvlink_errors_warning"), lambda m, v: (
             f"{sel('gpu:nvlink_errors:increase5m', m)} > {num(v)}")),
-        "GPUPCIeReplayErrors": _per_value(model, "pcie_replay_warning", lambda m, v: (
-            f"{n.gpu_increase('pcie_replay', matcher=m)} > {num(v)}")),
-        "GPUHealthLow": _per_value(model, "health_score_warning", lambda m, v: (
+        "GPUPCIeReplayErrors": per_setup("pcie_replay", lambda n, models: by_model(
+            models, threshold_of(model, "pcie_replay_warning"),
+            lambda m, v: f"{n.gpu_increase('pcie_replay', matcher=m)} > {num(v)}")),
+        "GPUHealthLow": by_model(all_models, threshold_of(model, "health_score_warning"), lambda m, v: (
             f"{sel('gpu:health:score', m)} < {num(v)}")),
         # A GPU the exporter reports lost is named; otherwise only the shortfall of the host is known.
-        "GPUMissing": (f"(1 - ({n.gpu_up} == 0))\n* on (cluster, {h}) group_left (gpu_model)\n"
-                       f"({n.inventory_expected_gpus} > bool 0)\nor\n(\n"
-                       f"  {n.inventory_expected_gpus}\n  - on (cluster, {h}) group_left ()\n"
-                       f"  (\n    {reporting}\n  )\n"
-                       f"  > 0\n  unless on (cluster, {h}) ({n.gpu_up} == 0)\n)"),
+        "GPUMissing": missing,
         "GPUExporterDown": (f"{up} == 0\nor on (cluster, {h})\n"
-                            f"({n.inventory_expected_gpus} unless on (cluster, {h}) {up})"),
-        "GPUExporterStale": f"time() - {n.exporter_last_success} > {model.prometheus.exporter_stale_seconds}",
+                            f"({ns[0].inventory_expected_gpus} unless on (cluster, {h}) {up})"),
+        "GPUExporterStale": union([c for c in (_stale(n, model) for n in ns) if c] or [""]),
     }
     for alert in model.alerts:
         if alert.definition.xid_codes:
-            exprs[alert.name] = xid(alert.definition.xid_codes)
+            exprs[alert.name] = union([c for c in (_xid(n, alert.definition.xid_codes) for n in ns) if c] or [""])
     return exprs
 
 
@@ -376,7 +634,19 @@ def alert_labels(model: FleetModel, alert: Alert) -> dict[str, str]:
     return labels
 
 
-def alert_annotations(model: FleetModel, alert: Alert) -> dict[str, str]:
+def can_fire(model: FleetModel, alert: Alert) -> bool:
+    """Whether some exporter setup of the fleet serves every signal the alert reads."""
+    return any(all(any(n.serves(k) for k in signal) for signal in alert.definition.needs)
+               and _applicable(n, alert.definition.applies_to) for n in names_of(model))
+
+
+def active_alerts(model: FleetModel) -> list[Alert]:
+    """The enabled alerts that can fire somewhere; the others would be rules over nothing (what
+    they miss is named by GPUAlertBlind and by `gpuobs validate`)."""
+    return [a for a in model.alerts if can_fire(model, a) and (a.name != BLIND_ALERT or blind_rules(model))]
+
+
+def alert_annotations(model: FleetModel, alert: Alert, fill: dict | None = None) -> dict[str, str]:
     h = model.prometheus.host_label
     d = alert.definition
 
@@ -391,30 +661,50 @@ def alert_annotations(model: FleetModel, alert: Alert) -> dict[str, str]:
     url += f"&viewPanel={panel}"
     return {
         "summary": d.summary,
-        "description": host_label(d.description),
+        "description": _filled(host_label(d.description), fill or {}),
         "runbook_url": f"{model.runbook_url}#{d.name.lower()}",
         "dashboard_url": url,
     }
 
 
-def expected_annotations(model: FleetModel, alert: Alert, labels: dict[str, str], value: float) -> dict:
+def _filled(template: str, fill: dict) -> str:
+    for key, value in fill.items():
+        template = template.replace("{" + key + "}", value)
+    return template
+
+
+def blind_fill(blinded: Alert, exporter: ExporterSetup, missing: tuple[str, ...]) -> dict:
+    """What a GPUAlertBlind rule's description says about the alert it stands in for."""
+    return {"missing": " or ".join(missing), "blind_alert": blinded.name, "remedy": blind_remedy(exporter, missing)}
+
+
+def expected_annotations(model: FleetModel, alert: Alert, labels: dict[str, str], value: float,
+                         fill: dict | None = None) -> dict:
     """The annotations Prometheus renders for an alert with these labels and value."""
-    return {k: render_annotation(v, labels, value) for k, v in alert_annotations(model, alert).items()}
+    return {k: render_annotation(v, labels, value) for k, v in alert_annotations(model, alert, fill).items()}
+
+
+def alert_rules(model: FleetModel) -> list[dict]:
+    exprs = alert_expressions(model)
+    rules = []
+    for a in active_alerts(model):
+        if a.name != BLIND_ALERT:
+            rules.append({"alert": a.name, "expr": exprs[a.name], "for": a.for_, "labels": alert_labels(model, a),
+                          "annotations": alert_annotations(model, a)})
+            continue
+        for blinded, exporter, missing, expr in blind_rules(model):
+            labels = {**alert_labels(model, a), "blind_alert": blinded.name, "missing": " or ".join(missing)}
+            rules.append({"alert": a.name, "expr": expr, "for": a.for_, "labels": labels,
+                          "annotations": alert_annotations(model, a, blind_fill(blinded, exporter, missing))})
+    return rules
 
 
 def generate(model: FleetModel) -> dict[str, dict]:
     """{relative path: document} for the rule files: one set for the fleet's one Prometheus, or
     shared cluster-tier files, each cluster's inventory and the fleet rules in a file of their own."""
-    exprs = alert_expressions(model)
-    alerts = {"groups": [{"name": "gpuobs.alerts", "rules": [{
-        "alert": a.name,
-        "expr": exprs[a.name],
-        "for": a.for_,
-        "labels": alert_labels(model, a),
-        "annotations": alert_annotations(model, a),
-    } for a in model.alerts]}]}
+    alerts = {"groups": [{"name": "gpuobs.alerts", "rules": alert_rules(model)}]}
     recording = [
-        {"name": "gpuobs.thresholds", "rules": threshold_rules(model)},
+        {"name": "gpuobs.thresholds", "rules": threshold_rules(model) + mig_fraction_rules(model)},
         {"name": "gpuobs.gpu", "rules": gpu_rules(model)},
         {"name": "gpuobs.health", "rules": health_rules(model)},
         {"name": "gpuobs.aggregates", "rules": aggregate_rules(model)},

@@ -2,26 +2,31 @@
 
 from __future__ import annotations
 
+import difflib
 from collections import Counter
 
 from gpuobs.alerts import BY_NAME as ALERTS_BY_NAME
-from gpuobs.catalog import PROFILES
+from gpuobs.catalog import DCGM_EXPORTER, DCGM_FIELD_KEYS, DCGM_LABELS, NVIDIA_SMI_LABELS, WORKLOAD_LABELS
+from gpuobs.dcgm_fields import DCGM_FIELDS
 from gpuobs.errors import Problem
-from gpuobs.gpus import GPU_MODELS
+from gpuobs.spec.gpu_models import check_gpu_models, known_models
 from gpuobs.spec.grafana_checks import check_grafana
 from gpuobs.spec.kubernetes_checks import check_kubernetes
 from gpuobs.spec.routing_checks import check_alertmanager
-from gpuobs.spec.schema import Fleet, seconds
+from gpuobs.catalog import DEFAULT_PORTS
+from gpuobs.spec.schema import Exporter, Fleet, seconds, unknown_model_message
 from gpuobs.spec.tier_checks import check_tiers
 from gpuobs.thresholds import resolved_thresholds
 
 # Labels gpuobs itself sets on series or alerts; a user label of the same name would clobber them.
-_ALERT_OWNED = ("alertname", "severity", "action", "family", "cluster", "team", "job", "instance")
+_ALERT_OWNED = ("alertname", "severity", "action", "family", "cluster", "team", "job", "instance", "gpu_model",
+                "blind_alert", "missing")
+# Labels some exporter puts on GPU series.
+EXPORTER_LABELS = frozenset(DCGM_LABELS.values()) | {"Hostname"} | set(NVIDIA_SMI_LABELS.values()) | set(WORKLOAD_LABELS)
 
 
 def reserved_labels(fleet: Fleet) -> set[str]:
-    profile = PROFILES[fleet.profile]
-    return set(_ALERT_OWNED) | {fleet.prometheus.host_label} | set(profile.labels.values())
+    return set(_ALERT_OWNED) | {fleet.prometheus.host_label} | EXPORTER_LABELS
 
 
 def cross_check(fleet: Fleet, fleet_name: str) -> list[Problem]:
@@ -35,20 +40,32 @@ def cross_check(fleet: Fleet, fleet_name: str) -> list[Problem]:
     for i, cluster in enumerate(fleet.clusters):
         _check_labels(add, f"clusters[{i}].labels", cluster.labels, reserved)
 
+    models = known_models(fleet)
+    problems += check_gpu_models(fleet)
+    for i, cluster in enumerate(fleet.clusters):
+        _check_exporter(add, f"clusters[{i}].exporter", cluster.exporter)
+
     hosts = [h.name for h in fleet.hosts]
     for i, name in _duplicates(hosts):
         add(f"hosts[{i}].name", f"duplicate host name '{name}'")
-    endpoints = [f"{(h.address or h.name).lower()}:{h.exporter_port}" for h in fleet.hosts]
+    cluster_exporter = {c.name: c.exporter for c in fleet.clusters}
+    ports = [h.exporter_port or DEFAULT_PORTS[(h.exporter or cluster_exporter.get(h.cluster) or Exporter()).kind]
+             for h in fleet.hosts]
+    endpoints = [f"{(h.address or h.name).lower()}:{port}" for h, port in zip(fleet.hosts, ports, strict=True)]
     for i, endpoint in _duplicates(endpoints):
         add(f"hosts[{i}].exporter_port", f"exporter endpoint {endpoint} is already used by another host")
-    for i, host in enumerate(fleet.hosts):
-        if host.exporter_port == host.node_exporter_port:
-            add(f"hosts[{i}].exporter_port", f"port {host.exporter_port} is also the host's node_exporter_port")
+    for i, (host, port) in enumerate(zip(fleet.hosts, ports, strict=True)):
+        if port == host.node_exporter_port:
+            add(f"hosts[{i}].exporter_port", f"port {port} is also the host's node_exporter_port")
         if host.cluster not in clusters:
             add(f"hosts[{i}].cluster", f"unknown cluster '{host.cluster}'; known: {', '.join(clusters)}")
+        if host.exporter is not None:
+            _check_exporter(add, f"hosts[{i}].exporter", host.exporter)
         _check_labels(add, f"hosts[{i}].labels", host.labels, reserved)
-        if host.gpus.mig is not None:
-            _check_mig(add, f"hosts[{i}].gpus", host.gpus)
+        if host.gpus.model not in models:
+            add(f"hosts[{i}].gpus.model", unknown_model_message(host.gpus.model, models))
+        elif host.gpus.mig is not None:
+            _check_mig(add, f"hosts[{i}].gpus", host.gpus, models[host.gpus.model])
 
     owner: dict[str, str] = {}
     for i, team_name in _duplicates([t.name for t in fleet.teams]):
@@ -70,13 +87,13 @@ def cross_check(fleet: Fleet, fleet_name: str) -> list[Problem]:
 
     used_models = {h.gpus.model for h in fleet.hosts}
     for model, override in fleet.thresholds.items():
-        if model not in GPU_MODELS:
-            add(f"thresholds.{model}", f"unknown GPU model '{model}'; known: {', '.join(GPU_MODELS)}")
+        if model not in models:
+            add(f"thresholds.{model}", f"unknown GPU model '{model}'; known: {', '.join(models)}")
             continue
         if model not in used_models:
             add(f"thresholds.{model}", f"no host has {model} GPUs; thresholds for it would never apply")
         # Compare what will be in force: the spec's values over the model's defaults.
-        t = resolved_thresholds(GPU_MODELS[model], override)
+        t = resolved_thresholds(models[model], override)
         path = f"thresholds.{model}"
         _check_order(add, path, override, t, "gpu_temp_warning", "gpu_temp_critical", "below")
         _check_order(add, path, override, t, "power_warning_ratio", "power_critical_ratio", "below")
@@ -90,7 +107,7 @@ def cross_check(fleet: Fleet, fleet_name: str) -> list[Problem]:
         _check_labels(add, f"alerts.{name}.labels", override.labels, reserved)
 
     prom = fleet.prometheus
-    if prom.host_label in set(_ALERT_OWNED) | set(PROFILES[fleet.profile].labels.values()):
+    if prom.host_label in set(_ALERT_OWNED) | EXPORTER_LABELS:
         add("prometheus.host_label", f"'{prom.host_label}' is a label gpuobs or the exporter sets already; "
             "choose another name (default: host)")
     if prom.scrape_timeout and seconds(prom.scrape_timeout) > seconds(prom.scrape_interval):
@@ -132,8 +149,26 @@ def _check_order(add, path, override, resolved, warning_key, critical_key, direc
             f"(in force: {warning_key}={warning:g}, {critical_key}={critical:g})")
 
 
-def _check_mig(add, path, gpus):
-    model = GPU_MODELS[gpus.model]
+def _check_exporter(add, path, exporter: Exporter) -> None:
+    dcgm = exporter.kind == DCGM_EXPORTER
+    if exporter.version is not None and not dcgm:
+        add(f"{path}.version", f"version applies to dcgm-exporter only, not {exporter.kind}")
+    if exporter.counters is not None and not dcgm:
+        add(f"{path}.counters", f"counters apply to dcgm-exporter only, not {exporter.kind}")
+    if not isinstance(exporter.counters, list):
+        return
+    if not exporter.counters:
+        add(f"{path}.counters", "an empty counters list would serve nothing; use default, gpuobs or field names")
+    for j, name in enumerate(exporter.counters):
+        if name not in DCGM_FIELDS and name not in DCGM_FIELD_KEYS:
+            close = difflib.get_close_matches(name, sorted(DCGM_FIELDS), n=1)
+            hint = f"; did you mean {close[0]}?" if close else ""
+            add(f"{path}.counters[{j}]", f"'{name}' is not a DCGM field dcgm-exporter knows{hint}")
+    for j, name in _duplicates(exporter.counters):
+        add(f"{path}.counters[{j}]", f"'{name}' is listed twice")
+
+
+def _check_mig(add, path, gpus, model):
     if not model.mig_profiles:
         add(f"{path}.mig", f"{gpus.model} does not support MIG")
         return
@@ -147,9 +182,9 @@ def _check_mig(add, path, gpus):
             chosen.append(known[name])
     compute = sum(p.compute_slices for p in chosen)
     memory = sum(p.memory_slices for p in chosen)
-    if compute > 7 or memory > 8:
-        add(f"{path}.mig.profiles", f"layout needs {compute}/7 compute and {memory}/8 memory slices; "
-            "it does not fit on one GPU")
+    if compute > model.compute_slices or memory > model.memory_slices:
+        add(f"{path}.mig.profiles", f"layout needs {compute}/{model.compute_slices} compute and "
+            f"{memory}/{model.memory_slices} memory slices; it does not fit on one GPU")
     for j, index in _duplicates(gpus.mig.gpus or []):
         add(f"{path}.mig.gpus[{j}]", f"GPU index {index} is listed twice")
     for j, index in enumerate(gpus.mig.gpus or []):

@@ -36,6 +36,14 @@ def check_kubernetes(fleet: Fleet, fleet_name: str) -> list[Problem]:
     def add(path: str, message: str) -> None:
         problems.append(Problem(path, message))
 
+    for i, cluster in enumerate(fleet.clusters):
+        if cluster.exporter.kind != "gpuobs":
+            add(f"clusters[{i}].exporter.kind", f"the kubernetes section deploys and scrapes gpuobs-exporter; a "
+                f"{cluster.exporter.kind} cluster is not supported there yet (leave kubernetes out, or use gpuobs)")
+    for i, host in enumerate(fleet.hosts):
+        if host.exporter is not None and host.exporter.kind != "gpuobs":
+            add(f"hosts[{i}].exporter.kind", f"the kubernetes section deploys and scrapes gpuobs-exporter; a "
+                f"{host.exporter.kind} host is not supported there yet")
     if "_" in fleet_name:
         add("name", f"fleet name '{fleet_name}' names Kubernetes objects, which cannot contain '_'; "
             "set a name with '-' instead")

@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from gpuobs.errors import Problem, SpecError
+from gpuobs.gpus import GPU_MODELS
 from gpuobs.spec import schema
 from gpuobs.spec.checks import cross_check
 from gpuobs.spec.schema import Fleet
@@ -90,8 +91,10 @@ def _run_python(source: str, path: Path):
 
 
 def _validate(source: str, data, text: str | None) -> Fleet:
+    own = [m.get("name") for m in data.get("gpu_models") or [] if isinstance(m, dict)] \
+        if isinstance(data.get("gpu_models"), list) else []
     try:
-        return Fleet.model_validate(data)
+        return Fleet.model_validate(data, context={"gpu_models": [*GPU_MODELS, *own]})
     except ValidationError as exc:
         raise SpecError(source, _with_lines(_problems(exc), text)) from None
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from gpuobs.alerts import ALERTS
-from gpuobs.catalog import PROFILES
+from gpuobs.catalog import DCGM_LABELS, NVIDIA_SMI_LABELS
 from gpuobs.errors import Problem
 from gpuobs.spec.schema import Fleet
 
@@ -15,7 +15,7 @@ RECEIVER_KINDS = ("webhook", "slack", "pagerduty", "email")
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 # Labels every gpuobs alert or some of them carry, besides the spec's own target and alert labels.
 _ALERT_LABELS = {"alertname", "severity", "action", "family", "cluster", "team", "job", "instance", "gpu_model",
-                 "xid", "reason"}
+                 "xid", "reason", "blind_alert", "missing", "Hostname"}
 
 
 def enabled_alerts(fleet: Fleet):
@@ -27,7 +27,7 @@ def enabled_alerts(fleet: Fleet):
 
 
 def alert_label_names(fleet: Fleet) -> set[str]:
-    names = set(_ALERT_LABELS) | {fleet.prometheus.host_label} | set(PROFILES[fleet.profile].labels.values())
+    names = set(_ALERT_LABELS) | {fleet.prometheus.host_label} | set(DCGM_LABELS.values()) | set(NVIDIA_SMI_LABELS.values())
     names |= set(fleet.prometheus.external_labels)
     for cluster in fleet.clusters:
         names |= set(cluster.labels)

@@ -10,11 +10,11 @@ import ipaddress
 import re
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo
 
 from gpuobs.alerts import ACTIONS, SEVERITIES
 from gpuobs.alerts import BY_NAME as ALERTS_BY_NAME
-from gpuobs.catalog import PROFILES
+from gpuobs.catalog import GPUOBS, KINDS
 from gpuobs.gpus import GPU_MODELS
 from gpuobs.spec import kube
 
@@ -55,12 +55,6 @@ def _address(value: str) -> str:
     raise ValueError(f"'{value}' is not a host name or IP address (no scheme, no port: set exporter_port)")
 
 
-def _gpu_model(value: str) -> str:
-    if value not in GPU_MODELS:
-        raise ValueError(f"unknown GPU model '{value}'; known: {', '.join(GPU_MODELS)}")
-    return value
-
-
 def seconds(duration: str) -> float:
     """A Prometheus duration in seconds."""
     units = {"y": 31536000, "w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1, "ms": 0.001}
@@ -80,8 +74,22 @@ Address = Annotated[str, AfterValidator(_address)]
 Url = Annotated[str, AfterValidator(_url)]
 Labels = dict[LabelName, str]
 StrictInt = Annotated[int, Field(strict=True)]  # YAML `true` must not pass as 1
+def _gpu_model(value: str, info: ValidationInfo) -> str:
+    """Checked here when the loader says which models the spec defines, so an unknown model is
+    reported with the file's other problems; spec/checks.py checks it again for Python specs."""
+    known = (info.context or {}).get("gpu_models")
+    if known is not None and value not in known:
+        raise ValueError(unknown_model_message(value, known))
+    return value
+
+
+def unknown_model_message(value: str, known) -> str:
+    return f"unknown GPU model '{value}'; known: {', '.join(known)} (or describe it under gpu_models)"
+
+
 GpuModelName = Annotated[str, AfterValidator(_gpu_model),
-                         Field(json_schema_extra={"enum": list(GPU_MODELS)})]
+                         Field(min_length=1, description="a built-in model or one of gpu_models",
+                               json_schema_extra={"examples": list(GPU_MODELS)})]
 
 
 class Strict(BaseModel):
@@ -102,11 +110,54 @@ class Gpus(Strict):
     mig: MigLayout | None = None
 
 
+class Exporter(Strict):
+    """What serves the GPU metrics of a cluster's (or a host's) nodes."""
+
+    kind: Literal[KINDS] = Field(GPUOBS, description="gpuobs (gpuobs-exporter), dcgm-exporter "  # type: ignore[valid-type]
+                                 "(NVIDIA's, as the GPU Operator runs it) or nvidia_gpu_exporter")
+    version: Literal[3, 4] | None = Field(None, description="dcgm-exporter's major version: 3 labels the node "
+                                          "`Hostname`, 4 `hostname` (default 4)")
+    counters: Literal["default", "gpuobs"] | list[str] | None = Field(
+        None, description="dcgm-exporter's counters CSV: default (as shipped), gpuobs (the default plus every "
+        "field the enabled alerts and dashboards read; gpuobs generates it) or a list of DCGM field names "
+        "(default: gpuobs)")
+
+
+class GpuModelSpec(Strict):
+    """A GPU model of your own, for GPUs the built-in list lacks; thresholds can be set as for any model."""
+
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$")] = Field(
+        description="the name hosts[].gpus.model uses: letters, digits, '.', '_' and '-'")
+    nvml_name: str | None = Field(None, min_length=1, description="the name NVML reports (dcgm-exporter's "
+                                  "modelName), e.g. 'NVIDIA A800 80GB PCIe'")
+    nvml_pattern: str | None = Field(None, min_length=1, description="a regular expression matching the whole "
+                                     "NVML name, where several names are one model")
+    power_limit_watts: float = Field(gt=0, le=5000, description="default enforced power limit")
+    gpu_temp_warning: float = Field(ge=0, le=150, description="C; used where the GPU reports no limit itself")
+    gpu_temp_critical: float = Field(ge=0, le=150, description="C: the GPU's max operating temperature")
+    memory_mib: StrictInt = Field(ge=1, description="framebuffer size as NVML reports it")
+    nvlink_links: StrictInt = Field(0, ge=0, le=72)
+    reports_temp_margin: bool = Field(False, description="the driver reports thresholds relative to a T.Limit")
+    row_remapping: bool = Field(True, description="false for GPUs that retire pages instead (Volta, Turing)")
+    mig_profiles: list[MigProfileSpec] = Field(default_factory=list)
+
+
+class MigProfileSpec(Strict):
+    name: str = Field(pattern=r"^[1-9]g\.[0-9]+gb(\+[a-z0-9.]+)?$", description="as NVML names it, e.g. 3g.40gb")
+    compute_slices: StrictInt = Field(ge=1, le=8)
+    memory_slices: StrictInt = Field(ge=1, le=8)
+
+
+GpuModelSpec.model_rebuild()
+
+
 class Host(Strict):
     name: Name
     cluster: Name
     address: Address | None = Field(None, description="where the exporters listen; defaults to name")
-    exporter_port: StrictInt = Field(9400, ge=1, le=65535)
+    exporter: Exporter | None = Field(None, description="overrides the cluster's exporter for this host")
+    exporter_port: StrictInt | None = Field(None, ge=1, le=65535, description="default: 9400 (gpuobs, "
+                                            "dcgm-exporter), 9835 (nvidia_gpu_exporter)")
     node_exporter_port: StrictInt | None = Field(9100, ge=1, le=65535,
                                            description="null when the host runs no node-exporter")
     labels: Labels = Field(default_factory=dict, description="extra target labels on every series")
@@ -116,6 +167,7 @@ class Host(Strict):
 class Cluster(Strict):
     name: Name
     labels: Labels = Field(default_factory=dict)
+    exporter: Exporter = Field(default_factory=Exporter, description="what serves GPU metrics on its hosts")
     prometheus: ClusterPrometheus | None = Field(None, description="this cluster's own Prometheus; with it "
                                                  "(or a global tier) every cluster gets a Prometheus of its own")
 
@@ -496,7 +548,7 @@ class Fleet(Strict):
 
     version: Literal[1] = 1
     name: Name | None = Field(None, description="output folder name; defaults to the spec file's stem")
-    profile: Literal[tuple(PROFILES)] = "dcgm"  # type: ignore[valid-type]
+    gpu_models: list[GpuModelSpec] = Field(default_factory=list, description="GPU models of your own")
     clusters: list[Cluster] = Field(min_length=1)
     hosts: list[Host] = Field(min_length=1)
     teams: list[Team] = Field(default_factory=list)
