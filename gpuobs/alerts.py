@@ -119,7 +119,8 @@ ALERTS: tuple[AlertDef, ...] = (
     AlertDef("GPUExporterStale", "exporter", "critical", "notify", "2m",
              "GPU exporter serving frozen readings",
              "The GPU exporter of {{ $labels.cluster }}/{{ $labels.host }} answers scrapes but its "
-             'readings have not changed for at least {{ printf "%.0f" $value }} seconds (NVML or DCGM wedged?); its GPUs\' '
+             'readings have not changed for at least {{ printf "%.0f" $value }} seconds (NVML or DCGM wedged?); '
+             "its GPUs' "
              "readings are frozen and their alerts cannot fire.",
              scope="host", needs=(("exporter_last_success", "total_energy"),)),
     # Fires once per GPU and blinded alert; {missing}, {blind_alert} and {remedy} are filled per rule

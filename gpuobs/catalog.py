@@ -289,6 +289,11 @@ class Profile:
     def serves(self, key: str) -> bool:
         return key in self.served
 
+    def could_serve(self, key: str) -> bool:
+        """Whether this kind of exporter serves `key` in some configuration (dcgm-exporter: any
+        DCGM field its counters may enable)."""
+        return key in self.served or (self.name == DCGM_EXPORTER and key in set(DCGM_FIELD_KEYS.values()))
+
     def has_label(self, key: str) -> bool:
         return key in self.labels
 
@@ -312,7 +317,7 @@ def _dcgm_field_keys() -> dict[str, str]:
 
     keys = {name: key for key, name in DCGM_NAMES.items() if name.startswith(("DCGM_FI_", "DCGM_EXP_"))}
     keys[DCGM_MARGIN_FIELD] = "gpu_temp_margin"
-    keys["DCGM_FI_DEV_CLOCK_THROTTLE_REASONS"] = "clock_event_reasons"
+    keys["DCGM_FI_DEV_CLOCK_THROTTLE_REASONS"] = "clock_event_reasons"  # OLD_CLOCK_EVENTS_FIELD
     keys.update({new: keys[old] for old, new in DCGM_RENAMED.items() if old in keys})
     return keys
 
@@ -391,7 +396,8 @@ NVIDIA_SMI_NAMES: dict[str, str] = {
     "gpu_info": "nvidia_smi_gpu_info",
 }
 NVIDIA_SMI_LABELS: dict[str, str] = {"uuid": "uuid"}
-NVIDIA_SMI_HW_THROTTLE = "nvidia_smi_clocks_(event|throttle)_reasons_(hw_slowdown|hw_thermal_slowdown|hw_power_brake_slowdown)"
+NVIDIA_SMI_HW_THROTTLE = ("nvidia_smi_clocks_(event|throttle)_reasons_"
+                          "(hw_slowdown|hw_thermal_slowdown|hw_power_brake_slowdown)")
 # Per-series divisor to the catalog's unit: MiB, MHz, percent.
 NVIDIA_SMI_SCALE: dict[str, float] = {
     "fb_free": 1048576, "fb_used": 1048576, "fb_reserved": 1048576, "fb_total": 1048576,
@@ -406,12 +412,19 @@ _GPUOBS_EXTRA_KEYS = ("gpu_temp_margin", "gpu_max_op_temp", "mem_max_op_temp", "
                       "clock_event_reasons", "xid_window_count")
 
 
-def gpuobs_dcgm_counters(enabled_alerts) -> tuple[str, ...]:
+# dcgm-exporter 3.x knows the clock-events field only by its old name (and exits on the new one);
+# 4.x releases know the new one (some 4.x releases refuse the old).
+OLD_CLOCK_EVENTS_FIELD = "DCGM_FI_DEV_CLOCK_THROTTLE_REASONS"
+
+
+def gpuobs_dcgm_counters(enabled_alerts, version: int = 4) -> tuple[str, ...]:
     """dcgm-exporter's default counters plus every DCGM field the enabled alerts and the
-    dashboards read, in the names gpuobs writes (which every dcgm-exporter release accepts)."""
+    dashboards read, in names the given dcgm-exporter major version accepts."""
     fields = list(DCGM_DEFAULT_COUNTERS)
     keys = [key for alert in enabled_alerts for signal in alert.needs for key in signal] + list(_GPUOBS_EXTRA_KEYS)
     names = {**DCGM_NAMES, "gpu_temp_margin": DCGM_MARGIN_FIELD}
+    if version == 3:
+        names["clock_event_reasons"] = OLD_CLOCK_EVENTS_FIELD
     for key in keys:
         name = names[key]
         if name.startswith(("DCGM_FI_", "DCGM_EXP_")) and name not in fields:

@@ -8,13 +8,22 @@ import shutil
 from pathlib import Path
 
 from gpuobs.errors import UsageError
-from gpuobs.generators import alertmanager, federation, grafana, kubernetes, prometheus, promtests, rules
+from gpuobs.generators import (
+    alertmanager,
+    dcgm_counters,
+    federation,
+    grafana,
+    kubernetes,
+    prometheus,
+    promtests,
+    rules,
+)
 from gpuobs.model import FleetModel, build_model
 from gpuobs.render import to_json, to_yaml
 from gpuobs.spec import load_spec
 
 GENERATORS = (prometheus.generate, federation.generate, rules.generate, promtests.generate, alertmanager.generate,
-              grafana.generate, kubernetes.generate)
+              grafana.generate, kubernetes.generate, dcgm_counters.generate)
 
 
 def source_label(spec_path: Path, out_dir: Path) -> str:
@@ -38,6 +47,9 @@ def render(model: FleetModel) -> dict[str, str]:
         for path, document in generate(model).items():
             if path.endswith(".json"):
                 texts[path] = to_json(document)  # the dashboard's description names the spec
+                continue
+            if isinstance(document, str):  # a text format of its own, header included
+                texts[path] = document
                 continue
             preamble = prometheus.retention_guidance(model, path) if prometheus.is_config(path) else ""
             texts[path] = to_yaml(document, model.source, preamble)

@@ -83,8 +83,10 @@ GPU_MODELS: dict[str, GpuModel] = {
                  _A100_40_MIG, figures_source=_AMPERE_ABS.format(85)),
         GpuModel("A100-PCIE-80GB", "NVIDIA A100 80GB PCIe", 300, 81920, 0, False, True, 80, 85,
                  _A100_80_MIG, figures_source=_AMPERE_ABS.format(85)),
+        # Older drivers report the name without its "NVIDIA " prefix.
         GpuModel("A100-PCIE-40GB", "NVIDIA A100-PCIE-40GB", 250, 40960, 0, False, True, 80, 85,
-                 _A100_40_MIG, figures_source=_AMPERE_ABS.format(85) + " (as the other GA100 boards)"),
+                 _A100_40_MIG, figures_source=_AMPERE_ABS.format(85) + " (as the other GA100 boards)",
+                 nvml_pattern="(NVIDIA )?A100-PCIE-40GB"),
         # A800: the export variant of the A100 SXM4 80GB (same GA100 board, NVLink cut to 8 links).
         GpuModel("A800-SXM4-80GB", "NVIDIA A800-SXM4-80GB", 400, 81920, 8, False, True, 80, 85,
                  _A100_80_MIG, figures_source=_AMPERE_ABS.format(85) + " (as the A100 SXM4 it derives from)"),

@@ -39,6 +39,7 @@ REMAP_PANEL = 10
 INTERCONNECT_PANEL = 11
 HEALTH_SCORE_PANEL = 1
 GPUS_REPORTING_PANEL = 1
+BLIND_SPOTS_PANEL = 2  # monitoring dashboard
 
 # alert family -> (dashboard, panel id) of the panel that shows the alert's metric
 ALERT_PANELS = {
@@ -53,5 +54,5 @@ ALERT_PANELS = {
     "health": (HEALTH, HEALTH_SCORE_PANEL),
     "inventory": (GPU_DETAIL, GPUS_REPORTING_PANEL),
     "exporter": (MONITORING, 1),
-    "coverage": (MONITORING, 1),
+    "coverage": (MONITORING, BLIND_SPOTS_PANEL),
 }

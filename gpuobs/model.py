@@ -93,12 +93,9 @@ Pairs = tuple[tuple[str, str], ...]
 
 
 @dataclass(frozen=True)
-class KubernetesSettings:
-    namespace: str
-    create_namespace: bool
-    monitor: str  # ServiceMonitor or PodMonitor
-    prometheus_labels: Pairs
-    dashboard_labels: Pairs
+class ExporterDeployment:
+    """gpuobs-exporter's DaemonSet."""
+
     image: str
     image_pull_policy: str
     node_selector: Pairs
@@ -107,6 +104,26 @@ class KubernetesSettings:
     mig_monitor: bool
     requests: Pairs
     limits: Pairs
+
+
+@dataclass(frozen=True)
+class DcgmExporterService:
+    """Where the GPU Operator's dcgm-exporter runs."""
+
+    namespace: str
+    service_labels: Pairs
+    port: str
+
+
+@dataclass(frozen=True)
+class KubernetesSettings:
+    namespace: str
+    create_namespace: bool
+    monitor: str  # ServiceMonitor or PodMonitor
+    prometheus_labels: Pairs
+    dashboard_labels: Pairs
+    exporter: ExporterDeployment | None
+    dcgm_exporter: DcgmExporterService
     alertmanager_config_secret: str
     alertmanager_secrets: tuple[tuple[str, str, str], ...]  # (file the spec names, Secret, key)
 
@@ -230,13 +247,14 @@ def _setup_key(exporter: Exporter, enabled: list[AlertDef]) -> tuple:
     if exporter.kind != DCGM_EXPORTER:
         return exporter.kind, None, "", ()
     counters = exporter.counters if exporter.counters is not None else "gpuobs"
+    version = exporter.version or 4
     if counters == "default":
         fields = DCGM_DEFAULT_COUNTERS
     elif counters == "gpuobs":
-        fields = gpuobs_dcgm_counters(enabled)
+        fields = gpuobs_dcgm_counters(enabled, version)
     else:
         fields = tuple(counters)
-    return exporter.kind, exporter.version or 4, counters if isinstance(counters, str) else "custom", fields
+    return exporter.kind, version, counters if isinstance(counters, str) else "custom", fields
 
 
 def _setups(keys: list[tuple]) -> dict[tuple, ExporterSetup]:
@@ -330,15 +348,19 @@ def _kubernetes(k: Kubernetes) -> KubernetesSettings:
     def amounts(part) -> Pairs:
         return tuple((name, value) for name, value in (("cpu", part.cpu), ("memory", part.memory)) if value)
 
-    return KubernetesSettings(
-        namespace=k.namespace, create_namespace=k.create_namespace, monitor=k.monitor,
-        prometheus_labels=tuple(sorted(k.prometheus_labels.items())),
-        dashboard_labels=tuple(sorted(k.dashboard_labels.items())),
+    deployment = None if e is None else ExporterDeployment(
         image=e.image, image_pull_policy=e.image_pull_policy, node_selector=tuple(sorted(e.node_selector.items())),
         tolerations=tuple(tuple((name, value) for name, value in t.model_dump().items() if value is not None)
                           for t in e.tolerations),
         runtime_class=e.runtime_class, mig_monitor=bool(e.mig_monitor),
-        requests=amounts(e.resources.requests), limits=amounts(e.resources.limits),
+        requests=amounts(e.resources.requests), limits=amounts(e.resources.limits))
+    d = k.dcgm_exporter
+    return KubernetesSettings(
+        namespace=k.namespace, create_namespace=k.create_namespace, monitor=k.monitor,
+        prometheus_labels=tuple(sorted(k.prometheus_labels.items())),
+        dashboard_labels=tuple(sorted(k.dashboard_labels.items())),
+        exporter=deployment,
+        dcgm_exporter=DcgmExporterService(d.namespace, tuple(sorted(d.service_labels.items())), d.port),
         alertmanager_config_secret=k.alertmanager.config_secret,
         alertmanager_secrets=tuple(sorted((path, ref.secret, ref.key) for path, ref in k.alertmanager.secrets.items())),
     )

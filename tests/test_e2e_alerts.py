@@ -10,12 +10,19 @@ Rule windows ([5m], [10m], [15m]) stay wall-clock; faults fill them quickly enou
 
 Each fault runs on its own GPU, all at once; a warning is proven on a GPU where no critical of its
 family fires, since the generated inhibitions would (rightly) hold its notification back.
+
+The same proofs run, in the same stack, once per exporter setup: hosts served as gpuobs-exporter,
+as dcgm-exporter with the counters CSV gpuobs generates, and as dcgm-exporter with its default
+counters, each with the same layout of faults. Where a setup cannot serve an alert (dcgm-exporter's
+default counters have no ECC, clock event, row remap pending or NVLink error fields) the proof is
+GPUAlertBlind for that GPU, naming the alert it stands in for.
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import math
 import time
 from dataclasses import dataclass, field
@@ -24,9 +31,10 @@ import pytest
 import yaml
 
 from conftest import ROOT, needs, until
+from gpuobs.alerts import BLIND_ALERT
 from gpuobs.demo import port_of
 from gpuobs.generate import load_model, render, write_tree
-from gpuobs.generators.rules import alert_expressions
+from gpuobs.generators.rules import active_alerts
 from gpuobs.spec.schema import seconds
 from gpuobs.stack import AlertmanagerServer, PrometheusServer, SimulatorProcess, free_port
 from gpuobs.tools import amtool_receivers
@@ -42,9 +50,10 @@ RECEIVERS = {"critical": "pager", "warning": "chat"}
 @dataclass(frozen=True)
 class Proof:
     host: str
-    gpu: int | None  # None: a host-level alert
+    gpu: int | None  # None: a host-level alert (and fault)
     faults: tuple[tuple[str, dict], ...]
     labels: dict = field(default_factory=dict)  # expected beyond the alert's own and the target's
+    names_gpu: bool = True  # False: the faults hit the GPU, but the alert can name only its host
 
 
 # Which fault, on which GPU, proves which alert. A GPU carries one scenario.
@@ -74,7 +83,48 @@ PROOFS = {
     "GPUExporterDown": Proof("gpu-node-hang", None, (("exporter-hang", {}),)),
     "GPUExporterStale": Proof("gpu-node-stall", None, (("collection-stall", {}),)),
 }
-HOSTS = {"gpu-node-01": 8, "gpu-node-02": 8, "gpu-node-hang": 1, "gpu-node-stall": 1}
+LAYOUT = {"gpu-node-01": 8, "gpu-node-02": 8, "gpu-node-hang": 1, "gpu-node-stall": 1}  # PROOFS' hosts
+
+
+@dataclass(frozen=True)
+class Setup:
+    """An exporter setup under test: its hosts repeat LAYOUT under their own name prefix."""
+
+    name: str
+    prefix: str  # replaces "gpu-node" in LAYOUT's host names
+    exporter: dict | None  # the hosts' own `exporter` in the spec; None: the cluster's (gpuobs)
+    blind: frozenset[str] = frozenset()  # alerts it cannot serve: GPUAlertBlind fires in their place
+
+    def host(self, layout_host: str) -> str:
+        return self.prefix + layout_host.removeprefix("gpu-node")
+
+
+SETUPS = (
+    Setup("gpuobs", "gpu-node", None),
+    Setup("dcgm-gpuobs", "dcgm-node", {"kind": "dcgm-exporter", "counters": "gpuobs"}),
+    Setup("dcgm-default", "dcgm-default", {"kind": "dcgm-exporter", "counters": "default"},
+          frozenset({"GPUEccCorrectableSpike", "GPUEccUncorrectable", "GPUThrottling", "GPURowRemapPending",
+                     "GPUNVLinkErrors"})),
+)
+SETUP = {s.name: s for s in SETUPS}
+HOSTS = {setup.host(name): count for setup in SETUPS for name, count in LAYOUT.items()}
+EXPORTERS = {setup.host(name): setup.exporter for setup in SETUPS if setup.exporter for name in LAYOUT}
+
+
+def proof_on(setup: Setup, alertname: str) -> Proof:
+    """PROOFS' proof of the alert, on the setup's own copy of its host."""
+    proof = dataclasses.replace(PROOFS[alertname], host=setup.host(PROOFS[alertname].host))
+    if alertname == "GPUMissing" and setup.exporter is not None:
+        # dcgm-exporter has no per-GPU "lost" series: only the host's shortfall says a GPU is gone.
+        proof = dataclasses.replace(proof, names_gpu=False)
+    if alertname == "GPUHealthLow" and "GPUEccUncorrectable" in setup.blind:
+        # Unserved ECC counts as healthy in the score: heat takes the place of the uncorrectable errors.
+        proof = dataclasses.replace(proof, faults=(*proof.faults, ("thermal-runaway", {})))
+    return proof
+
+
+CASES = [(setup.name, alertname) for setup in SETUPS for alertname in sorted(PROOFS)]
+RESULTS: dict[tuple[str, str], tuple[str, float | None]] = {}  # (setup, alert) -> (outcome, seconds after faults)
 
 
 def scaled(duration: str) -> str:
@@ -83,14 +133,18 @@ def scaled(duration: str) -> str:
     return "0s" if total == 0 else f"{max(1, math.ceil(total / SCALE))}s"
 
 
-def scaled_spec(hosts: dict[str, int], sink_url: str) -> dict:
+def scaled_spec(hosts: dict[str, int], sink_url: str, exporters: dict[str, dict] | None = None) -> dict:
     """specs/demo.yaml with the given hosts on free ports, every duration scaled, and two webhook
-    receivers (one per severity) so a notification proves which route it took."""
+    receivers (one per severity) so a notification proves which route it took. `exporters` gives
+    hosts an exporter of their own (the others keep the cluster's, gpuobs-exporter)."""
     spec = yaml.safe_load((ROOT / "specs" / "demo.yaml").read_text())
     template = spec["hosts"][0]
     spec["hosts"] = [{**copy.deepcopy(template), "name": name, "exporter_port": free_port(),
                       "node_exporter_port": None, "gpus": {**template["gpus"], "count": count}}
                      for name, count in hosts.items()]
+    for host in spec["hosts"]:
+        if host["name"] in (exporters or {}):
+            host["exporter"] = dict(exporters[host["name"]])
     prom = spec["prometheus"]
     demo = load_model(ROOT / "specs" / "demo.yaml")
     spec["prometheus"] = {**prom, "scrape_interval": scaled(prom["scrape_interval"]),
@@ -110,10 +164,10 @@ def scaled_spec(hosts: dict[str, int], sink_url: str) -> dict:
 class Stack:
     """Simulator, Prometheus and Alertmanager on one generated configuration, plus the sink."""
 
-    def __init__(self, folder, hosts: dict[str, int], backend: str):
+    def __init__(self, folder, hosts: dict[str, int], backend: str, exporters: dict[str, dict] | None = None):
         self.sink = Sink()
         spec_path = folder / "e2e.yaml"
-        spec_path.write_text(yaml.safe_dump(scaled_spec(hosts, self.sink.url), sort_keys=False))
+        spec_path.write_text(yaml.safe_dump(scaled_spec(hosts, self.sink.url, exporters), sort_keys=False))
         self.model = load_model(spec_path, folder)
         out = folder / "generated"
         write_tree(out, render(self.model))
@@ -148,31 +202,57 @@ class Stack:
 
 @pytest.fixture(scope="module")
 def faulty(tmp_path_factory, backend):
-    """The fleet with every proof's faults running at once, from the moment the rules evaluate."""
-    with Stack(tmp_path_factory.mktemp("e2e"), HOSTS, backend) as stack:
+    """The fleet with every proof's faults running at once, on every setup's hosts, from the moment
+    the rules evaluate."""
+    RESULTS.clear()
+    with Stack(tmp_path_factory.mktemp("e2e"), HOSTS, backend, EXPORTERS) as stack:
         stack.wait_until_evaluated(sum(HOSTS.values()))
         started = set()
-        for proof in PROOFS.values():
+        for setup_name, alertname in CASES:
+            proof = proof_on(SETUP[setup_name], alertname)
             for name, params in proof.faults:
                 if (name, proof.host, proof.gpu) not in started:
                     stack.simulator.start_fault(name, proof.host, proof.gpu, params)
                     started.add((name, proof.host, proof.gpu))
+        stack.faults_started = time.time()
         stack.deadline = time.monotonic() + DEADLINE
         yield stack
+    if RESULTS:  # shown with pytest -s
+        print("\n" + results_table())
+
+
+def results_table() -> str:
+    """Per alert and setup: fired, blind (GPUAlertBlind in its place) or failed, with the seconds
+    from the faults' start to the first firing evaluation."""
+    width = max(map(len, PROOFS))
+    lines = [f"{'alert':<{width}}  " + "  ".join(f"{s.name:<18}" for s in SETUPS)]
+    for alertname in sorted(PROOFS):
+        cells = []
+        for setup in SETUPS:
+            outcome, after = RESULTS.get((setup.name, alertname), ("not run", None))
+            cells.append(f"{outcome + ('' if after is None else f' {after:5.1f}s'):<18}")
+        lines.append(f"{alertname:<{width}}  " + "  ".join(cells))
+    return "\n".join(lines)
 
 
 def test_every_generated_alert_has_an_end_to_end_proof(tmp_path):
-    """The catalog, the committed fleets and the proofs' own fleet name the same alerts."""
+    """The catalog, the committed fleets and the proofs' own fleet name the same alerts; GPUAlertBlind
+    is proven wherever a setup cannot serve an alert."""
     sink_url = "http://127.0.0.1:9"
     path = tmp_path / "e2e.yaml"
-    path.write_text(yaml.safe_dump(scaled_spec(HOSTS, sink_url)))
-    generated = set(alert_expressions(load_model(path, tmp_path)))
+    path.write_text(yaml.safe_dump(scaled_spec(HOSTS, sink_url, EXPORTERS)))
+    model = load_model(path, tmp_path)
+    generated = {a.name for a in active_alerts(model)}
+    proven = set(PROOFS) | ({BLIND_ALERT} if any(s.blind for s in SETUPS) else set())
     committed = set()
     for rules in ROOT.glob("generated/*/prometheus/rules/alerts.yml"):
         committed |= {r["alert"] for g in yaml.safe_load(rules.read_text())["groups"] for r in g["rules"]}
-    assert generated == set(PROOFS), f"alerts without a proof: {generated - set(PROOFS)}; " \
-                                     f"proofs of no alert: {set(PROOFS) - generated}"
-    assert committed <= set(PROOFS), f"committed alerts without a proof: {committed - set(PROOFS)}"
+    assert generated == proven, f"alerts without a proof: {generated - proven}; " \
+                                f"proofs of no alert: {proven - generated}"
+    assert committed <= proven, f"committed alerts without a proof: {committed - proven}"
+    jobs = {setup.name: {h.exporter.job for h in model.hosts if h.name.startswith(setup.prefix + "-")}
+            for setup in SETUPS}
+    assert all(len(j) == 1 for j in jobs.values()) and len(set.union(*jobs.values())) == len(SETUPS), jobs
 
 
 def test_scaled_spec_shortens_every_duration_it_names():
@@ -182,25 +262,36 @@ def test_scaled_spec_shortens_every_duration_it_names():
     assert spec["alertmanager"]["routing"]["group_wait"] == "1s"
 
 
-@pytest.mark.parametrize("alertname", sorted(PROOFS))
-def test_fault_fires_alert_and_notifies_its_receiver(faulty, alertname):
-    proof = PROOFS[alertname]
-    alert = next(a for a in faulty.model.alerts if a.name == alertname)
-    target = {"alertname": alertname, "cluster": "demo", "host": proof.host}
-    if proof.gpu is not None:
+@pytest.mark.parametrize(("setup", "alertname"), CASES, ids=[f"{s}-{a}" for s, a in CASES])
+def test_fault_fires_alert_and_notifies_its_receiver(faulty, setup, alertname):
+    """The alert fires on the setup's copy of its proof's GPU and reaches its receiver; where the
+    setup cannot serve it, GPUAlertBlind does, for that GPU and naming the alert."""
+    proof = proof_on(SETUP[setup], alertname)
+    blind = alertname in SETUP[setup].blind
+    RESULTS[setup, alertname] = ("failed", None)
+    shown = BLIND_ALERT if blind else alertname
+    alert = next(a for a in faulty.model.alerts if a.name == shown)
+    target = {"alertname": shown, "cluster": "demo", "host": proof.host}
+    if proof.gpu is not None and proof.names_gpu:
         target["gpu"] = str(proof.gpu)
+    if blind:
+        target["blind_alert"] = alertname
     matcher = ", ".join(f'{k}="{v}"' for k, v in target.items())
 
     def firing():
         return faulty.prometheus.query(f'ALERTS{{{matcher}, alertstate="firing"}}')
 
     remaining = max(1.0, faulty.deadline - time.monotonic())
-    (series,) = until(firing, remaining, lambda: f"{alertname} never fired on {target}: "
+    (series,) = until(firing, remaining, lambda: f"{shown} never fired on {target}: "
                                                  f"{faulty.prometheus.query('ALERTS')}")
     labels = series["metric"]
-    expected = {**target, **proof.labels, "severity": alert.severity, "action": alert.definition.action,
-                "family": alert.definition.family, "alertstate": "firing"}
+    expected = {**target, **({} if blind else proof.labels), "severity": alert.severity,
+                "action": alert.definition.action, "family": alert.definition.family, "alertstate": "firing"}
     assert {k: labels.get(k) for k in expected} == expected
+    if "gpu" not in target:
+        assert "gpu" not in labels, labels
+    if blind:
+        assert labels.get("missing"), labels
 
     (receiver,) = amtool_receivers(faulty.alertmanager_yml, {k: v for k, v in labels.items() if k != "alertstate"})
     assert receiver == RECEIVERS[alert.severity]
@@ -210,28 +301,70 @@ def test_fault_fires_alert_and_notifies_its_receiver(faulty, alertname):
                 if a["status"] == "firing" and all(a["labels"].get(k) == v for k, v in target.items())]
 
     remaining = max(1.0, faulty.deadline - time.monotonic())
-    path, body, sent = until(notified, remaining, lambda: f"no notification of {alertname}; Alertmanager has "
+    path, body, sent = until(notified, remaining, lambda: f"no notification of {shown}; Alertmanager has "
                              f"{faulty.alertmanager.alerts()}")[0]
     assert (path, body["receiver"]) == (receiver, receiver)
     assert sent["annotations"]["summary"] == alert.definition.summary
     assert f"demo/{proof.host}" in sent["annotations"]["description"]
+    if blind:
+        assert f"so {alertname} cannot fire" in sent["annotations"]["description"]
+    RESULTS[setup, alertname] = ("blind" if blind else "fired", first_firing(faulty, matcher))
 
 
-def test_healthy_fleet_of_64_gpus_raises_nothing(tmp_path, backend):
-    """Eight hosts of eight GPUs under their simulated workloads for longer than the longest
-    scaled `for`: from the moment every GPU is evaluated, no alert fires at any moment and no
-    notification goes out. Pending is allowed: it is `for` doing its job, e.g. GPUExporterDown
-    for a scrape that a starved 2-core machine could not answer within its 1 s timeout."""
-    hosts = {f"gpu-node-{i:02d}": 8 for i in range(1, 9)}
-    with Stack(tmp_path, hosts, backend) as stack:
-        stack.wait_until_evaluated(64)
+def first_firing(stack: Stack, matcher: str) -> float | None:
+    """Seconds from the faults' start to the alert's first firing evaluation (negative: it fired before)."""
+    window = math.ceil(time.time() - stack.faults_started) + 60
+    found = stack.prometheus.query(f'ALERTS{{{matcher}, alertstate="firing"}}[{window}s]')
+    stamps = [float(t) for s in found for t, _ in s["values"]]
+    return min(stamps) - stack.faults_started if stamps else None
+
+
+# The healthy fleet: eight gpuobs-exporter hosts, and one host of each dcgm-exporter setup.
+HEALTHY = {**{f"gpu-node-{i:02d}": 8 for i in range(1, 9)}, **{setup.host("-01"): 8 for setup in SETUPS[1:]}}
+HEALTHY_EXPORTERS = {setup.host("-01"): setup.exporter for setup in SETUPS[1:]}
+
+
+def test_healthy_fleet_raises_nothing_but_blindness(tmp_path, backend):
+    """Ten hosts of eight GPUs under their simulated workloads for longer than the longest scaled
+    `for`: from the moment every GPU is evaluated, no alert fires at any moment and no notification
+    goes out, except GPUAlertBlind on the dcgm-exporter host with default counters: exactly one per
+    GPU and alert those counters cannot serve. Pending is allowed: it is `for` doing its job, e.g.
+    GPUExporterDown for a scrape that a starved 2-core machine could not answer within its 1 s timeout."""
+    gpus = sum(HEALTHY.values())
+    blind = {(setup.host("-01"), str(gpu), alertname) for setup in SETUPS for alertname in setup.blind
+             for gpu in range(HEALTHY[setup.host("-01")])}
+
+    def unexpected(alerts: list[dict]) -> list[dict]:
+        return [a for a in alerts if (a.get("host"), a.get("gpu"), a.get("blind_alert")) not in blind
+                or a.get("alertname") != BLIND_ALERT]
+
+    with Stack(tmp_path, HEALTHY, backend, HEALTHY_EXPORTERS) as stack:
+        stack.wait_until_evaluated(gpus)
         up_since = time.monotonic()
         longest = max(seconds(a.for_) for a in stack.model.alerts)
         while time.monotonic() < up_since + longest + 10:
-            assert stack.prometheus.query('ALERTS{alertstate="firing"}') == []
+            firing = [s["metric"] for s in stack.prometheus.query('ALERTS{alertstate="firing"}')]
+            assert unexpected(firing) == []
             time.sleep(1)
         watched = int(time.monotonic() - up_since) - 1
         fired = stack.prometheus.query(f'ALERTS{{alertstate="firing"}}[{watched}s]')
-        assert fired == [], [(s["metric"], s["values"]) for s in fired]
-        assert stack.query("fleet:gpus_healthy:count") == [64]
-        assert stack.sink.all() == []
+        assert unexpected([s["metric"] for s in fired]) == [], [(s["metric"], s["values"]) for s in fired]
+
+        def firing_blind():
+            alerts = [s["metric"] for s in stack.prometheus.query(f'ALERTS{{alertname="{BLIND_ALERT}", '
+                                                                  'alertstate="firing"}')]
+            return {(a["host"], a["gpu"], a["blind_alert"]) for a in alerts}
+
+        until(lambda: firing_blind() == blind, 10, lambda: f"GPUAlertBlind: {sorted(firing_blind() ^ blind)} "
+                                                          f"differ from the expected {len(blind)}")
+        # GPUAlertBlind speaks of the monitoring, not of the GPU: its GPUs still count as healthy.
+        assert stack.query("fleet:gpus_healthy:count") == [gpus]
+
+        def notified() -> set:
+            return {(a["labels"]["host"], a["labels"].get("gpu"), a["labels"].get("blind_alert"))
+                    for _, body in stack.sink.all() for a in body["alerts"]}
+
+        until(lambda: notified() == blind, 10, lambda: f"notified {sorted(notified() ^ blind)} beyond or short "
+                                                       f"of the expected GPUAlertBlind")
+        assert {(path, a["labels"]["alertname"]) for path, body in stack.sink.all() for a in body["alerts"]} \
+            <= {(RECEIVERS["warning"], BLIND_ALERT)}

@@ -68,11 +68,47 @@ def variant(tmp_path_factory) -> Output:
     return Output("variant", out / "variant" / "kubernetes" / CLUSTER, k)
 
 
-@pytest.fixture(params=["fleet", "variant"])
-def output(request, variant) -> Output:
+@pytest.fixture(scope="module")
+def mixed(tmp_path_factory) -> Output:
+    """The fleet spec with one host of the cluster on the GPU Operator's dcgm-exporter."""
+    spec = yaml.safe_load(SPEC.read_text())
+    host = next(h for h in spec["hosts"] if h["cluster"] == CLUSTER and "mig" not in h["gpus"])
+    host["exporter"] = {"kind": "dcgm-exporter", "counters": "gpuobs"}
+    path = tmp_path_factory.mktemp("mixed") / "mixed.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    out = path.parent / "out"
+    write_tree(out / "mixed", render(load_model(path, out)))
+    return Output("mixed", out / "mixed" / "kubernetes" / CLUSTER, spec["kubernetes"])
+
+
+@pytest.fixture(params=["fleet", "variant", "mixed"])
+def output(request, variant, mixed) -> Output:
     if request.param == "fleet":
         return Output("fleet", KUBE, yaml.safe_load(SPEC.read_text())["kubernetes"])
-    return variant
+    return variant if request.param == "variant" else mixed
+
+
+def test_a_dcgm_exporter_host_is_scraped_from_the_gpu_operator_and_gets_its_counters(mixed):
+    spec = yaml.safe_load((mixed.folder.parents[3] / "mixed.yaml").read_text())
+    dcgm_host = next(h["name"] for h in spec["hosts"] if "exporter" in h)
+    docs = objects(mixed.folder)
+    monitor = docs["dcgm-exporter-servicemonitor.yaml"]
+    assert monitor["spec"]["namespaceSelector"] == {"matchNames": ["gpu-operator"]}
+    assert monitor["spec"]["selector"] == {"matchLabels": {"app": "nvidia-dcgm-exporter"}}
+    relabel = monitor["spec"]["endpoints"][0]["relabelings"]
+    assert {"action": "replace", "targetLabel": "job", "replacement": "dcgm-exporter"} in relabel
+    assert any(r.get("regex") == dcgm_host and r.get("targetLabel") == "gpu_model" for r in relabel)
+    # gpuobs-exporter stays off the node dcgm-exporter already reports.
+    affinity = docs["exporter-daemonset.yaml"]["spec"]["template"]["spec"]["affinity"]
+    term = affinity["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"][0]
+    assert term["matchExpressions"] == [{"key": "kubernetes.io/hostname", "operator": "NotIn", "values": [dcgm_host]}]
+    configmap = yaml.safe_load((mixed.folder / "gpu-operator" / "dcgm-counters-configmap.yaml").read_text())
+    assert configmap["metadata"]["namespace"] == "gpu-operator"
+    csv = configmap["data"]["dcgm-metrics.csv"]
+    assert csv == (mixed.folder.parents[1] / "dcgm-exporter" / "dcgm-exporter.csv").read_text()
+    assert "DCGM_FI_DEV_ECC_DBE_VOL_TOTAL, counter," in csv and "DCGM_FI_DEV_CLOCKS_EVENT_REASONS, gauge," in csv
+    for version in KUBERNETES_VERSIONS:
+        kubernetes_validate.validate(configmap, version, strict=True)
 
 
 @cache
@@ -151,7 +187,8 @@ def test_crd_check_catches_a_misspelt_field():
 def test_kustomization_lists_exactly_the_object_files(output):
     folder = output.folder
     kustomization = yaml.safe_load((folder / "kustomization.yaml").read_text())
-    files = sorted(p.name for p in folder.iterdir() if p.name != "kustomization.yaml")
+    # gpu-operator/ holds the counters ConfigMap for another namespace, applied on its own.
+    files = sorted(p.name for p in folder.iterdir() if p.name != "kustomization.yaml" and p.is_file())
     assert kustomization["resources"] == files
     namespaced = [o for o in objects(folder).values() if o["kind"] != "Namespace"]
     assert {o["metadata"]["namespace"] for o in namespaced} == {kustomization["namespace"], output.spec["namespace"]}
@@ -299,7 +336,7 @@ def test_daemonset_runs_the_exporter_locked_down_on_gpu_nodes(output):
     else:
         assert "NVIDIA_MIG_MONITOR_DEVICES" not in env and "add" not in security["capabilities"]
         assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["runAsUser"] == 65534
-    if output.name == "fleet":
+    if output.name in ("fleet", "mixed"):
         assert pod["runtimeClassName"] == "nvidia"
         assert pod["nodeSelector"] == {"nvidia.com/gpu.present": "true"}
         assert pod["tolerations"] == [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]

@@ -14,12 +14,17 @@ from grafanalib import core
 from grafanalib._gen import DashboardEncoder
 
 from gpuobs import links
-from gpuobs.generators import grafana_model
+from gpuobs.alerts import BLIND_ALERT
+from gpuobs.catalog import DCGM_NAMES
+from gpuobs.generators import grafana_model, rules
 from gpuobs.generators.rules import TOP_GPUS
 from gpuobs.model import FleetModel
 from gpuobs.promql import sel
 
 DATASOURCE_UID = "gpuobs-prometheus"
+EXPECTED_GPUS = DCGM_NAMES["inventory_expected_gpus"]  # recorded by the generated rules, every profile
+ALERTS_METRIC = "ALERTS"
+NVLINK_ERRORS = "gpu:nvlink_errors:increase5m"
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 PANEL_CLASSES = {"timeseries": core.TimeSeries, "stat": core.Stat, "gauge": core.GaugePanel,
                  "bargauge": core.BarGauge, "table": core.Table, "state-timeline": core.StateTimeline,
@@ -103,16 +108,44 @@ class Dashboards:
 
     def __init__(self, model: FleetModel):
         self.model = model
-        # Raw exporter series shown as such read the first setup's names; rules hide the rest.
-        self.p = model.exporters[0].profile
         self.h = model.prometheus.host_label
+        self.records = rules.recorded(model)
+
+    # -- raw exporter series, per exporter setup ---------------------------------------------------
+    def raw(self, key: str, *extra: str, wrap: str = "{}") -> list[str]:
+        """One query per distinct series name the fleet's setups serve `key` as (gpuobs-exporter and
+        dcgm-exporter share DCGM's names), in the catalog's unit; `wrap` formats each selector."""
+        queries = []
+        for exporter in self.model.exporters:
+            profile = exporter.profile
+            if not profile.serves(key):
+                continue
+            query = self.gpu(profile.metric(key), *extra)
+            scale = profile.scale.get(key)
+            query = wrap.format(f"{query} / {scale:g}" if scale else query)
+            if query not in queries:
+                queries.append(query)
+        return queries
+
+    def served(self, legend: str, key: str, *extra: str, wrap: str = "{}") -> list[tuple[str, str]]:
+        return [(q, legend) for q in self.raw(key, *extra, wrap=wrap)]
+
+    def recorded(self, query: str, legend: str) -> list[tuple[str, str]]:
+        """The query when the fleet's rules record its series at all."""
+        return [(query, legend)] if query.split("{", 1)[0] in self.records else []
+
+    def unserved(self, *keys: str) -> str:
+        """A panel description's note on the setups that serve none of `keys`."""
+        jobs = [e.job for e in self.model.exporters if not any(e.profile.serves(k) for k in keys)]
+        return f" Not served by scrape job{'s' * (len(jobs) > 1)} {', '.join(jobs)}: empty for its GPUs." \
+            if jobs else ""
 
     # -- selectors --------------------------------------------------------------------------
     def cluster(self, metric: str) -> str:
         return sel(metric, 'cluster=~"$cluster"')
 
-    def host(self, metric: str) -> str:
-        return sel(metric, 'cluster=~"$cluster"', f'{self.h}=~"$host"')
+    def host(self, metric: str, *extra: str) -> str:
+        return sel(metric, 'cluster=~"$cluster"', f'{self.h}=~"$host"', *extra)
 
     def gpu(self, metric: str, *extra: str) -> str:
         return sel(metric, 'cluster=~"$cluster"', f'{self.h}=~"$host"', 'gpu=~"$gpu"', *extra)
@@ -176,7 +209,6 @@ class Dashboards:
         ]
 
     def gpu_detail(self) -> list[Panel]:
-        p = self.p.metric
         legend = self.gpu_legend
         # Each model's thresholds drawn as Grafana thresholds: on the shared panel when every model
         # agrees, else on one panel per model (overrides cannot match series by name and still
@@ -197,11 +229,11 @@ class Dashboards:
         return [
             Panel("stat", "GPUs reporting on the host",
                   [(self.host("host:gpus:count"), "{{" + self.h + "}} reporting"),
-                   (f"sum by (cluster, {self.h}) ({self.host(p('inventory_expected_gpus'))})",
+                   (f"sum by (cluster, {self.h}) ({self.host(EXPECTED_GPUS)})",
                     "{{" + self.h + "}} expected")],
                   id=links.GPUS_REPORTING_PANEL, w=6, h=8),
             Panel("timeseries", "Temperature", [
-                (self.gpu("gpu:temperature:celsius"), f"{legend} ({{{{modelName}}}})"),
+                (self.gpu("gpu:temperature:celsius"), f"{legend} ({{{{gpu_model}}}})"),
                 (self.gpu("gpu:temperature_warning_threshold:celsius"), f"{legend} warning threshold"),
                 (self.gpu("gpu:temperature_critical_threshold:celsius"), f"{legend} critical threshold")],
                 unit="celsius", id=links.TEMPERATURE_PANEL, w=9, steps=shared, defaults=drawn if shared else {},
@@ -213,41 +245,52 @@ class Dashboards:
                 unit="watt", id=links.POWER_PANEL, w=9),
             Panel("timeseries", "Utilization", [
                 (self.gpu("gpu:utilization:ratio"), legend),
-                (self.gpu(p("tensor_active")), f"{legend} tensor pipes")],
-                unit="percentunit", w=8, defaults={"min": 0, "max": 1}),
+                *self.served(f"{legend} tensor pipes", "tensor_active")],
+                unit="percentunit", w=8, defaults={"min": 0, "max": 1},
+                description="A MIG GPU's instances count by their share of its compute slices." +
+                            self.unserved("tensor_active")),
             Panel("timeseries", "Framebuffer used", [
                 (self.gpu("gpu:framebuffer_used:ratio"), f"{legend} {{{{GPU_I_PROFILE}}}}")],
                 unit="percentunit", id=links.MEMORY_PANEL, w=8, defaults={"min": 0, "max": 1}),
             Panel("timeseries", "SM and memory clocks", [
-                (self.gpu(p("sm_clock")), f"{legend} SM"), (self.gpu(p("mem_clock")), f"{legend} memory")],
-                unit="rotmhz", w=8),
-            Panel("state-timeline", "Throttle reasons",
-                  [(self.gpu(p("clock_event_active"), 'reason!="gpu_idle"'), f"{legend} {{{{reason}}}}")],
+                *self.served(f"{legend} SM", "sm_clock"), *self.served(f"{legend} memory", "mem_clock")],
+                unit="rotmhz", w=8, description=self.unserved("sm_clock").strip()),
+            Panel("state-timeline", "Throttle reasons", [
+                *self.recorded(self.gpu("gpu:clock_event_hw_throttle:active"), f"{legend} hardware slowdown"),
+                *self.served(f"{legend} {{{{reason}}}}", "clock_event_active", 'reason!="gpu_idle"')],
                   id=links.THROTTLE_PANEL, w=24, h=10, defaults=on_off,
                   steps=[(None, "green"), (1, "red")],
                   description="Clock event reasons; hw_slowdown, hw_thermal and hw_power_brake raise "
-                              "GPUThrottling, power_cap under load is normal."),
+                              "GPUThrottling, power_cap under load is normal. Per reason where the exporter "
+                              "serves reasons one by one; from dcgm-exporter's bitmask the hardware "
+                              "slowdown line alone." + self.unserved("clock_event_active", "clock_event_reasons")),
             Panel("timeseries", "ECC errors (5m)", [
-                (f"increase({self.gpu(p('ecc_sbe_volatile'))}[5m])", f"{legend} correctable"),
-                (f"increase({self.gpu(p('ecc_dbe_volatile'))}[5m])", f"{legend} uncorrectable")],
-                id=links.ECC_PANEL, w=8),
-            Panel("timeseries", "XID events (5m)", [
-                (f"increase({self.gpu(p('xid_errors'))}[5m])", f"{legend} XID {{{{xid}}}}"),
-                (self.gpu(p("xid_last")), f"{legend} last XID (dcgm-exporter)")],
-                id=links.XID_PANEL, w=8, defaults={"custom": {"drawStyle": "bars", "fillOpacity": 80}}),
+                *self.served(f"{legend} correctable", "ecc_sbe_volatile", wrap="increase({}[5m])"),
+                *self.served(f"{legend} uncorrectable", "ecc_dbe_volatile", wrap="increase({}[5m])")],
+                id=links.ECC_PANEL, w=8, description=self.unserved("ecc_sbe_volatile", "ecc_dbe_volatile").strip()),
+            Panel("timeseries", "XID events", [
+                *self.served(f"{legend} XID {{{{xid}}}} (5m)", "xid_errors", wrap="increase({}[5m])"),
+                *self.served(f"{legend} XID {{{{xid}}}} in dcgm-exporter's window", "xid_window_count", 'xid!=""'),
+                *self.served(f"{legend} last XID", "xid_last")],
+                id=links.XID_PANEL, w=8, defaults={"custom": {"drawStyle": "bars", "fillOpacity": 80}},
+                description="XIDs per code: gpuobs-exporter's counters, dcgm-exporter's windowed count "
+                            "(DCGM_EXP_XID_ERRORS_COUNT) where its counters enable it, else the last XID code." +
+                            self.unserved("xid_errors", "xid_window_count", "xid_last")),
             Panel("timeseries", "Row remapping", [
-                (self.gpu(p("correctable_remapped_rows")), f"{legend} correctable rows"),
-                (self.gpu(p("uncorrectable_remapped_rows")), f"{legend} uncorrectable rows"),
-                (self.gpu(p("row_remap_pending")), f"{legend} pending"),
-                (self.gpu(p("row_remap_failure")), f"{legend} failed")],
-                id=links.REMAP_PANEL, w=8),
+                *self.served(f"{legend} correctable rows", "correctable_remapped_rows"),
+                *self.served(f"{legend} uncorrectable rows", "uncorrectable_remapped_rows"),
+                *self.served(f"{legend} pending", "row_remap_pending"),
+                *self.served(f"{legend} failed", "row_remap_failure")],
+                id=links.REMAP_PANEL, w=8, description=self.unserved("row_remap_pending").strip()),
             Panel("timeseries", "NVLink and PCIe errors (5m)", [
-                (self.gpu("gpu:nvlink_errors:increase5m"), f"{legend} NVLink"),
-                (f"increase({self.gpu(p('pcie_replay'))}[5m])", f"{legend} PCIe replays")],
-                id=links.INTERCONNECT_PANEL, w=12),
+                *self.recorded(self.gpu(NVLINK_ERRORS), f"{legend} NVLink"),
+                *self.served(f"{legend} PCIe replays", "pcie_replay", wrap="increase({}[5m])")],
+                id=links.INTERCONNECT_PANEL, w=12,
+                description=("NVLink: CRC, replay and recovery errors, on GPUs with NVLink where the exporter serves "
+                             "them." + self.unserved("pcie_replay"))),
             Panel("timeseries", "PCIe throughput", [
-                (self.gpu(p("pcie_tx_bytes")), f"{legend} tx"), (self.gpu(p("pcie_rx_bytes")), f"{legend} rx")],
-                unit="Bps", w=12),
+                *self.served(f"{legend} tx", "pcie_tx_bytes"), *self.served(f"{legend} rx", "pcie_rx_bytes")],
+                unit="Bps", w=12, description=self.unserved("pcie_tx_bytes").strip()),
         ] + model_panels
 
     def health(self) -> list[Panel]:
@@ -280,27 +323,41 @@ class Dashboards:
         ]
 
     def monitoring(self) -> list[Panel]:
-        p = self.p.metric
         up_mappings = {"mappings": [{"type": "value", "options": {"0": {"text": "down", "color": "red"},
                                                                   "1": {"text": "up", "color": "green"}}}]}
+        gpuobs_only = self.unserved("exporter_last_success")
+        blind = (f'alertname="{BLIND_ALERT}"', 'alertstate="firing"')
+        last_success = [e.profile.metric("exporter_last_success") for e in self.model.exporters
+                        if e.profile.serves("exporter_last_success")][:1]
         return [
-            Panel("state-timeline", "Scrape targets", [("up", "{{job}} {{instance}}")], id=1, w=24, h=8,
+            Panel("state-timeline", "Scrape targets", [(self.host("up"), "{{job}} {{instance}}")], id=1, w=24, h=8,
                   defaults=up_mappings, steps=[(None, "red"), (1, "green")]),
-            Panel("timeseries", "Scrape duration", [("scrape_duration_seconds", "{{job}} {{instance}}")], unit="s",
+            Panel("table", "GPUs each alert is blind to", [(
+                f"count by (blind_alert, missing) ({self.host(ALERTS_METRIC, *blind)}) or on () vector(0)", "")],
+                  id=links.BLIND_SPOTS_PANEL, w=24, h=8, instant=True,
+                  description="How many GPUs each enabled alert cannot see, and the series it misses: a counter "
+                              "the exporter's configuration leaves out, or one a GPU does not report (0: none). "
+                              "`gpuobs validate` lists the configuration's blind spots before deployment."),
+            Panel("timeseries", "Scrape duration", [(self.host("scrape_duration_seconds"), "{{job}} {{instance}}")],
+                  unit="s", w=12),
+            Panel("timeseries", "Samples per scrape", [(self.host("scrape_samples_scraped"), "{{job}} {{instance}}")],
                   w=12),
-            Panel("timeseries", "Samples per scrape", [("scrape_samples_scraped", "{{job}} {{instance}}")], w=12),
             Panel("timeseries", "Rule group evaluation time",
                   [("prometheus_rule_group_last_duration_seconds", "{{rule_group}}")], unit="s", w=12),
             Panel("timeseries", "Rule evaluation failures (5m)",
                   [("increase(prometheus_rule_evaluation_failures_total[5m])", "{{rule_group}}")], w=12),
             Panel("timeseries", "GPU exporter collection time",
-                  [(p("exporter_collection_duration"), "{{instance}}")], unit="s", w=8),
+                  [(self.host(e), "{{instance}}") for e in self._exporter_series("exporter_collection_duration")],
+                  unit="s", w=8, description=gpuobs_only.strip()),
             Panel("timeseries", "GPU exporter read errors (5m)",
-                  [(f"sum by (instance, field) (increase({p('exporter_collection_errors')}[5m]))",
-                    "{{instance}} {{field}}")], w=8),
+                  [(f"sum by (instance, field) (increase({self.host(e)}[5m]))", "{{instance}} {{field}}")
+                   for e in self._exporter_series("exporter_collection_errors")], w=8,
+                  description=gpuobs_only.strip()),
             Panel("stat", "Since the last good collection",
-                  [(f"time() - {p('exporter_last_success')}", "{{instance}}")], unit="s", w=8,
-                  steps=[(None, "green"), (60, "red")]),
+                  [(f"time() - {self.host(name)}", "{{instance}}") for name in last_success], unit="s", w=8,
+                  steps=[(None, "green"), (60, "red")],
+                  description="dcgm-exporter has no such figure: GPUExporterStale watches its energy counters "
+                              "instead." if self.unserved("exporter_last_success") else ""),
             Panel("timeseries", "Alertmanager notifications", [
                 ("sum by (integration) (rate(alertmanager_notifications_total[5m]))", "{{integration}} sent"),
                 ("sum by (integration) (rate(alertmanager_notifications_failed_total[5m]))",
@@ -310,6 +367,9 @@ class Dashboards:
                 ("rate(prometheus_notifications_errors_total[5m])", "{{alertmanager}} errors"),
                 ("rate(prometheus_notifications_dropped_total[5m])", "dropped")], unit="ops", w=12),
         ]
+
+    def _exporter_series(self, key: str) -> list[str]:
+        return list(dict.fromkeys(e.profile.metric(key) for e in self.model.exporters if e.profile.serves(key)))
 
     def custom(self, panels) -> list[Panel]:
         return [Panel(p.type, p.title, [(p.expr, p.legend)], unit=p.unit, description=p.description or "",

@@ -13,7 +13,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import PurePosixPath
 
-from gpuobs.generators import alertmanager, grafana, rules
+from gpuobs.catalog import DCGM_EXPORTER, GPUOBS
+from gpuobs.generators import alertmanager, dcgm_counters, grafana, rules
 from gpuobs.generators.prometheus import target_labels
 from gpuobs.model import FleetModel, Host
 from gpuobs.render import to_json, to_yaml
@@ -51,8 +52,9 @@ def namespace(model: FleetModel) -> dict:
             "metadata": {"name": model.kubernetes.namespace, "labels": own_labels(model, "namespace")}}
 
 
-def daemonset(model: FleetModel, hosts: Sequence[Host]) -> dict:
-    k = model.kubernetes
+def daemonset(model: FleetModel, hosts: Sequence[Host], others: Sequence[Host] = ()) -> dict:
+    """`others`: GPU nodes of the same cluster monitored by another exporter, kept free of this one."""
+    k = model.kubernetes.exporter
     probe = {"httpGet": {"path": HEALTH_PATH, "port": PORT_NAME}, "timeoutSeconds": 5}
     container = {
         "name": "exporter",
@@ -90,6 +92,11 @@ def daemonset(model: FleetModel, hosts: Sequence[Host]) -> dict:
         "securityContext": {**user, "seccompProfile": {"type": "RuntimeDefault"}},
         "containers": [container],
     }
+    if others:
+        # Spec host names are node names: stay off the nodes whose GPUs dcgm-exporter reports.
+        pod["affinity"] = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+            {"matchExpressions": [{"key": "kubernetes.io/hostname", "operator": "NotIn",
+                                   "values": sorted(h.name for h in others)}]}]}}}
     if k.runtime_class:
         pod = {"runtimeClassName": k.runtime_class, **pod}
     selector = own_labels(model, "exporter")
@@ -212,17 +219,49 @@ def generate(model: FleetModel) -> dict[str, object]:
     return files
 
 
+def dcgm_monitor(model: FleetModel, hosts: Sequence[Host]) -> dict:
+    """A ServiceMonitor for the GPU Operator's dcgm-exporter Service, with the same target labels
+    (and scrape job) the static config gives these hosts."""
+    k = model.kubernetes
+    d = k.dcgm_exporter
+    endpoint = {"port": d.port, "path": "/metrics", "interval": model.prometheus.scrape_interval,
+                "scrapeTimeout": model.prometheus.scrape_timeout, "relabelings": relabelings(model, hosts)}
+    return {"apiVersion": MONITORING_API, "kind": "ServiceMonitor",
+            "metadata": _metadata(model, f"gpuobs-{model.name}-dcgm-exporter", "dcgm-exporter", k.prometheus_labels),
+            "spec": {"selector": {"matchLabels": dict(d.service_labels)},
+                     "namespaceSelector": {"matchNames": [d.namespace]}, "endpoints": [endpoint]}}
+
+
+def dcgm_counters_configmap(model: FleetModel, hosts: Sequence[Host]) -> dict:
+    """The counters CSV as the GPU Operator takes it: set `dcgmExporter.config.name` to this name."""
+    exporter = hosts[0].exporter
+    d = model.kubernetes.dcgm_exporter
+    return {"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": f"gpuobs-{model.name}-dcgm-counters", "namespace": d.namespace,
+                         "labels": own_labels(model, "dcgm-exporter")},
+            "data": {dcgm_counters.CONFIGMAP_KEY: dcgm_counters.counters_csv(model, exporter)}}
+
+
 def _folder(model: FleetModel, folder: str, hosts: Sequence[Host], rule_files: Sequence[str]) -> dict[str, object]:
     k = model.kubernetes
-    files: dict[str, object] = {f"{folder}/exporter-daemonset.yaml": daemonset(model, hosts),
-                                f"{folder}/exporter-{k.monitor.lower()}.yaml": monitor(model, hosts)}
+    own = [h for h in hosts if h.exporter.kind == GPUOBS]
+    dcgm = [h for h in hosts if h.exporter.kind == DCGM_EXPORTER]
+    files: dict[str, object] = {}
+    if own:
+        files[f"{folder}/exporter-daemonset.yaml"] = daemonset(model, own, dcgm)
+        files[f"{folder}/exporter-{k.monitor.lower()}.yaml"] = monitor(model, own)
+        if k.monitor == "ServiceMonitor":
+            files[f"{folder}/exporter-service.yaml"] = service(model)
+    if dcgm:
+        files[f"{folder}/dcgm-exporter-servicemonitor.yaml"] = dcgm_monitor(model, dcgm)
     if k.create_namespace:
         files[f"{folder}/namespace.yaml"] = namespace(model)
-    if k.monitor == "ServiceMonitor":
-        files[f"{folder}/exporter-service.yaml"] = service(model)
     files.update(prometheus_rules(model, folder, rule_files))
     files.update(dashboard_configmaps(model, folder))
     if model.alertmanager is not None:
         files[f"{folder}/alertmanager-config.yaml"] = alertmanager_secret(model)
     files[f"{folder}/kustomization.yaml"] = kustomization(model, files)
+    if dcgm:
+        # In the GPU Operator's namespace, outside the kustomization that moves objects to the monitoring one.
+        files[f"{folder}/gpu-operator/dcgm-counters-configmap.yaml"] = dcgm_counters_configmap(model, dcgm)
     return files

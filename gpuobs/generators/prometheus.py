@@ -80,7 +80,8 @@ def _config(model: FleetModel, hosts, folder: str, rule_files: list[str], extern
     if external_labels:
         global_section["external_labels"] = external_labels
     scrape_configs = [
-        _job(model, exporter.job, [h for h in hosts if h.exporter is exporter], lambda h: h.exporter_port, folder, files)
+        _job(model, exporter.job, [h for h in hosts if h.exporter is exporter], lambda h: h.exporter_port, folder,
+             files)
         for exporter in model.exporters if any(h.exporter is exporter for h in hosts)
     ] + [
         _job(model, NODE_EXPORTER_JOB, hosts, lambda h: h.node_exporter_port, folder, files),

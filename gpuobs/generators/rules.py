@@ -26,7 +26,8 @@ from gpuobs.model import Alert, ExporterSetup, FleetModel, Host
 from gpuobs.promql import num, quote, regex_alternatives, sel
 from gpuobs.spec.schema import seconds
 
-FIRING_GPU_ALERTS = 'ALERTS{alertstate="firing", severity=~"critical|warning"}'
+# A blind spot (family coverage) says nothing about the GPU's own health.
+FIRING_GPU_ALERTS = 'ALERTS{alertstate="firing", severity=~"critical|warning", family!="coverage"}'
 TEMPERATURE_BUCKETS = tuple(range(30, 101, 5))  # °C: upper bounds of the temperature distribution, then +Inf
 TOP_GPUS = 10  # rows of the fleet overview's hottest and least healthy tables
 # GPUThermalCriticalPredicted looks at GPUs at most this far below their critical threshold.
@@ -102,6 +103,11 @@ class Names:
     def present(self, matcher: str = "") -> str:
         return sel(PRESENT, self.job, matcher)
 
+    @property
+    def presence_key(self) -> str:
+        """The series gpu:present:bool reads: a series every GPU of this setup has."""
+        return "gpu_up" if self.serves("gpu_up") else next(k for k in PRESENCE_KEYS if self.serves(k))
+
 
 def names_of(model: FleetModel) -> list[Names]:
     return [Names(model, e) for e in model.exporters]
@@ -168,7 +174,8 @@ def threshold_rules(model: FleetModel) -> list[dict]:
     for level in ("warning", "critical") if margin else ():
         value = threshold_of(model, f"gpu_temp_margin_{level}")
         rules.append({"record": f"gpu:temperature_margin_{level}_threshold:celsius", "expr": union([
-            by_model(model.models_of(n.exporter), value, lambda m, v, n=n: f"0 * {n.gpu('gpu_temp_margin', m)} + {num(v)}")
+            by_model(model.models_of(n.exporter), value,
+                     lambda m, v, n=n: f"0 * {n.gpu('gpu_temp_margin', m)} + {num(v)}")
             for n in margin])})
     power = [n for n in names_of(model) if n.serves("power_usage")]
     if power:
@@ -194,9 +201,9 @@ def _power_limit(n: Names, model: FleetModel) -> str:
 def _presence(n: Names) -> str:
     """The series every GPU of this setup has, whatever else it lacks (a vGPU guest serves no
     temperature or power, a MIG GPU no GPU-level utilization)."""
-    if n.serves("gpu_up"):
+    key = n.presence_key
+    if key == "gpu_up":
         return n.gpu("gpu_up") + " == 1"
-    key = next(k for k in PRESENCE_KEYS if n.serves(k))
     if not n.profile.has_label("gpu"):
         return f"group without () ({n.gpu(key)})"
     return f"group without ({n.dropped}) ({n.raw(key)})"
@@ -401,6 +408,12 @@ def aggregate_rules(model: FleetModel) -> list[dict]:
     return rules
 
 
+def recorded(model: FleetModel) -> set[str]:
+    """Every series name the fleet's recording rules produce: dashboards read only these."""
+    rules = threshold_rules(model) + gpu_rules(model) + health_rules(model) + aggregate_rules(model)
+    return {r["record"] for r in rules + fleet_rules(model)}
+
+
 def fleet_rules(model: FleetModel) -> list[dict]:
     """Fleet-wide figures, read only from cluster-level series: they run wherever every cluster's
     cluster-level series meet (the one Prometheus, a global tier, Thanos Ruler, a long-term store)."""
@@ -455,11 +468,16 @@ def inventory_rules(model: FleetModel, cluster: str | None = None) -> list[dict]
             for host in model.hosts if cluster in (None, host.cluster)]
 
 
-def _applicable(n: Names, applies_to: str):
+def applicable(n: Names, applies_to: str):
     """The setup's GPU models an alert concerns (NVLink errors only where there are links...)."""
     test = {"all": lambda g: True, "nvlink": lambda g: g.nvlink_links > 0,
             "row_remapping": lambda g: g.row_remapping}[applies_to]
     return [g for g in n.model.models_of(n.exporter) if test(g)]
+
+
+def _only(models, of_setup) -> str:
+    """A matcher for `models` when they are not all of the setup's models."""
+    return "" if len(models) == len(of_setup) else _model_matcher(models)
 
 
 def exporter_jobs(model: FleetModel) -> str:
@@ -499,9 +517,12 @@ def _stale(n: Names, model: FleetModel) -> str | None:
     if n.serves("total_energy"):
         identity = [n.profile.label(k) for k in ("gpu", "uuid", "pci_bus_id", "device", "model_name", "hostname",
                                                   "driver_version") if n.profile.has_label(k)]
+        identity += [name for name in ("Hostname", "hostname") if name not in identity]  # 3.x/4.x spell it both ways
         drop = ", ".join(identity + list(n.mig) + list(WORKLOAD_LABELS))
-        window = f"{stale}s"
-        return f"(max without ({drop}) (changes({sel(n.total_energy, n.job)}[{window}])) == 0) + {stale}"
+        # Compared with its value a window ago, not changes() over the window: a target scraped once
+        # has a one-sample window with no change, which would read as frozen.
+        energy = sel(n.total_energy, n.job)
+        return f"(max without ({drop}) ({energy} - {energy} offset {stale}s) == 0) + {stale}"
     return None
 
 
@@ -516,16 +537,19 @@ def blind_rules(model: FleetModel) -> list[tuple[Alert, ExporterSetup, tuple[str
         if d.scope != "gpu" or not d.needs:
             continue
         for n in names_of(model):
-            models = _applicable(n, d.applies_to)
+            models = applicable(n, d.applies_to)
             if not models:
                 continue
-            matcher = "" if len(models) == len(n.model.models_of(n.exporter)) else _model_matcher(models)
+            matcher = _only(models, n.model.models_of(n.exporter))
             base = n.present(matcher)
             for signal in d.needs:
                 served = [k for k in signal if n.serves(k)]
-                names = tuple(n.profile.metric(k) for k in (served or signal))
+                possible = [k for k in signal if n.profile.could_serve(k)] or list(signal)
+                names = tuple(n.profile.metric(k) for k in (served or possible))
                 if not served:
                     out.append((alert, n.exporter, names, base))
+                elif n.presence_key in served:
+                    continue  # the series that makes a GPU present: a GPU without it is not counted at all
                 elif not all(k in EVENT_METRICS for k in served):
                     present = " or ".join(sel(n.profile.metric(k), n.job) for k in served)
                     out.append((alert, n.exporter, names,
@@ -536,7 +560,8 @@ def blind_rules(model: FleetModel) -> list[tuple[Alert, ExporterSetup, tuple[str
 def blind_remedy(exporter: ExporterSetup, missing: tuple[str, ...]) -> str:
     if exporter.kind == "dcgm-exporter":
         if any(name in exporter.counters for name in missing):
-            return "The counter is enabled, but this GPU does not report it (a vGPU guest, a MIG GPU, a driver without it)."
+            return ("The counter is enabled, but this GPU does not report it (a vGPU guest, a MIG GPU, a driver "
+                    "without it).")
         field = next((name for name in missing if name.startswith("DCGM_")), missing[0])
         return (f"Add {field} to dcgm-exporter's counters CSV (`counters: gpuobs` in the spec generates one with "
                 "every field gpuobs reads), or disable the alert in the spec.")
@@ -572,7 +597,7 @@ def alert_expressions(model: FleetModel) -> dict[str, str]:
     def per_setup(key: str, build, models_key: str = "all") -> str:
         clauses = []
         for n in ns:
-            models = _applicable(n, models_key)
+            models = applicable(n, models_key)
             if n.serves(key) and models:
                 clauses.append(build(n, models))
         return union(clauses) if clauses else ""
@@ -604,8 +629,7 @@ def alert_expressions(model: FleetModel) -> dict[str, str]:
         "GPUMemoryPressure": by_model(all_models, threshold_of(model, "memory_used_warning_ratio"), lambda m, v: (
             f"100 * {sel('gpu:framebuffer_used:ratio', m)} >= {num(v * 100)}")),
         "GPURowRemapFailure": per_setup("row_remap_failure", lambda n, models: (
-            f"{n.gpu('row_remap_failure', '' if len(models) == len(model.models_of(n.exporter)) else _model_matcher(models))} == 1"),
-            "row_remapping"),
+            f"{n.gpu('row_remap_failure', _only(models, model.models_of(n.exporter)))} == 1"), "row_remapping"),
         "GPURowRemapPending": union([c for n in ns for c in (
             [f"{n.gpu('row_remap_pending')} == 1"] if n.serves("row_remap_pending") else []) + (
             [f"{n.gpu('retired_pending')} > 0"] if n.serves("retired_pending") else [])] or [""]),
@@ -637,7 +661,7 @@ def alert_labels(model: FleetModel, alert: Alert) -> dict[str, str]:
 def can_fire(model: FleetModel, alert: Alert) -> bool:
     """Whether some exporter setup of the fleet serves every signal the alert reads."""
     return any(all(any(n.serves(k) for k in signal) for signal in alert.definition.needs)
-               and _applicable(n, alert.definition.applies_to) for n in names_of(model))
+               and applicable(n, alert.definition.applies_to) for n in names_of(model))
 
 
 def active_alerts(model: FleetModel) -> list[Alert]:
@@ -673,9 +697,14 @@ def _filled(template: str, fill: dict) -> str:
     return template
 
 
-def blind_fill(blinded: Alert, exporter: ExporterSetup, missing: tuple[str, ...]) -> dict:
-    """What a GPUAlertBlind rule's description says about the alert it stands in for."""
-    return {"missing": " or ".join(missing), "blind_alert": blinded.name, "remedy": blind_remedy(exporter, missing)}
+def blind_fill(model: FleetModel, blinded: Alert, missing: tuple[str, ...]) -> dict:
+    """What a GPUAlertBlind rule's description says about the alert it stands in for; one rule
+    covers every setup missing the same series, naming each setup's remedy where they differ."""
+    setups = [e for b, e, m, _ in blind_rules(model) if b.name == blinded.name and m == missing]
+    remedies = {e.job: blind_remedy(e, missing) for e in setups}
+    remedy = next(iter(remedies.values())) if len(set(remedies.values())) == 1 else \
+        " ".join(f"On {job}: {text}" for job, text in remedies.items())
+    return {"missing": " or ".join(missing), "blind_alert": blinded.name, "remedy": remedy}
 
 
 def expected_annotations(model: FleetModel, alert: Alert, labels: dict[str, str], value: float,
@@ -692,10 +721,13 @@ def alert_rules(model: FleetModel) -> list[dict]:
             rules.append({"alert": a.name, "expr": exprs[a.name], "for": a.for_, "labels": alert_labels(model, a),
                           "annotations": alert_annotations(model, a)})
             continue
-        for blinded, exporter, missing, expr in blind_rules(model):
+        merged: dict[tuple, tuple[Alert, list[str]]] = {}
+        for blinded, _exporter, missing, expr in blind_rules(model):
+            merged.setdefault((blinded.name, missing), (blinded, []))[1].append(expr)
+        for (_name, missing), (blinded, exprs) in merged.items():
             labels = {**alert_labels(model, a), "blind_alert": blinded.name, "missing": " or ".join(missing)}
-            rules.append({"alert": a.name, "expr": expr, "for": a.for_, "labels": labels,
-                          "annotations": alert_annotations(model, a, blind_fill(blinded, exporter, missing))})
+            rules.append({"alert": a.name, "expr": union(exprs), "for": a.for_, "labels": labels,
+                          "annotations": alert_annotations(model, a, blind_fill(model, blinded, missing))})
     return rules
 
 

@@ -4,8 +4,8 @@ from gpuobs.spec.load import load_spec
 from gpuobs.spec.schema import (
                                 AlertOverride,
                                 Cluster,
-                                Exporter,
                                 ClusterPrometheus,
+                                Exporter,
                                 Fleet,
                                 GlobalTier,
                                 GpuModelSpec,
@@ -28,7 +28,8 @@ from gpuobs.spec.schema import (
                                 json_schema,
 )
 
-__all__ = ["AlertOverride", "Cluster", "ClusterPrometheus", "Exporter", "GpuModelSpec", "Fleet", "GlobalTier", "Gpus", "Host", "Kubernetes",
+__all__ = ["AlertOverride", "Cluster", "ClusterPrometheus", "Exporter", "Fleet", "GlobalTier", "GpuModelSpec", "Gpus",
+           "Host", "Kubernetes",
            "KubernetesAlertmanager", "KubernetesExporter", "Links", "MigLayout", "Prometheus",
            "RemoteWrite", "RemoteWriteQueue", "ResourceAmounts", "Resources", "SecretKey", "Team",
            "Thresholds", "Toleration", "json_schema", "load_spec"]

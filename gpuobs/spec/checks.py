@@ -6,14 +6,22 @@ import difflib
 from collections import Counter
 
 from gpuobs.alerts import BY_NAME as ALERTS_BY_NAME
-from gpuobs.catalog import DCGM_EXPORTER, DCGM_FIELD_KEYS, DCGM_LABELS, NVIDIA_SMI_LABELS, WORKLOAD_LABELS
+from gpuobs.catalog import (
+    DCGM_EXPORTER,
+    DCGM_FIELD_KEYS,
+    DCGM_LABELS,
+    DCGM_NAMES,
+    DEFAULT_PORTS,
+    NVIDIA_SMI_LABELS,
+    OLD_CLOCK_EVENTS_FIELD,
+    WORKLOAD_LABELS,
+)
 from gpuobs.dcgm_fields import DCGM_FIELDS
 from gpuobs.errors import Problem
 from gpuobs.spec.gpu_models import check_gpu_models, known_models
 from gpuobs.spec.grafana_checks import check_grafana
 from gpuobs.spec.kubernetes_checks import check_kubernetes
 from gpuobs.spec.routing_checks import check_alertmanager
-from gpuobs.catalog import DEFAULT_PORTS
 from gpuobs.spec.schema import Exporter, Fleet, seconds, unknown_model_message
 from gpuobs.spec.tier_checks import check_tiers
 from gpuobs.thresholds import resolved_thresholds
@@ -21,8 +29,10 @@ from gpuobs.thresholds import resolved_thresholds
 # Labels gpuobs itself sets on series or alerts; a user label of the same name would clobber them.
 _ALERT_OWNED = ("alertname", "severity", "action", "family", "cluster", "team", "job", "instance", "gpu_model",
                 "blind_alert", "missing")
+CLOCK_EVENTS_FIELD = DCGM_NAMES["clock_event_reasons"]
 # Labels some exporter puts on GPU series.
-EXPORTER_LABELS = frozenset(DCGM_LABELS.values()) | {"Hostname"} | set(NVIDIA_SMI_LABELS.values()) | set(WORKLOAD_LABELS)
+EXPORTER_LABELS = (frozenset(DCGM_LABELS.values()) | {"Hostname"} | set(NVIDIA_SMI_LABELS.values())
+                   | set(WORKLOAD_LABELS))
 
 
 def reserved_labels(fleet: Fleet) -> set[str]:
@@ -164,6 +174,9 @@ def _check_exporter(add, path, exporter: Exporter) -> None:
             close = difflib.get_close_matches(name, sorted(DCGM_FIELDS), n=1)
             hint = f"; did you mean {close[0]}?" if close else ""
             add(f"{path}.counters[{j}]", f"'{name}' is not a DCGM field dcgm-exporter knows{hint}")
+        if name == CLOCK_EVENTS_FIELD and exporter.version == 3:
+            add(f"{path}.counters[{j}]", f"dcgm-exporter 3.x exits on {name}; it knows the field as "
+                f"{OLD_CLOCK_EVENTS_FIELD}")
     for j, name in _duplicates(exporter.counters):
         add(f"{path}.counters[{j}]", f"'{name}' is listed twice")
 

@@ -38,6 +38,16 @@ def dns_label(value: str) -> str:
     return value
 
 
+_PORT_NAME = re.compile(r"^(?=.*[a-z])[a-z0-9]([a-z0-9-]{0,13}[a-z0-9])?$", re.ASCII)
+
+
+def port_name(value: str) -> str:
+    if not _PORT_NAME.match(value) or "--" in value:
+        raise ValueError(f"'{value}' is not a Kubernetes port name: at most 15 lower-case letters, digits and '-', "
+                         "with at least one letter")
+    return value
+
+
 def dns_subdomain(value: str) -> str:
     if len(value) > 253 or not _DNS_SUBDOMAIN.match(value):
         raise ValueError(f"'{value}' is not a Kubernetes object name: lower-case letters, digits, '-' and '.', "

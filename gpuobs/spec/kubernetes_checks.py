@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from gpuobs.errors import Problem
 from gpuobs.spec.kube import quantity_value
-from gpuobs.spec.schema import Fleet, Receiver
+from gpuobs.spec.schema import Exporter, Fleet, Receiver
+from gpuobs.spec.tier_checks import per_cluster
 
 # Label keys gpuobs puts on every object it generates; the spec's own labels must not replace them.
 OWN_LABEL_PREFIX = "app.kubernetes.io/"
@@ -27,6 +28,24 @@ def secret_files(receiver: Receiver) -> list[tuple[str, str]]:
     return found
 
 
+def _kinds(fleet: Fleet) -> dict:
+    """Each host's exporter as the spec sets it (its own, else its cluster's)."""
+    by_cluster = {c.name: c.exporter for c in fleet.clusters}
+    return {h.name: h.exporter or by_cluster.get(h.cluster) or Exporter() for h in fleet.hosts}
+
+
+def _dcgm_key(exporter) -> tuple:
+    counters = exporter.counters if exporter.counters is not None else "gpuobs"
+    return exporter.version or 4, tuple(counters) if isinstance(counters, list) else counters
+
+
+def _kubernetes_clusters(fleet: Fleet) -> dict:
+    """Hosts per Kubernetes cluster: one for the fleet, or one per cluster when each has a Prometheus."""
+    if per_cluster(fleet):
+        return {f"cluster {c.name}": [h for h in fleet.hosts if h.cluster == c.name] for c in fleet.clusters}
+    return {"the Kubernetes cluster": list(fleet.hosts)}
+
+
 def check_kubernetes(fleet: Fleet, fleet_name: str) -> list[Problem]:
     k = fleet.kubernetes
     if k is None:
@@ -36,14 +55,21 @@ def check_kubernetes(fleet: Fleet, fleet_name: str) -> list[Problem]:
     def add(path: str, message: str) -> None:
         problems.append(Problem(path, message))
 
-    for i, cluster in enumerate(fleet.clusters):
-        if cluster.exporter.kind != "gpuobs":
-            add(f"clusters[{i}].exporter.kind", f"the kubernetes section deploys and scrapes gpuobs-exporter; a "
-                f"{cluster.exporter.kind} cluster is not supported there yet (leave kubernetes out, or use gpuobs)")
+    kinds = _kinds(fleet)
     for i, host in enumerate(fleet.hosts):
-        if host.exporter is not None and host.exporter.kind != "gpuobs":
-            add(f"hosts[{i}].exporter.kind", f"the kubernetes section deploys and scrapes gpuobs-exporter; a "
-                f"{host.exporter.kind} host is not supported there yet")
+        if kinds[host.name].kind == "nvidia_gpu_exporter":
+            add(f"hosts[{i}].exporter.kind" if host.exporter else
+                f"clusters[{[c.name for c in fleet.clusters].index(host.cluster)}].exporter.kind",
+                "the kubernetes section scrapes gpuobs-exporter or the GPU Operator's dcgm-exporter; "
+                "nvidia_gpu_exporter has no standard deployment to scrape there")
+    for scope, hosts in _kubernetes_clusters(fleet).items():
+        setups = {_dcgm_key(kinds[h.name]) for h in hosts if kinds[h.name].kind == "dcgm-exporter"}
+        if len(setups) > 1:
+            add("kubernetes.dcgm_exporter", f"{scope} runs one dcgm-exporter DaemonSet with one counters "
+                "ConfigMap; its hosts' dcgm-exporter settings (version, counters) must agree")
+    if k.exporter is None and any(kinds[h.name].kind == "gpuobs" for h in fleet.hosts):
+        add("kubernetes.exporter", "required: some hosts run gpuobs-exporter, which the kubernetes section "
+            "deploys as a DaemonSet (image, node selector, ...)")
     if "_" in fleet_name:
         add("name", f"fleet name '{fleet_name}' names Kubernetes objects, which cannot contain '_'; "
             "set a name with '-' instead")
@@ -56,6 +82,8 @@ def check_kubernetes(fleet: Fleet, fleet_name: str) -> list[Problem]:
         add("kubernetes.dashboard_labels", "Grafana's sidecar finds dashboards by label: give at least one")
 
     e = k.exporter
+    if e is None:
+        return problems + _check_secrets(fleet)
     if not e.node_selector:
         add("kubernetes.exporter.node_selector", "an empty node selector runs the exporter on every node, also "
             "those without GPUs; give the GPU nodes' label (default nvidia.com/gpu.present: \"true\")")

@@ -27,7 +27,8 @@ def enabled_alerts(fleet: Fleet):
 
 
 def alert_label_names(fleet: Fleet) -> set[str]:
-    names = set(_ALERT_LABELS) | {fleet.prometheus.host_label} | set(DCGM_LABELS.values()) | set(NVIDIA_SMI_LABELS.values())
+    names = set(_ALERT_LABELS) | {fleet.prometheus.host_label} | set(DCGM_LABELS.values())
+    names |= set(NVIDIA_SMI_LABELS.values())
     names |= set(fleet.prometheus.external_labels)
     for cluster in fleet.clusters:
         names |= set(cluster.labels)

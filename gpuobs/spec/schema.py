@@ -527,6 +527,18 @@ class KubernetesAlertmanager(Strict):
         "that holds it")
 
 
+class KubernetesDcgmExporter(Strict):
+    """Where NVIDIA's GPU Operator (or dcgm-exporter's Helm chart) runs dcgm-exporter, for the
+    ServiceMonitor that scrapes it and the counters ConfigMap it reads."""
+
+    namespace: Annotated[str, AfterValidator(kube.dns_label)] = Field(
+        "gpu-operator", description="namespace of dcgm-exporter's Service (and of the counters ConfigMap)")
+    service_labels: KubeLabels = Field(default_factory=lambda: {"app": "nvidia-dcgm-exporter"},
+                                       description="labels of dcgm-exporter's Service")
+    port: Annotated[str, AfterValidator(kube.port_name)] = Field("gpu-metrics",
+                                                                 description="name of the Service's metrics port")
+
+
 class Kubernetes(Strict):
     """Objects for a cluster run by prometheus-operator (kube-prometheus-stack)."""
 
@@ -539,7 +551,9 @@ class Kubernetes(Strict):
         description="labels Prometheus selects PrometheusRules and ServiceMonitors/PodMonitors by")
     dashboard_labels: KubeLabels = Field(default_factory=lambda: {"grafana_dashboard": "1"},
                                          description="labels Grafana's dashboard sidecar looks for")
-    exporter: KubernetesExporter
+    exporter: KubernetesExporter | None = Field(None, description="gpuobs-exporter's DaemonSet; required when a "
+                                                "host runs gpuobs-exporter")
+    dcgm_exporter: KubernetesDcgmExporter = Field(default_factory=KubernetesDcgmExporter)
     alertmanager: KubernetesAlertmanager = Field(default_factory=KubernetesAlertmanager)
 
 

@@ -1,0 +1,38 @@
+"""What each exporter setup lets the enabled alerts see: the blind spots `gpuobs validate` names
+before anything is deployed (GPUAlertBlind names the same ones, and runtime ones, per GPU)."""
+
+from __future__ import annotations
+
+from gpuobs.generators.rules import applicable, names_of
+from gpuobs.model import FleetModel
+
+
+def blind_spots(model: FleetModel) -> dict[str, list[tuple[str, tuple[str, ...]]]]:
+    """{setup description: [(alert, metric names it would need), ...]} for alerts enabled in the
+    spec that a setup serves no input of, for GPU models the alert concerns."""
+    out = {}
+    for n in names_of(model):
+        e = n.exporter
+        hosts = model.hosts_of(e)
+        counters = f", counters {e.counters_name}" if e.counters_name else ""
+        key = f"{e.kind} (scrape job {e.job}{counters}; {len(hosts)} host{'s' * (len(hosts) != 1)})"
+        missing = []
+        for alert in model.alerts:
+            if not applicable(n, alert.definition.applies_to):
+                continue
+            for signal in alert.definition.needs:
+                if not any(n.serves(k) for k in signal):
+                    missing.append((alert.name, tuple(n.profile.metric(k) for k in signal)))
+        out[key] = missing
+    return out
+
+
+def report(model: FleetModel) -> list[str]:
+    lines = []
+    for setup, missing in blind_spots(model).items():
+        if not missing:
+            lines.append(f"{setup}: every enabled alert can see its GPUs")
+            continue
+        lines.append(f"{setup}: {len(missing)} enabled alert(s) blind, GPUAlertBlind will fire for each GPU:")
+        lines += [f"  {alert}: needs {' or '.join(names)}" for alert, names in missing]
+    return lines
