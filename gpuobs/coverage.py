@@ -22,7 +22,8 @@ def blind_spots(model: FleetModel) -> dict[str, list[tuple[str, tuple[str, ...]]
                 continue
             for signal in alert.definition.needs:
                 if not any(n.serves(k) for k in signal):
-                    missing.append((alert.name, tuple(n.profile.metric(k) for k in signal)))
+                    possible = [k for k in signal if n.profile.could_serve(k)] or signal
+                    missing.append((alert.name, tuple(n.profile.metric(k) for k in possible)))
         out[key] = missing
     return out
 

@@ -101,6 +101,9 @@ def stack(tmp_path_factory):
         prom = stack.enter_context(PrometheusServer(out / "prometheus" / "prometheus.yml", port=prom_port))
         until(lambda: len(prom.query("gpu:present:bool")) == len(CAPTURES), 60,
               lambda: f"every capture's GPU present; got {prom.query('gpu:present:bool')}")
+        # Alertmanager's counters are rated over two scrapes at least.
+        until(lambda: prom.query("count_over_time(alertmanager_notifications_total[1m]) > 1"), 60,
+              lambda: f"two scrapes of Alertmanager; targets: {prom.query('up')}")
         time.sleep(5)  # a few more evaluations, so rules that read other rules have run
         yield prom, out, model
 

@@ -40,6 +40,14 @@ def test_every_active_dcgm_exporter_metric_is_in_the_catalog_with_its_type(name)
         assert by_name[field].origin == "dcgm-default"
 
 
+def test_the_default_counters_profile_is_dcgm_exporters_shipped_csv():
+    """`counters: default` means what dcgm-exporter ships: the rules for it read exactly these."""
+    shipped = [field for field, kind in csv_rows("default-counters.csv") if kind != "label"]
+    assert list(catalog.DCGM_DEFAULT_COUNTERS) == shipped
+    profile = catalog.dcgm_exporter_profile(catalog.DCGM_DEFAULT_COUNTERS)
+    assert {profile.metric(k) for k in profile.served} == set(shipped)
+
+
 def test_commented_dcgm_fields_we_use_keep_dcgm_exporters_type():
     """Fields a user enables by uncommenting their CSV line must mean what we assume."""
     by_name = {DCGM.metric(m.key): m for m in catalog.METRICS}
