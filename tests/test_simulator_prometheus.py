@@ -32,8 +32,9 @@ def test_demo_rules_on_the_simulator_stay_quiet_until_faults_raise_their_alerts(
         with PrometheusServer(path) as prom:
             wait_for(prom, "gpu:health:score")
             wait_for(prom, "fleet:gpus_healthy:count == 8")
+            # gpuobs.coverage keeps its own (4x longer) interval and may not have run yet ("unknown").
             broken = [(r.get("name"), r.get("lastError")) for g in prom.api("rules")["groups"] for r in g["rules"]
-                      if r["health"] != "ok"]
+                      if r["health"] == "err" or (r["health"] != "ok" and g["name"] != "gpuobs.coverage")]
             assert not broken
             assert prom.query('ALERTS{alertstate="firing"}') == []
             fleet.start_fault("xid-79", "gpu-node-01", 3, {"lost_after_s": 0})

@@ -10,6 +10,8 @@ on the host (its `gpu_model` target label) is the fallback.
 
 from __future__ import annotations
 
+import math
+
 from gpuobs.alerts import BLIND_ALERT, render_annotation
 from gpuobs.catalog import (
     CLOCK_EVENT_BITS,
@@ -713,6 +715,13 @@ def expected_annotations(model: FleetModel, alert: Alert, labels: dict[str, str]
     return {k: render_annotation(v, labels, value) for k, v in alert_annotations(model, alert, fill).items()}
 
 
+COVERAGE_EVALUATIONS = 4  # GPUAlertBlind's group runs once every this many evaluation intervals
+
+
+def coverage_interval(model: FleetModel) -> str:
+    return f"{math.ceil(seconds(model.prometheus.evaluation_interval) * COVERAGE_EVALUATIONS)}s"
+
+
 def alert_rules(model: FleetModel) -> list[dict]:
     exprs = alert_expressions(model)
     rules = []
@@ -734,7 +743,14 @@ def alert_rules(model: FleetModel) -> list[dict]:
 def generate(model: FleetModel) -> dict[str, dict]:
     """{relative path: document} for the rule files: one set for the fleet's one Prometheus, or
     shared cluster-tier files, each cluster's inventory and the fleet rules in a file of their own."""
-    alerts = {"groups": [{"name": "gpuobs.alerts", "rules": alert_rules(model)}]}
+    rules = alert_rules(model)
+    groups = [{"name": "gpuobs.alerts", "rules": [r for r in rules if r["alert"] != BLIND_ALERT]}]
+    blind = [r for r in rules if r["alert"] == BLIND_ALERT]
+    if blind:
+        # Blind spots change with configuration, not from one scrape to the next, and GPUAlertBlind
+        # waits its `for` anyway: checked every few evaluations, at a fraction of the cost.
+        groups.append({"name": "gpuobs.coverage", "interval": coverage_interval(model), "rules": blind})
+    alerts = {"groups": groups}
     recording = [
         {"name": "gpuobs.thresholds", "rules": threshold_rules(model) + mig_fraction_rules(model)},
         {"name": "gpuobs.gpu", "rules": gpu_rules(model)},
