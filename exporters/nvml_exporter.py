@@ -15,6 +15,7 @@ import sys
 import threading
 from dataclasses import dataclass
 
+from exporters import flags
 from exporters.collector import Collector, ErrorCounts
 from exporters.server import MetricsServer, parse_listen_address
 from exporters.webconfig import WebConfig, WebConfigError, load_web_config
@@ -36,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "(default 127.0.0.1:9400) [GPUOBS_LISTEN_ADDRESS]")
     parser.add_argument("--web.config.file", dest="web_config", default=env("GPUOBS_WEB_CONFIG_FILE"),
                         help="exporter-toolkit web config: TLS and basic auth [GPUOBS_WEB_CONFIG_FILE]")
-    parser.add_argument("--interval", type=float, default=float(env("GPUOBS_INTERVAL", "5")),
+    parser.add_argument("--interval", default=env("GPUOBS_INTERVAL", "5"),
                         help="seconds between collections, independent of scrapes (default 5) [GPUOBS_INTERVAL]")
     parser.add_argument("--hostname", default=env("GPUOBS_HOSTNAME") or socket.gethostname(),
                         help="value of the hostname label (default: this machine's name) [GPUOBS_HOSTNAME]")
@@ -98,8 +99,10 @@ def start(args: argparse.Namespace) -> Exporter:
         web = load_web_config(args.web_config) if args.web_config else WebConfig(None, None)
     except (ValueError, WebConfigError) as exc:
         raise StartupError(str(exc)) from None
-    if args.interval <= 0:
-        raise StartupError("--interval must be positive")
+    try:
+        args.interval = flags.positive(args.interval, "--interval (GPUOBS_INTERVAL)")
+    except ValueError as exc:
+        raise StartupError(str(exc)) from None
     errors = ErrorCounts()
     source = _open_nvml(args.hostname, errors, args.allow_no_gpu)
     collector = Collector(source.collect if source else lambda builder, errors: False, args.interval, "nvml",

@@ -78,13 +78,25 @@ def test_serves_gpus_and_shows_one_lost_mid_run(monkeypatch):
 
 @pytest.mark.parametrize(("argv", "message"), [
     (["--web.listen-address", "nowhere"], "is not host:port"),
-    (["--web.listen-address", "127.0.0.1:0", "--interval", "0"], "--interval must be positive"),
+    (["--web.listen-address", "127.0.0.1:0", "--interval", "0"],
+     "--interval (GPUOBS_INTERVAL) must be a number of seconds above 0 and at most 86400, not '0'"),
+    (["--web.listen-address", "127.0.0.1:0", "--interval", "nan"], "must be a number of seconds above 0"),
+    (["--web.listen-address", "127.0.0.1:0", "--interval", "inf"], "must be a number of seconds above 0"),
+    (["--web.listen-address", "127.0.0.1:0", "--interval", "abc"],
+     "--interval (GPUOBS_INTERVAL) must be a number of seconds, not 'abc'"),
     (["--web.listen-address", "127.0.0.1:0", "--web.config.file", "/nonexistent/web.yml"], "No such file"),
 ])
 def test_bad_settings_exit_1_with_a_message(monkeypatch, capsys, argv, message):
     FakeNvml([FakeGpu(0)]).install(monkeypatch)
     assert nvml_exporter.main(argv) == 1
     assert message in capsys.readouterr().err
+
+
+def test_a_bad_interval_in_the_environment_exits_1_with_a_message(monkeypatch, capsys):
+    FakeNvml([FakeGpu(0)]).install(monkeypatch)
+    monkeypatch.setenv("GPUOBS_INTERVAL", "abc")
+    assert nvml_exporter.main(["--web.listen-address", "127.0.0.1:0"]) == 1
+    assert "--interval (GPUOBS_INTERVAL) must be a number of seconds, not 'abc'" in capsys.readouterr().err
 
 
 def test_a_port_in_use_exits_1(monkeypatch, capsys):
@@ -99,7 +111,7 @@ def test_a_port_in_use_exits_1(monkeypatch, capsys):
 
 def test_defaults_bind_loopback_and_the_environment_sets_every_flag(monkeypatch):
     defaults = nvml_exporter.build_parser().parse_args([])
-    assert defaults.listen == "127.0.0.1:9400" and defaults.interval == 5 and not defaults.allow_no_gpu
+    assert defaults.listen == "127.0.0.1:9400" and defaults.interval == "5" and not defaults.allow_no_gpu
     monkeypatch.setenv("GPUOBS_LISTEN_ADDRESS", ":9500")
     monkeypatch.setenv("GPUOBS_INTERVAL", "2.5")
     monkeypatch.setenv("GPUOBS_HOSTNAME", "gpu-07")
@@ -107,5 +119,6 @@ def test_defaults_bind_loopback_and_the_environment_sets_every_flag(monkeypatch)
     monkeypatch.setenv("GPUOBS_ALLOW_NO_GPU", "true")
     args = nvml_exporter.build_parser().parse_args([])
     assert (args.listen, args.interval, args.hostname, args.web_config, args.allow_no_gpu) == \
-           (":9500", 2.5, "gpu-07", "/etc/gpuobs/web.yml", True)
-    assert nvml_exporter.build_parser().parse_args(["--interval", "9"]).interval == 9, "flags win over the environment"
+           (":9500", "2.5", "gpu-07", "/etc/gpuobs/web.yml", True)
+    flagged = nvml_exporter.build_parser().parse_args(["--interval", "9"])
+    assert flagged.interval == "9", "flags win over the environment"

@@ -129,6 +129,10 @@ hosts:
     (["--mig", "9g.1tb"], "has no MIG profiles ['9g.1tb']"),
     (["--scenario", "/nonexistent.yaml"], "No such file"),
     (["--spec", "/nonexistent.yaml"], "no such spec file"),
+    # NaN would busy-loop the ticker, infinity stop it for good.
+    (["--interval", "nan"], "--interval must be a number of seconds above 0 and at most 3600, not 'nan'"),
+    (["--step", "inf"], "--step must be a number of seconds above 0 and at most 3600, not 'inf'"),
+    (["--time-scale", "0"], "--time-scale must be a number above 0 and at most 1e+06, not '0'"),
 ])
 def test_bad_settings_exit_1_with_a_message(args, message):
     result = subprocess.run([sys.executable, "-m", "exporters.simulator", "--base-port", "0", *args], cwd=ROOT,

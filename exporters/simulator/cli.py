@@ -13,6 +13,7 @@ import threading
 import time
 from pathlib import Path
 
+from exporters import flags
 from exporters.server import parse_listen_address
 from exporters.simulator import layout as layouts
 from exporters.simulator.control import ControlServer
@@ -62,9 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     ports.add_argument("--write-targets", type=Path, help="write a Prometheus file_sd JSON file of the hosts' targets")
     sim = parser.add_argument_group("simulation")
     sim.add_argument("--seed", type=int, default=0, help="same seed and fault timings give the same values")
-    sim.add_argument("--time-scale", type=float, default=1.0, help="simulated seconds per wall second (default 1)")
-    sim.add_argument("--step", type=float, default=1.0, help="physics step in simulated seconds (default 1)")
-    sim.add_argument("--interval", type=float, default=1.0, help="wall seconds between snapshots (default 1)")
+    sim.add_argument("--time-scale", default=1.0, help="simulated seconds per wall second (default 1)")
+    sim.add_argument("--step", default=1.0, help="physics step in simulated seconds (default 1)")
+    sim.add_argument("--interval", default=1.0, help="wall seconds between snapshots (default 1)")
     sim.add_argument("--scenario", type=Path, help="YAML file of faults started and stopped at simulated times")
     sim.add_argument("--epoch", type=float, help="Unix time of simulated second 0 (default: now)")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
@@ -107,6 +108,9 @@ def build(args) -> tuple[Simulation, ControlServer | None]:
         hosts = _layouts(args)
     except GpuobsError as exc:  # a spec the loader refused, with its own precise message
         raise ValueError(str(exc)) from None
+    args.interval = flags.positive(args.interval, "--interval", 3600)
+    args.step = flags.positive(args.step, "--step", 3600)
+    args.time_scale = flags.positive(args.time_scale, "--time-scale", 1e6, unit="")
     events = load(args.scenario) if args.scenario else []
     web = load_web_config(args.web_config) if args.web_config else None
     fleet = Fleet(hosts, args.seed, args.step, time.time() if args.epoch is None else args.epoch)
