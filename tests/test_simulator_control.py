@@ -6,6 +6,7 @@ import socket
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 import pytest
@@ -80,6 +81,12 @@ def test_control_api_starts_lists_and_stops_faults(simulate):
     ("POST", "/faults/ecc-storm", {"gpu": 0}, 400),  # two hosts: host is required
     ("POST", "/faults/ecc-storm", {"host": "node-a", "duration": "soon"}, 400),
     ("POST", "/faults", {}, 404),
+    # Out of range or of the wrong type: refused before it reaches a GPU's physics.
+    ("POST", "/faults/power-excursion", {"host": "node-a", "gpu": 0, "factor": 1e308}, 400),
+    ("POST", "/faults/ecc-storm", {"host": "node-a", "gpu": 0, "sbe_per_s": -1}, 400),
+    ("POST", "/faults/ecc-storm", {"host": "node-a", "gpu": "zero"}, 400),
+    ("POST", "/faults/ecc-storm", {"host": ["node-a"], "gpu": 0}, 400),
+    ("POST", "/faults/ecc-storm", {"host": "node-a", "gpu": 0, "params": [1]}, 400),
     ("DELETE", "/faults/meteor", None, 404),
     ("GET", "/nothing", None, 404),
 ])
@@ -95,6 +102,25 @@ def test_a_body_that_is_not_json_is_a_400(simulate):
     with pytest.raises(urllib.error.HTTPError) as caught:
         urllib.request.urlopen(request, timeout=10)
     assert caught.value.code == 400
+
+
+@pytest.mark.parametrize(("body", "length"), [
+    (b'{"host": "node-a", "gpu": 0, "per_s": Infinity}', None),  # not JSON, though Python's parser takes it
+    (b'{"host": "node-a", "gpu": 0, "per_s": NaN}', None),
+    (b"", "-1"),
+    (b"", "70000"),  # over the limit: refused before a byte of it is read
+])
+def test_bodies_that_are_not_plain_json_or_too_big_are_a_400(simulate, body, length):
+    simulation, url = simulate()
+    parsed = urllib.parse.urlsplit(url)
+    with socket.create_connection((parsed.hostname, parsed.port), timeout=10) as conn:
+        conn.sendall(b"POST /faults/pcie-replay-errors HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                     + f"Content-Length: {length or len(body)}\r\n\r\n".encode() + body)
+        answer = b""
+        while chunk := conn.recv(65536):
+            answer += chunk
+    assert answer.split(b"\r\n", 1)[0].endswith(b"400 Bad Request"), answer[:200]
+    assert simulation.fleet.active_faults() == []
 
 
 def test_a_fault_started_over_http_shows_in_the_scrapes(simulate):

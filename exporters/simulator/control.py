@@ -20,6 +20,12 @@ from exporters.simulator.runtime import Simulation
 from exporters.simulator.scenario import ScenarioError, seconds
 
 _START_KEYS = {"host", "gpu", "duration", "params"}
+MAX_BODY = 65536  # bytes; a fault's settings are a few dozen
+
+
+def _no_constant(name: str):
+    """JSON has no NaN or Infinity; Python's parser would take them, and a fault would run on them."""
+    raise ValueError(f"{name} is not a number JSON allows")
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -44,8 +50,14 @@ class _Handler(BaseHTTPRequestHandler):
             return
         try:
             body = self._body()
-            params = dict(body.get("params") or {})
-            params.update({k: v for k, v in body.items() if k not in _START_KEYS})
+            params = body.get("params") or {}
+            if not isinstance(params, dict):
+                raise ValueError("params must be a JSON object")
+            params = {**params, **{k: v for k, v in body.items() if k not in _START_KEYS}}
+            if not isinstance(body.get("host"), str | None):
+                raise ValueError(f"host must be a host name, not {body['host']!r}")
+            if body.get("gpu") is not None and (isinstance(body["gpu"], bool) or not isinstance(body["gpu"], int)):
+                raise ValueError(f"gpu must be a GPU index, not {body['gpu']!r}")
             duration = seconds(body["duration"]) if body.get("duration") is not None else None
             fault = self.server.simulation.fleet.start_fault(name, body.get("host"), body.get("gpu"), params,
                                                              duration)
@@ -93,11 +105,16 @@ class _Handler(BaseHTTPRequestHandler):
         return segments[1]
 
     def _body(self) -> dict:
-        length = int(self.headers.get("Content-Length") or 0)
+        text = self.headers.get("Content-Length") or "0"
+        if not text.isdigit():
+            raise ValueError(f"Content-Length must be a byte count, not {text!r}")
+        length = int(text)
+        if length > MAX_BODY:
+            raise ValueError(f"the body is {length} bytes; at most {MAX_BODY} are read")
         if not length:
             return {}
         try:
-            body = json.loads(self.rfile.read(length))
+            body = json.loads(self.rfile.read(length), parse_constant=_no_constant)
         except json.JSONDecodeError as exc:
             raise ValueError(f"the body is not JSON: {exc}") from None
         if not isinstance(body, dict):

@@ -7,6 +7,8 @@ returns the GPU to health, except for counters, which only go up.
 
 from __future__ import annotations
 
+import math
+
 from exporters.simulator.model import SimGpu
 
 
@@ -20,6 +22,8 @@ class Fault:
     name = ""
     description = ""
     params: dict[str, float] = {}
+    # (lowest, highest) a parameter may take, where PARAM_RANGE is too wide for it.
+    limits: dict[str, tuple[float, float]] = {}
     host_level = False  # acts on the host's exporter, not on a GPU
 
     def check(self, gpu: SimGpu) -> str | None:
@@ -86,6 +90,7 @@ class Xid(Fault):
     name = "xid"
     description = "One XID event with the given code (e.g. 13, 31, 63, 74, 94, 119)."
     params = {"code": 13}
+    limits = {"code": (1, 999)}
 
     def start(self, gpu, p, now):
         gpu.xid(int(p["code"]), now)
@@ -171,6 +176,7 @@ class PowerExcursion(Fault):
     name = "power-excursion"
     description = "Power draw jumps to factor x the enforced power limit (a telemetry or power-delivery fault)."
     params = {"factor": 1.2}
+    limits = {"factor": (0.0, 10.0)}
 
     def step(self, gpu, p, elapsed, dt):
         gpu.knobs.power_override_w = gpu.physics.limit_w * p["factor"]
@@ -184,6 +190,7 @@ class MemoryLeak(Fault):
     description = ("Framebuffer use grows by mib_per_s (default: the whole framebuffer in 5 simulated "
                    "minutes) until max_ratio of it is used; stopping it frees the leak.")
     params = {"mib_per_s": 0.0, "max_ratio": 0.97}
+    limits = {"max_ratio": (0.0, 1.0)}
 
     def step(self, gpu, p, elapsed, dt):
         rate = p["mib_per_s"] or gpu.model.memory_mib / 300
@@ -252,8 +259,14 @@ FAULTS: dict[str, Fault] = {f.name: f for f in (
 )}
 
 
+# Every parameter is a finite, non-negative number of at most this (a rate, a duration, a rise):
+# an infinite or huge one would turn the GPU's readings into inf or NaN for good.
+PARAM_RANGE = (0.0, 1e6)
+
+
 def resolve_params(fault: Fault, given: dict | None) -> dict:
-    """The fault's defaults with `given` laid over; unknown names and non-numbers are errors."""
+    """The fault's defaults with `given` laid over; unknown names, non-numbers and values out of
+    range are errors."""
     given = dict(given or {})
     unknown = set(given) - set(fault.params)
     if unknown:
@@ -263,6 +276,9 @@ def resolve_params(fault: Fault, given: dict | None) -> dict:
     for name, value in given.items():
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise FaultError(f"{fault.name}: parameter {name} must be a number, not {value!r}")
+        low, high = fault.limits.get(name, PARAM_RANGE)
+        if not math.isfinite(value) or not low <= value <= high:
+            raise FaultError(f"{fault.name}: parameter {name} must be between {low:g} and {high:g}, not {value!r}")
         params[name] = value
     return params
 
