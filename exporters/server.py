@@ -11,6 +11,7 @@ import ipaddress
 import logging
 import socket
 import ssl
+import sys
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -23,6 +24,7 @@ log = logging.getLogger(__name__)
 _LANDING = (b"<html><head><title>gpuobs exporter</title></head><body><h1>gpuobs exporter</h1>"
             b'<p><a href="/metrics">Metrics</a></p></body></html>\n')
 _HANDSHAKE_TIMEOUT = 10.0
+_MAX_IGNORED_BODY = 65536  # bytes of a GET's body read and dropped; past that the connection ends
 
 
 def parse_listen_address(text: str) -> tuple[str, int]:
@@ -63,7 +65,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     server: MetricsServer
 
+    def do_HEAD(self):  # noqa: N802 - the stdlib's naming
+        """What GET would answer, headers only (uptime checks ask this way)."""
+        self.do_GET()
+
     def do_GET(self):  # noqa: N802 - the stdlib's naming
+        self._skip_body()
         server = self.server
         if server.web.auth is not None and not server.web.auth.check(self.headers.get("Authorization")):
             self._send(401, b"Unauthorized\n", "text/plain", {"WWW-Authenticate": 'Basic realm="gpuobs"'})
@@ -85,6 +92,17 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._send(404, b"Not found\n", "text/plain")
 
+    def _skip_body(self) -> None:
+        """A GET carries no body; one sent anyway must not be read as the next request on this
+        connection. A small one is read and dropped; otherwise the connection ends after the answer."""
+        length = self.headers.get("Content-Length")
+        if self.headers.get("Transfer-Encoding") or (length is not None and not length.isdigit()):
+            self.close_connection = True
+        elif length and int(length) <= _MAX_IGNORED_BODY:
+            self.rfile.read(int(length))
+        elif length and int(length):
+            self.close_connection = True
+
     def _send(self, status: int, body: bytes, content_type: str, headers: dict | None = None) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
@@ -92,7 +110,8 @@ class _Handler(BaseHTTPRequestHandler):
         for name, value in (headers or {}).items():
             self.send_header(name, value)
         self.end_headers()
-        self.wfile.write(body)
+        if self.command != "HEAD":
+            self.wfile.write(body)
 
     def log_message(self, format, *args):  # noqa: A002 - the stdlib's signature
         log.debug("%s %s", self.address_string(), format % args)
@@ -126,6 +145,14 @@ class MetricsServer(ThreadingHTTPServer):
         host = f"[{host}]" if ":" in host else host
         scheme = "https" if self.web.ssl_context is not None else "http"
         return f"{scheme}://{host}:{self.port}"
+
+    def handle_error(self, request, client_address):
+        """A scraper that hangs up mid-answer is routine: no traceback on stderr for it."""
+        error = sys.exc_info()[1]
+        if isinstance(error, ConnectionError | TimeoutError):
+            log.debug("%s went away: %s", client_address, error)
+            return
+        log.exception("request from %s failed", client_address)
 
     def finish_request(self, request, client_address):
         context = self.web.ssl_context

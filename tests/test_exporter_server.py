@@ -4,8 +4,11 @@ web config, the listen address syntax."""
 import base64
 import gzip
 import shutil
+import socket
 import ssl
+import struct
 import subprocess
+import time
 import urllib.error
 
 import bcrypt
@@ -61,6 +64,48 @@ def test_health_landing_and_not_found(serve):
     with pytest.raises(urllib.error.HTTPError) as caught:
         get(f"{server.url}/nope")
     assert caught.value.code == 404
+
+
+def _raw(server: MetricsServer, request: bytes) -> bytes:
+    """Everything the server answers to `request` on one connection, until it closes it."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as conn:
+        conn.sendall(request)
+        answer = b""
+        while chunk := conn.recv(65536):
+            answer += chunk
+    return answer
+
+
+def test_head_on_metrics_answers_the_headers_only(serve):
+    server = serve()
+    answer = _raw(server, b"HEAD /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200") and f"Content-Length: {len(BODY)}".encode() in head
+    assert body == b""
+
+
+def test_a_get_body_is_never_read_as_a_second_request(serve):
+    server = serve()
+    smuggled = b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n"
+    first = (b"GET /-/healthy HTTP/1.1\r\nHost: x\r\nContent-Length: " + str(len(smuggled)).encode()
+             + b"\r\n\r\n" + smuggled)
+    last = b"GET /-/healthy HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    answer = _raw(server, first + last)
+    assert answer.count(b"HTTP/1.1 200") == 2 and b"404" not in answer
+    chunked = b"GET /-/healthy HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + smuggled
+    answer = _raw(server, chunked)
+    assert answer.count(b"HTTP/1.1 200") == 1 and b"404" not in answer, "the connection ends after the answer"
+
+
+def test_a_scraper_hanging_up_mid_answer_leaves_no_traceback(serve, capfd):
+    server = serve(body=BODY * 2000)
+    for _ in range(5):
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as conn:
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # reset on close
+            conn.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            conn.recv(1024)
+    time.sleep(0.5)
+    assert "Traceback" not in capfd.readouterr().err
 
 
 def test_a_closed_gate_drops_the_scrape_unanswered(serve):
