@@ -6,7 +6,7 @@ does not change while the exporter runs, so such a field is counted once and not
 GpuIsLost ends a GPU's reading for the cycle: the caller then serves it as down.
 
 Each field function reads everything it needs before adding a sample, so a failure never
-leaves half a field behind. Conversions follow DCGM (see shared/reference/nvml-map.md).
+leaves half a field behind. Conversions follow DCGM's units (exporters/README.md, "What it reads").
 """
 
 from __future__ import annotations

@@ -34,6 +34,10 @@ class AlertDef:
     # and later) or page retirement (Volta).
     applies_to: str = "all"
 
+    def concerns(self, gpu) -> bool:
+        """Whether the alert is about GPUs of this model (a gpus.GpuModel) at all."""
+        return {"all": True, "nvlink": gpu.nvlink_links > 0, "row_remapping": gpu.row_remapping}[self.applies_to]
+
 
 BLIND_ALERT = "GPUAlertBlind"
 _XID_SIGNALS = (("xid_errors", "xid_window_count", "xid_last"),)

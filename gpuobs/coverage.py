@@ -18,12 +18,11 @@ def blind_spots(model: FleetModel) -> dict[str, list[tuple[str, tuple[str, ...]]
         key = f"{e.kind} (scrape job {e.job}{counters}; {len(hosts)} host{'s' * (len(hosts) != 1)})"
         missing = []
         for alert in model.alerts:
-            if not applicable(n, alert.definition.applies_to):
+            if not applicable(n, alert.definition):
                 continue
             for signal in alert.definition.needs:
                 if not any(n.serves(k) for k in signal):
-                    possible = [k for k in signal if n.profile.could_serve(k)] or signal
-                    missing.append((alert.name, tuple(n.profile.metric(k) for k in possible)))
+                    missing.append((alert.name, n.missing_names(signal)))
         out[key] = missing
     return out
 

@@ -138,7 +138,7 @@ class Builder:
                 self.n = n
                 if not all(any(n.serves(k) for k in signal) for signal in alert.definition.needs):
                     continue
-                models = [g for g in self.model.models_of(n.exporter) if _concerns(alert, g)]
+                models = [g for g in self.model.models_of(n.exporter) if alert.definition.concerns(g)]
                 cases += _merged([builder(alert, gpu, thresholds[gpu])
                                   for gpu in (models if _varies_by_model(alert.name) else models[:1])])
         return cases
@@ -152,7 +152,7 @@ class Builder:
         duration = hold + 10 * STEP
         by_host: dict = {}
         for blinded, exporter, missing, _expr in blind_rules(self.model):
-            models = [g for g in self.model.models_of(exporter) if _concerns(blinded, g)]
+            models = [g for g in self.model.models_of(exporter) if blinded.definition.concerns(g)]
             host = next(h for h in self.model.hosts_of(exporter) if h.gpu is models[0])
             by_host.setdefault(host.name, (host, []))[1].append((blinded, missing))
         for host, rules in by_host.values():
@@ -174,7 +174,8 @@ class Builder:
                 expected += [self.expect(alert, labels, 1, {"blind_alert": b.name, "missing": " or ".join(m)},
                                          blind_fill(self.model, b, m))
                              for b, e, m, _ in blind_rules(self.model)
-                             if e is n.exporter and _concerns(b, host.gpu) and not (signals - set(missing)) & set(m)]
+                             if e is n.exporter and b.definition.concerns(host.gpu)
+                             and not (signals - set(missing)) & set(m)]
             case.checks.append((hold + STEP, alert.name, expected))
             quiet = Case(f"{alert.name} {n.exporter.job} {host.gpu.key}: no GPU, quiet")
             quiet.add("up", self._up_labels(host), flat(1, duration))
@@ -565,12 +566,6 @@ def _merged(per_model: list[list[Case]]) -> list[Case]:
 
 def _shape(case: Case) -> tuple:
     return tuple((time, name) for time, name, _ in case.checks)
-
-
-def _concerns(alert: Alert, gpu: GpuModel) -> bool:
-    applies = alert.definition.applies_to
-    return applies == "all" or (applies == "nvlink" and gpu.nvlink_links > 0) or (
-        applies == "row_remapping" and gpu.row_remapping)
 
 
 def _stable_id(name: str) -> str:

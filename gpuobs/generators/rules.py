@@ -12,10 +12,14 @@ from __future__ import annotations
 
 import math
 
-from gpuobs.alerts import BLIND_ALERT, render_annotation
+from gpuobs.alerts import BLIND_ALERT, AlertDef, render_annotation
+from gpuobs.alerts import BY_NAME as ALERTS_BY_NAME
 from gpuobs.catalog import (
     CLOCK_EVENT_BITS,
+    DCGM_EXPORTER,
+    DCGM_LABELS,
     EVENT_METRICS,
+    GPU_IDENTITY,
     HW_THROTTLE_REASONS,
     MIG_IDENTITY,
     NVIDIA_GPU_EXPORTER,
@@ -104,6 +108,12 @@ class Names:
 
     def present(self, matcher: str = "") -> str:
         return sel(PRESENT, self.job, matcher)
+
+    def missing_names(self, signal: tuple[str, ...]) -> tuple[str, ...]:
+        """A signal's series as this setup would name them: those it serves, else those its kind of
+        exporter could serve in another configuration (what to enable), else all of them."""
+        keys = [k for k in signal if self.serves(k)] or [k for k in signal if self.profile.could_serve(k)] or signal
+        return tuple(self.profile.metric(k) for k in keys)
 
     @property
     def presence_key(self) -> str:
@@ -353,7 +363,8 @@ def health_rules(model: FleetModel) -> list[dict]:
 
 
 def _all_mig_labels(model: FleetModel) -> list[str]:
-    return list(dict.fromkeys(label for n in names_of(model) for label in n.mig)) or ["GPU_I_PROFILE", "GPU_I_ID"]
+    labels = list(dict.fromkeys(label for n in names_of(model) for label in n.mig))
+    return labels or [DCGM_LABELS[k] for k in MIG_IDENTITY]
 
 
 def aggregate_rules(model: FleetModel) -> list[dict]:
@@ -470,11 +481,9 @@ def inventory_rules(model: FleetModel, cluster: str | None = None) -> list[dict]
             for host in model.hosts if cluster in (None, host.cluster)]
 
 
-def applicable(n: Names, applies_to: str):
+def applicable(n: Names, definition: AlertDef):
     """The setup's GPU models an alert concerns (NVLink errors only where there are links...)."""
-    test = {"all": lambda g: True, "nvlink": lambda g: g.nvlink_links > 0,
-            "row_remapping": lambda g: g.row_remapping}[applies_to]
-    return [g for g in n.model.models_of(n.exporter) if test(g)]
+    return [g for g in n.model.models_of(n.exporter) if definition.concerns(g)]
 
 
 def _only(models, of_setup) -> str:
@@ -517,8 +526,7 @@ def _stale(n: Names, model: FleetModel) -> str | None:
     if n.serves("exporter_last_success"):
         return f"time() - {sel(n.exporter_last_success, n.job)} > {stale}"
     if n.serves("total_energy"):
-        identity = [n.profile.label(k) for k in ("gpu", "uuid", "pci_bus_id", "device", "model_name", "hostname",
-                                                  "driver_version") if n.profile.has_label(k)]
+        identity = [n.profile.label(k) for k in (*GPU_IDENTITY, "driver_version") if n.profile.has_label(k)]
         identity += [name for name in ("Hostname", "hostname") if name not in identity]  # 3.x/4.x spell it both ways
         drop = ", ".join(identity + list(n.mig) + list(WORKLOAD_LABELS))
         # Compared with its value a window ago, not changes() over the window: a target scraped once
@@ -539,15 +547,14 @@ def blind_rules(model: FleetModel) -> list[tuple[Alert, ExporterSetup, tuple[str
         if d.scope != "gpu" or not d.needs:
             continue
         for n in names_of(model):
-            models = applicable(n, d.applies_to)
+            models = applicable(n, d)
             if not models:
                 continue
             matcher = _only(models, n.model.models_of(n.exporter))
             base = n.present(matcher)
             for signal in d.needs:
                 served = [k for k in signal if n.serves(k)]
-                possible = [k for k in signal if n.profile.could_serve(k)] or list(signal)
-                names = tuple(n.profile.metric(k) for k in (served or possible))
+                names = n.missing_names(signal)
                 if not served:
                     out.append((alert, n.exporter, names, base))
                 elif n.presence_key in served:
@@ -560,14 +567,14 @@ def blind_rules(model: FleetModel) -> list[tuple[Alert, ExporterSetup, tuple[str
 
 
 def blind_remedy(exporter: ExporterSetup, missing: tuple[str, ...]) -> str:
-    if exporter.kind == "dcgm-exporter":
+    if exporter.kind == DCGM_EXPORTER:
         if any(name in exporter.counters for name in missing):
             return ("The counter is enabled, but this GPU does not report it (a vGPU guest, a MIG GPU, a driver "
                     "without it).")
         field = next((name for name in missing if name.startswith("DCGM_")), missing[0])
         return (f"Add {field} to dcgm-exporter's counters CSV (`counters: gpuobs` in the spec generates one with "
                 "every field gpuobs reads), or disable the alert in the spec.")
-    if exporter.kind == "nvidia_gpu_exporter":
+    if exporter.kind == NVIDIA_GPU_EXPORTER:
         return ("nvidia_gpu_exporter does not serve it; monitor this GPU with gpuobs-exporter or dcgm-exporter, "
                 "or disable the alert in the spec.")
     return "The GPU or its driver does not report it (a vGPU guest, a MIG GPU, an old driver); check nvidia-smi -q."
@@ -596,10 +603,11 @@ def alert_expressions(model: FleetModel) -> dict[str, str]:
                 f"and {series} <= {critical}\n"
                 f"and {series} >= {critical} - {PREDICTION_NEAR_CELSIUS}")
 
-    def per_setup(key: str, build, models_key: str = "all") -> str:
+    def per_setup(key: str, build, alert: str | None = None) -> str:
+        """`build(names, models)` for every setup serving `key`, over the models `alert` concerns."""
         clauses = []
         for n in ns:
-            models = applicable(n, models_key)
+            models = applicable(n, ALERTS_BY_NAME[alert]) if alert else list(model.models_of(n.exporter))
             if n.serves(key) and models:
                 clauses.append(build(n, models))
         return union(clauses) if clauses else ""
@@ -631,7 +639,7 @@ def alert_expressions(model: FleetModel) -> dict[str, str]:
         "GPUMemoryPressure": by_model(all_models, threshold_of(model, "memory_used_warning_ratio"), lambda m, v: (
             f"100 * {sel('gpu:framebuffer_used:ratio', m)} >= {num(v * 100)}")),
         "GPURowRemapFailure": per_setup("row_remap_failure", lambda n, models: (
-            f"{n.gpu('row_remap_failure', _only(models, model.models_of(n.exporter)))} == 1"), "row_remapping"),
+            f"{n.gpu('row_remap_failure', _only(models, model.models_of(n.exporter)))} == 1"), "GPURowRemapFailure"),
         "GPURowRemapPending": union([c for n in ns for c in (
             [f"{n.gpu('row_remap_pending')} == 1"] if n.serves("row_remap_pending") else []) + (
             [f"{n.gpu('retired_pending')} > 0"] if n.serves("retired_pending") else [])] or [""]),
@@ -663,7 +671,7 @@ def alert_labels(model: FleetModel, alert: Alert) -> dict[str, str]:
 def can_fire(model: FleetModel, alert: Alert) -> bool:
     """Whether some exporter setup of the fleet serves every signal the alert reads."""
     return any(all(any(n.serves(k) for k in signal) for signal in alert.definition.needs)
-               and applicable(n, alert.definition.applies_to) for n in names_of(model))
+               and applicable(n, alert.definition) for n in names_of(model))
 
 
 def active_alerts(model: FleetModel) -> list[Alert]:
