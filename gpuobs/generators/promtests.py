@@ -31,6 +31,7 @@ from gpuobs.generators.rules import (
     inventory_labels,
     rule_files,
 )
+from gpuobs.generators.rules import generate as rule_documents
 from gpuobs.gpus import GpuModel
 from gpuobs.model import Alert, FleetModel, Host
 from gpuobs.promql import num, quote
@@ -745,7 +746,16 @@ def fleet_tests(model: FleetModel) -> list[dict]:
 
 
 def generate(model: FleetModel) -> dict[str, object]:
-    evaluation = {"rule_files": _fleet_wide_files(model), "evaluation_interval": f"{STEP}s"}
+    # Groups in the order their series feed each other (promtool otherwise picks an order at random,
+    # and a chain of groups evaluated backwards lags a step per link).
+    documents = rule_documents(model)
+    names = dict.fromkeys(g["name"] for path in rule_files(model) if path != GLOBAL_INVENTORY
+                          for g in documents[path]["groups"])
+    # The inventory first, the recording groups in file order, the alerts last.
+    rank = {"gpuobs.inventory": 0, "gpuobs.alerts": 2, "gpuobs.coverage": 2}
+    order = sorted(names, key=lambda name: rank.get(name, 1))
+    evaluation = {"rule_files": _fleet_wide_files(model), "evaluation_interval": f"{STEP}s",
+                  "group_eval_order": order}
     files = {
         "prometheus/tests/alerts.yml": {**evaluation,
                                         "tests": [_test_group(model, c) for c in Builder(model).cases()]},
