@@ -35,7 +35,7 @@ class XidWatcher:
     def start(self) -> None:
         try:
             event_set = pynvml.nvmlEventSetCreate()
-        except pynvml.NVMLError as exc:
+        except Exception as exc:  # no XID events is no reason to stop the exporter
             log.warning("cannot watch XID events: %s", exc)
             self._errors.count(None, _FIELD)
             return
@@ -43,7 +43,7 @@ class XidWatcher:
             try:
                 pynvml.nvmlDeviceRegisterEvents(handle, pynvml.nvmlEventTypeXidCriticalError, event_set)
                 self.registered.add(index)
-            except pynvml.NVMLError as exc:
+            except Exception as exc:
                 # NotSupported leaves the set usable; the GPU's XIDs are then not seen.
                 log.warning("GPU %s: cannot watch XID events: %s", index, exc)
                 self._errors.count(index, _FIELD)
@@ -57,28 +57,28 @@ class XidWatcher:
                     data = pynvml.nvmlEventSetWait_v2(event_set, self._timeout_ms)
                 except pynvml.NVMLError_Timeout:
                     continue
-                except pynvml.NVMLError as exc:
+                except Exception as exc:
                     # GpuIsLost and the like: the collector serves the GPU as down; keep waiting
                     # for the other GPUs' events, without spinning.
-                    log.debug("waiting for XID events: %s", exc)
+                    log.debug("waiting for XID events: %r", exc)
                     self._errors.count(None, _FIELD)
                     self._stop.wait(1)
                     continue
-                self._record(data)
+                try:
+                    self._record(data)
+                except Exception as exc:  # an event that made no sense costs that event only
+                    log.warning("unusable XID event: %r", exc)
+                    self._errors.count(None, _FIELD)
         finally:
             try:
                 pynvml.nvmlEventSetFree(event_set)
-            except pynvml.NVMLError:
-                pass  # NVML may already be shut down
+            except Exception:  # NVML may already be shut down
+                pass
 
     def _record(self, data) -> None:
         if not data.eventType & pynvml.nvmlEventTypeXidCriticalError:
             return
-        try:
-            index = pynvml.nvmlDeviceGetIndex(data.device)
-        except pynvml.NVMLError:
-            self._errors.count(None, _FIELD)
-            return
+        index = pynvml.nvmlDeviceGetIndex(data.device)
         self._log.record(index, int(data.eventData), self._clock())
 
     def stop(self) -> None:

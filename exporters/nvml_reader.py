@@ -1,17 +1,19 @@
 """Reads GPUs and their MIG instances through pynvml, one field at a time.
 
-NVML refusing one field costs that field only: it is absent from the snapshot and counted in
-the error metric, and the GPU's other fields and the other GPUs are still served. NotSupported
-does not change while the exporter runs, so such a field is counted once and not asked again.
-GpuIsLost ends a GPU's reading for the cycle: the caller then serves it as down.
+Whatever one field raises (an NVML error, a function missing from an older nvidia-ml-py, a
+None where a number was due) costs that field only: it is absent from the snapshot and counted
+in the error metric, and the GPU's other fields and the other GPUs are still served. A permanent
+refusal (nvml_errors.permanent) is counted once and not asked again. GpuIsLost ends a GPU's
+reading for the cycle: the caller then serves it as down.
 
-Each field function reads everything it needs before adding a sample, so a failure never
-leaves half a field behind. Conversions follow DCGM's units (exporters/README.md, "What it reads").
+A field's samples are held back until it has read everything and every value is a number, so
+a failure never leaves half a field behind. Conversions follow DCGM's units (exporters/README.md,
+"What it reads").
 """
 
 from __future__ import annotations
 
-import math
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,6 +24,10 @@ from exporters.collector import ErrorCounts
 from exporters.exposition import Builder, Entity, gpu_entity
 from exporters.gpm import PCIE_METRICS, PROF_METRICS, GpmSampler, supported
 from exporters.gpu import add_clock_events, add_info
+from exporters.nvml_errors import Unreadable, expected, permanent
+from exporters.nvml_mig import MigProfiles
+
+log = logging.getLogger(__name__)
 
 _MIB = 1048576
 _ALL_LINKS = 0xFFFFFFFF
@@ -37,10 +43,6 @@ class GpuLost(Exception):
     """The GPU fell off the bus, or NVML could not open or read it at all: it is served as down."""
 
 
-class Unreadable(Exception):
-    """A read NVML answered without an error but with no usable value."""
-
-
 @dataclass(eq=False)
 class Device:
     index: int
@@ -51,7 +53,8 @@ class Device:
     pci_bus_id: str | None = None
     model_name: str | None = None
     unsupported: set[str] = field(default_factory=set)
-    gpm: bool = False
+    gpm: bool | None = None  # None until NVML has answered whether the GPU has GPM
+    mig_profiles: MigProfiles | None = None
     nvlink_previous: tuple[float, int] | None = None
     instances: dict[tuple[int, str], Entity] = field(default_factory=dict)
 
@@ -71,11 +74,7 @@ def _text(value) -> str:
 
 def discover(hostname: str, errors: ErrorCounts) -> list[Device]:
     """Every GPU NVML counts, also those it cannot open: they are served as down, not left out."""
-    try:
-        driver = _text(pynvml.nvmlSystemGetDriverVersion())
-    except pynvml.NVMLError:
-        errors.count(None, "driver_version")
-        driver = ""
+    driver = _optional_text(None, "driver_version", errors, pynvml.nvmlSystemGetDriverVersion)
     devices = []
     for index in range(pynvml.nvmlDeviceGetCount()):
         try:
@@ -83,34 +82,58 @@ def discover(hostname: str, errors: ErrorCounts) -> list[Device]:
             uuid = _text(pynvml.nvmlDeviceGetUUID(handle))
             pci = _text(pynvml.nvmlDeviceGetPciInfo(handle).busId)
             name = _text(pynvml.nvmlDeviceGetName(handle))
-        except pynvml.NVMLError:
+        except Exception as exc:  # whatever it is, the GPU is served as down, not left out
+            _log_failure(index, "identity", exc)
             errors.count(index, "identity")
             devices.append(Device(index, None, gpu_entity(index, None, None, None, hostname), (driver, "", "")))
             continue
-        info = [driver]
-        for getter, what in ((pynvml.nvmlDeviceGetSerial, "serial"), (pynvml.nvmlDeviceGetVbiosVersion, "vbios")):
-            try:
-                info.append(_text(getter(handle)))
-            except pynvml.NVMLError_NotSupported:
-                info.append("")
-            except pynvml.NVMLError:
-                errors.count(index, what)
-                info.append("")
-        devices.append(Device(index, handle, gpu_entity(index, uuid, pci, name, hostname), tuple(info),
-                              uuid=uuid, pci_bus_id=pci, model_name=name, gpm=supported(handle)))
+        info = (driver, _optional_text(index, "serial", errors, pynvml.nvmlDeviceGetSerial, handle),
+                _optional_text(index, "vbios", errors, pynvml.nvmlDeviceGetVbiosVersion, handle))
+        devices.append(Device(index, handle, gpu_entity(index, uuid, pci, name, hostname), info,
+                              uuid=uuid, pci_bus_id=pci, model_name=name))
     return devices
 
 
+def _optional_text(index: int | None, what: str, errors: ErrorCounts, getter, *args) -> str:
+    """A descriptive string, "" when NVML has none; a failure other than a permanent one is counted."""
+    try:
+        return _text(getter(*args))
+    except Exception as exc:  # an info label is not worth a GPU
+        if not permanent(exc):
+            _log_failure(index, what, exc)
+            errors.count(index, what)
+        return ""
+
+
+def _log_failure(index: int | None, what: str, exc: BaseException, warned: set | None = None) -> None:
+    """NVML's answers at debug level; anything else (a bug, an odd value) as a warning with its
+    traceback, once per GPU, field and kind of exception when `warned` keeps track (it may recur
+    every cycle)."""
+    key = (index, what, type(exc))
+    if expected(exc) or (warned is not None and key in warned):
+        log.debug("GPU %s: %s: %r", index, what, exc)
+        return
+    if warned is not None:
+        warned.add(key)
+    log.warning("GPU %s: %s: %r", index, what, exc, exc_info=exc)
+
+
 def _field_values(handle, ids, member: str) -> list:
-    """nvmlDeviceGetFieldValues answers per entry: an entry NVML could not fill is None."""
+    """nvmlDeviceGetFieldValues answers per entry: an entry NVML could not fill is None. When no
+    entry could be filled, the first entry's error is raised, so that a field NVML does not
+    support is marked as such like any other (and GpuIsLost ends the GPU's cycle)."""
     values = pynvml.nvmlDeviceGetFieldValues(handle, ids)
-    return [getattr(v.value, member) if v.nvmlReturn == pynvml.NVML_SUCCESS else None for v in values]
+    filled = [getattr(v.value, member) if v.nvmlReturn == pynvml.NVML_SUCCESS else None for v in values]
+    if all(v is None for v in filled):
+        raise pynvml.NVMLError(values[0].nvmlReturn)
+    return filled
 
 
 def _temperature(handle) -> int:
     try:
         return pynvml.nvmlDeviceGetTemperatureV(handle, pynvml.NVML_TEMPERATURE_GPU)
-    except (pynvml.NVMLError_FunctionNotFound, pynvml.NVMLError_ArgumentVersionMismatch):
+    except (AttributeError, pynvml.NVMLError_FunctionNotFound, pynvml.NVMLError_ArgumentVersionMismatch):
+        # nvidia-ml-py before 12.570 has no nvmlDeviceGetTemperatureV, drivers before R570 neither.
         return pynvml.nvmlDeviceGetTemperature(handle, pynvml.NVML_TEMPERATURE_GPU)
 
 
@@ -187,7 +210,12 @@ def _codec(key: str, getter: str):
 
 
 def _clock_events(reader, dev, out):
-    add_clock_events(out, dev.entity, pynvml.nvmlDeviceGetCurrentClocksEventReasons(dev.handle))
+    try:
+        mask = pynvml.nvmlDeviceGetCurrentClocksEventReasons(dev.handle)
+    except (AttributeError, pynvml.NVMLError_FunctionNotFound):
+        # Drivers before R535 (and their nvidia-ml-py) name it "throttle reasons": the same bitmask.
+        mask = pynvml.nvmlDeviceGetCurrentClocksThrottleReasons(dev.handle)
+    add_clock_events(out, dev.entity, mask)
 
 
 # SBE = corrected, DBE = uncorrected; volatile since boot, aggregate over the board's life.
@@ -227,8 +255,6 @@ def _remapped_rows(reader, dev, out):
 def _nvlink_errors(reader, dev, out):
     ids = [(field_id, _ALL_LINKS) for field_id in _NVLINK_ERROR_FIELDS.values()]
     values = _field_values(dev.handle, ids, "ullVal")
-    if all(v is None for v in values):
-        raise pynvml.NVMLError(pynvml.NVML_ERROR_NOT_SUPPORTED)
     for key, value in zip(_NVLINK_ERROR_FIELDS, values, strict=True):
         if value is not None:
             out.add(key, dev.entity, value)
@@ -241,7 +267,7 @@ def _nvlink_bandwidth(reader, dev, out):
            (pynvml.NVML_FI_DEV_NVLINK_THROUGHPUT_DATA_TX, _ALL_LINKS)]
     rx, tx = _field_values(dev.handle, ids, "ullVal")
     if rx is None or tx is None:
-        raise pynvml.NVMLError(pynvml.NVML_ERROR_NOT_SUPPORTED)
+        raise Unreadable("one NVLink data counter of two")
     now, total = reader.monotonic(), rx + tx
     previous, dev.nvlink_previous = dev.nvlink_previous, (now, total)
     rate = 0
@@ -330,6 +356,25 @@ GPU_FIELDS: tuple[tuple[str, Callable], ...] = (
 )
 
 
+class _Held:
+    """One field's samples, held back until the field has read everything: a value that is not
+    a number (a None from NVML, a string) fails the field instead of breaking the exposition."""
+
+    __slots__ = ("samples",)
+
+    def __init__(self):
+        self.samples: list[tuple] = []
+
+    def add(self, key: str, entity: Entity, value, extra: tuple = ()) -> None:
+        if not isinstance(value, int | float):
+            raise Unreadable(f"{key}: {value!r} is not a number")
+        self.samples.append((key, entity, value, extra))
+
+    def commit(self, out: Builder) -> None:
+        for sample in self.samples:
+            out.add(*sample)
+
+
 class Reader:
     """Reads devices into per-GPU builders; keeps what spans cycles (GPM samples, NVLink totals)."""
 
@@ -339,6 +384,7 @@ class Reader:
         self.monotonic = monotonic
         self.gpm = GpmSampler()
         self._mig: dict[int, list] = {}
+        self._warned: set[tuple] = set()
 
     def read(self, dev: Device) -> Builder:
         """The GPU's samples; raises GpuLost when the GPU fell off the bus or was never opened."""
@@ -348,6 +394,8 @@ class Reader:
         try:
             self._mig[dev.index] = self._enumerate_mig(dev)
             read_any = self._read_fields(dev, out)
+            if read_any:
+                self._read_instances(dev, out)
         except pynvml.NVMLError_GpuIsLost:
             self.errors.count(dev.index, "gpu_lost")
             self.gpm.forget(dev.index)
@@ -356,24 +404,32 @@ class Reader:
         if not read_any:
             raise GpuLost
         add_info(out, dev.entity, *dev.info)
-        self._read_instances(dev, out)
         return out
+
+    def _attempt(self, dev: Device, name: str, read: Callable, *args) -> bool:
+        """Calls `read(*args)` for field `name` of `dev`; False when it failed, which is logged
+        and counted, and remembered when permanent. GpuIsLost passes: it ends the GPU's cycle."""
+        try:
+            read(*args)
+            return True
+        except pynvml.NVMLError_GpuIsLost:
+            raise
+        except Exception as exc:  # one field's failure, whatever it is, costs that field only
+            if permanent(exc):
+                dev.unsupported.add(name)
+            _log_failure(dev.index, name, exc, self._warned)
+            self.errors.count(dev.index, name)
+            return False
 
     def _read_fields(self, dev: Device, out: Builder) -> bool:
         read_any = False
         for name, read in self._fields(dev):
             if name in dev.unsupported:
                 continue
-            try:
-                read(self, dev, out)
+            held = _Held()
+            if self._attempt(dev, name, read, self, dev, held):
+                held.commit(out)
                 read_any = True
-            except pynvml.NVMLError_NotSupported:
-                dev.unsupported.add(name)
-                self.errors.count(dev.index, name)
-            except pynvml.NVMLError_GpuIsLost:
-                raise
-            except (pynvml.NVMLError, Unreadable):
-                self.errors.count(dev.index, name)
         return read_any
 
     def _fields(self, dev: Device):
@@ -381,6 +437,8 @@ class Reader:
         # A GPU in MIG mode has its framebuffer per instance; the parent's aggregate needs privileges.
         if not self._mig[dev.index]:
             yield "memory", _memory
+        if dev.gpm is None and "gpm_support" not in dev.unsupported:
+            self._attempt(dev, "gpm_support", _query_gpm, dev)
         if dev.gpm:
             yield "gpm", _gpm
         else:
@@ -397,31 +455,38 @@ class Reader:
             if pynvml.nvmlDeviceGetMigMode(dev.handle)[0] != pynvml.NVML_DEVICE_MIG_ENABLE:
                 return []
             slots = pynvml.nvmlDeviceGetMaxMigDeviceCount(dev.handle)
-        except pynvml.NVMLError_NotSupported:
-            dev.unsupported.add("mig")
-            return []
         except pynvml.NVMLError_GpuIsLost:
             raise
-        except pynvml.NVMLError:
-            self.errors.count(dev.index, "mig")
+        except Exception as exc:
+            if permanent(exc):  # most GPUs have no MIG: not an error
+                dev.unsupported.add("mig")
+            else:
+                _log_failure(dev.index, "mig", exc, self._warned)
+                self.errors.count(dev.index, "mig")
             return []
+        if dev.mig_profiles is None:
+            dev.mig_profiles = MigProfiles(dev.handle)
         instances = []
         for slot in range(slots):
             try:
                 handle = pynvml.nvmlDeviceGetMigDeviceHandleByIndex(dev.handle, slot)
             except (pynvml.NVMLError_NotFound, pynvml.NVMLError_InvalidArgument):
                 continue  # slots are sparse
-            except pynvml.NVMLError:
+            except pynvml.NVMLError_GpuIsLost:
+                raise
+            except Exception as exc:  # this slot only
+                _log_failure(dev.index, "mig", exc, self._warned)
                 self.errors.count(dev.index, "mig")
                 continue
             try:
                 gi_id = pynvml.nvmlDeviceGetGpuInstanceId(handle)
-                attributes = pynvml.nvmlDeviceGetAttributes_v2(handle)
-            except pynvml.NVMLError:
+                profile = dev.mig_profiles.name(gi_id, pynvml.nvmlDeviceGetAttributes_v2(handle))
+            except pynvml.NVMLError_GpuIsLost:
+                raise
+            except Exception as exc:  # this instance only
+                _log_failure(dev.index, "mig", exc, self._warned)
                 self.errors.count(dev.index, "mig")
                 continue
-            # DCGM's GPU_I_PROFILE: "<slices>g.<ceil(memory MiB / 1024)>gb"
-            profile = f"{attributes.gpuInstanceSliceCount}g.{math.ceil(attributes.memorySizeMB / 1024)}gb"
             instances.append((handle, dev.instance_entity(gi_id, profile, self.hostname), gi_id))
         return instances
 
@@ -429,13 +494,19 @@ class Reader:
         if dev.gpm:
             self.gpm.forget(dev.index, keep={None} | {gi_id for _, _, gi_id in self._mig[dev.index]})
         for handle, entity, gi_id in self._mig[dev.index]:
-            try:
-                add_memory(out, entity, handle)
-            except pynvml.NVMLError:
-                self.errors.count(dev.index, "instance_memory")
-            if dev.gpm:
-                try:
-                    for key, value in self.gpm.read(dev.handle, dev.index, PROF_METRICS, gi_id).items():
-                        out.add(key, entity, value)
-                except pynvml.NVMLError:
-                    self.errors.count(dev.index, "instance_gpm")
+            held = _Held()
+            if "instance_memory" not in dev.unsupported and \
+                    self._attempt(dev, "instance_memory", add_memory, held, entity, handle):
+                held.commit(out)
+            held = _Held()
+            if dev.gpm and "instance_gpm" not in dev.unsupported and \
+                    self._attempt(dev, "instance_gpm", self._instance_gpm, dev, gi_id, entity, held):
+                held.commit(out)
+
+    def _instance_gpm(self, dev: Device, gi_id: int, entity: Entity, out: _Held) -> None:
+        for key, value in self.gpm.read(dev.handle, dev.index, PROF_METRICS, gi_id).items():
+            out.add(key, entity, value)
+
+
+def _query_gpm(dev: Device) -> None:
+    dev.gpm = supported(dev.handle)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+
 from exporters.collector import ErrorCounts
 from exporters.exposition import Builder
 from exporters.gpu import add_xids
 from exporters.nvml_events import XidWatcher
 from exporters.nvml_reader import GpuLost, Reader, discover
 from exporters.xid import XidLog
+
+log = logging.getLogger(__name__)
 
 
 class NvmlSource:
@@ -27,6 +31,10 @@ class NvmlSource:
             try:
                 samples = self.reader.read(dev)
             except GpuLost:
+                builder.add("gpu_up", dev.entity, 0)
+            except Exception:  # the reader isolates each field; this is a bug, and costs one GPU only
+                log.exception("GPU %s: reading failed", dev.index)
+                errors.count(dev.index, "read")
                 builder.add("gpu_up", dev.entity, 0)
             else:
                 builder.add("gpu_up", dev.entity, 1)

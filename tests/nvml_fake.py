@@ -2,6 +2,9 @@
 
 Every `nvml*` function of pynvml is swapped for a stub (unknown ones fail the test when called),
 so the exporter runs its real code paths, error classes and constants against scripted GPUs.
+The stubs keep pynvml's signatures and return what pynvml returns: its ctypes structures
+(bytes in their char fields), str from string getters, opaque ctypes handles
+(tests/test_nvml_conformance.py checks all of it against the installed pynvml).
 """
 
 from __future__ import annotations
@@ -11,7 +14,6 @@ import itertools
 import queue
 import threading
 from dataclasses import dataclass, field
-from types import SimpleNamespace
 
 import pynvml
 
@@ -19,11 +21,35 @@ MIB = 1048576
 _NVLINK_DATA = (pynvml.NVML_FI_DEV_NVLINK_THROUGHPUT_DATA_RX, pynvml.NVML_FI_DEV_NVLINK_THROUGHPUT_DATA_TX)
 
 
+@dataclass(frozen=True)
+class FakeProfile:
+    """A GPU instance profile as nvmlDeviceGetGpuInstanceProfileInfo describes it."""
+    index: int  # NVML_GPU_INSTANCE_PROFILE_*
+    id: int
+    name: str
+    slices: int
+    memory_mb: int
+    decoders: int = 0
+    jpeg: int = 0
+    ofa: int = 0
+
+
+# What `nvidia-smi mig -lgip` lists on an A100-SXM4-80GB.
+A100_80GB_PROFILES = (
+    FakeProfile(pynvml.NVML_GPU_INSTANCE_PROFILE_1_SLICE, 19, "MIG 1g.10gb", 1, 9728),
+    FakeProfile(pynvml.NVML_GPU_INSTANCE_PROFILE_1_SLICE_REV1, 20, "MIG 1g.10gb+me", 1, 9728, 1, 1, 1),
+    FakeProfile(pynvml.NVML_GPU_INSTANCE_PROFILE_1_SLICE_REV2, 15, "MIG 1g.20gb", 1, 19968, 1),
+    FakeProfile(pynvml.NVML_GPU_INSTANCE_PROFILE_2_SLICE, 14, "MIG 2g.20gb", 2, 19968, 1),
+    FakeProfile(pynvml.NVML_GPU_INSTANCE_PROFILE_3_SLICE, 9, "MIG 3g.40gb", 3, 40192, 2),
+    FakeProfile(pynvml.NVML_GPU_INSTANCE_PROFILE_4_SLICE, 5, "MIG 4g.40gb", 4, 40192, 2),
+    FakeProfile(pynvml.NVML_GPU_INSTANCE_PROFILE_7_SLICE, 0, "MIG 7g.80gb", 7, 80640, 5, 1, 1),
+)
+
+
 @dataclass
 class FakeMig:
     gi_id: int
-    slices: int
-    memory_mb: int
+    profile: str  # a name of A100_80GB_PROFILES, without "MIG "
     used_mib: int = 1000
 
 
@@ -32,7 +58,7 @@ class FakeGpu:
     index: int
     name: str = "NVIDIA A100-SXM4-80GB"
     temp: int = 45
-    memory_temp: int = 50
+    memory_temp: int | None = 50  # None: the field-values entry answers NotSupported
     max_op: int | None = 85
     mem_max_op: int | None = 95
     margin: int | None = None
@@ -45,7 +71,7 @@ class FakeGpu:
     remapped: tuple = (0, 0, 0, 0)
     retired: dict | None = None  # cause -> pages: Volta; None: NotSupported (Ampere remaps rows)
     nvlink_errors: dict = field(default_factory=lambda: {38: 0, 45: 0, 52: 0, 59: 0})
-    nvlink_data_kib: int = 0
+    nvlink_data_kib: int | None = 0  # None: NotSupported (no NVLink)
     memory_total_mib: int = 81920
     memory_used_mib: int = 20000
     memory_reserved_mib: int = 500
@@ -54,8 +80,10 @@ class FakeGpu:
     gpm: bool = False
     gpm_values: dict = field(default_factory=lambda: {1: 50.0, 5: 25.0, 10: 40.0, 20: 100.0, 21: 200.0})
     mig: list[FakeMig] = field(default_factory=list)
+    mig_profiles: tuple[FakeProfile, ...] = A100_80GB_PROFILES
     lost: bool = False
-    fail: dict[str, int] = field(default_factory=dict)  # function name -> NVML error code
+    # function name -> NVML error code, or an exception to raise
+    fail: dict[str, int | BaseException] = field(default_factory=dict)
 
     @property
     def uuid(self) -> str:
@@ -64,6 +92,25 @@ class FakeGpu:
     @property
     def bus_id(self) -> str:
         return f"00000000:{0x10 + self.index:02X}:00.0"
+
+    def profile(self, name: str) -> FakeProfile:
+        return next(p for p in self.mig_profiles if p.name == f"MIG {name}")
+
+
+@dataclass(frozen=True)
+class _MigDevice:
+    parent: FakeGpu
+    mig: FakeMig
+
+
+@dataclass(frozen=True)
+class _GpuInstance:
+    parent: FakeGpu
+    mig: FakeMig
+
+
+def _address(pointer) -> int:
+    return ctypes.cast(pointer, ctypes.c_void_p).value
 
 
 class FakeNvml:
@@ -75,12 +122,18 @@ class FakeNvml:
         self.live_samples: dict[int, tuple] = {}
         self._sample_ids = itertools.count(0x1000, 0x10)
         self._lock = threading.Lock()
-        self.calls: list[str] = []
+        self._objects: dict[int, object] = {}  # handle address -> what it stands for
+        self._addresses: dict[tuple, int] = {}
+        self._next_address = itertools.count(0x100000, 0x10)
 
     # -- scripting -----------------------------------------------------------------------
     def xid(self, index: int, code: int) -> None:
-        self.events.put(SimpleNamespace(device=self.gpus[index], eventType=pynvml.nvmlEventTypeXidCriticalError,
-                                        eventData=code, gpuInstanceId=0xFFFFFFFF, computeInstanceId=0xFFFFFFFF))
+        data = pynvml.c_nvmlEventData_t()
+        data.device = self.handle(self.gpus[index])
+        data.eventType = pynvml.nvmlEventTypeXidCriticalError
+        data.eventData = code
+        data.gpuInstanceId = data.computeInstanceId = 0xFFFFFFFF
+        self.events.put(data)
 
     def install(self, monkeypatch) -> FakeNvml:
         for name in dir(pynvml):
@@ -95,14 +148,34 @@ class FakeNvml:
             raise AssertionError(f"the exporter called {name}, which the fake NVML does not implement")
         return stub
 
-    # -- helpers ---------------------------------------------------------------------------
+    # -- handles: opaque ctypes pointers, as pynvml's ---------------------------------------
+    def handle(self, thing, kind=pynvml.c_nvmlDevice_t):
+        """The same handle (address) for the same GPU, MIG device or GPU instance every time."""
+        parts = (thing.parent, thing.mig) if isinstance(thing, _MigDevice | _GpuInstance) else (thing,)
+        key = (kind, type(thing), *map(id, parts))  # _objects keeps the parts alive, so ids stay theirs
+        address = self._addresses.get(key)
+        if address is None:
+            address = self._addresses[key] = next(self._next_address)
+            self._objects[address] = thing
+        return ctypes.cast(address, kind)
+
+    def gpu_of(self, handle) -> FakeGpu:
+        """The GPU behind a GPU, MIG device or GPU instance handle."""
+        thing = self._objects[_address(handle)]
+        return thing if isinstance(thing, FakeGpu) else thing.parent
+
     def _gpu(self, handle, function: str) -> FakeGpu:
-        gpu = handle if isinstance(handle, FakeGpu) else handle.parent
+        gpu = self.gpu_of(handle)
         if gpu.lost:
             raise pynvml.NVMLError(pynvml.NVML_ERROR_GPU_IS_LOST)
         if function in gpu.fail:
-            raise pynvml.NVMLError(gpu.fail[function])
+            failure = gpu.fail[function]
+            raise failure if isinstance(failure, BaseException) else pynvml.NVMLError(failure)
         return gpu
+
+    def _mig(self, handle, function: str) -> _MigDevice | _GpuInstance:
+        self._gpu(handle, function)
+        return self._objects[_address(handle)]
 
     @staticmethod
     def _unsupported():
@@ -123,181 +196,224 @@ class FakeNvml:
         return len(self.gpus)
 
     def nvmlDeviceGetHandleByIndex(self, index):
-        return self._gpu(self.gpus[index], "nvmlDeviceGetHandleByIndex")
+        return self.handle(self._gpu(self.handle(self.gpus[index]), "nvmlDeviceGetHandleByIndex"))
 
     def nvmlDeviceGetIndex(self, handle):
-        return handle.index
+        return self.gpu_of(handle).index
 
     # -- identity --------------------------------------------------------------------------
-    def nvmlDeviceGetUUID(self, h):
-        return self._gpu(h, "nvmlDeviceGetUUID").uuid
+    def nvmlDeviceGetUUID(self, handle):
+        return self._gpu(handle, "nvmlDeviceGetUUID").uuid
 
-    def nvmlDeviceGetPciInfo(self, h):
-        return SimpleNamespace(busId=self._gpu(h, "nvmlDeviceGetPciInfo").bus_id)
+    def nvmlDeviceGetPciInfo(self, handle):
+        info = pynvml.nvmlPciInfo_t()
+        info.busId = self._gpu(handle, "nvmlDeviceGetPciInfo").bus_id.encode()
+        return info
 
-    def nvmlDeviceGetName(self, h):
-        return self._gpu(h, "nvmlDeviceGetName").name
+    def nvmlDeviceGetName(self, handle):
+        return self._gpu(handle, "nvmlDeviceGetName").name
 
-    def nvmlDeviceGetSerial(self, h):
-        return f"13200000{self._gpu(h, 'nvmlDeviceGetSerial').index:05d}"
+    def nvmlDeviceGetSerial(self, handle):
+        return f"13200000{self._gpu(handle, 'nvmlDeviceGetSerial').index:05d}"
 
-    def nvmlDeviceGetVbiosVersion(self, h):
-        self._gpu(h, "nvmlDeviceGetVbiosVersion")
+    def nvmlDeviceGetVbiosVersion(self, handle):
+        self._gpu(handle, "nvmlDeviceGetVbiosVersion")
         return "92.00.45.00.06"
 
     # -- readings --------------------------------------------------------------------------
-    def nvmlDeviceGetClockInfo(self, h, clock):
-        self._gpu(h, "nvmlDeviceGetClockInfo")
-        return 1410 if clock == pynvml.NVML_CLOCK_SM else 1593
+    def nvmlDeviceGetClockInfo(self, handle, type):
+        self._gpu(handle, "nvmlDeviceGetClockInfo")
+        return 1410 if type == pynvml.NVML_CLOCK_SM else 1593
 
-    def nvmlDeviceGetTemperatureV(self, h, sensor):
-        return self._gpu(h, "nvmlDeviceGetTemperatureV").temp
+    def nvmlDeviceGetTemperatureV(self, handle, sensor, version=pynvml.nvmlTemperature_v1):
+        return self._gpu(handle, "nvmlDeviceGetTemperatureV").temp
 
-    def nvmlDeviceGetTemperatureThreshold(self, h, threshold):
-        gpu = self._gpu(h, "nvmlDeviceGetTemperatureThreshold")
+    def nvmlDeviceGetTemperature(self, handle, sensor):
+        return self._gpu(handle, "nvmlDeviceGetTemperature").temp
+
+    def nvmlDeviceGetTemperatureThreshold(self, handle, threshold):
+        gpu = self._gpu(handle, "nvmlDeviceGetTemperatureThreshold")
         value = gpu.max_op if threshold == pynvml.NVML_TEMPERATURE_THRESHOLD_GPU_MAX else gpu.mem_max_op
         if value is None:
             raise self._unsupported()
         return value
 
-    def nvmlDeviceGetMarginTemperature(self, h):
-        gpu = self._gpu(h, "nvmlDeviceGetMarginTemperature")
+    def nvmlDeviceGetMarginTemperature(self, handle):
+        gpu = self._gpu(handle, "nvmlDeviceGetMarginTemperature")
         if gpu.margin is None:
             raise self._unsupported()
         return gpu.margin
 
-    def nvmlDeviceGetPowerUsage(self, h):
-        return self._gpu(h, "nvmlDeviceGetPowerUsage").power_mw
+    def nvmlDeviceGetPowerUsage(self, handle):
+        return self._gpu(handle, "nvmlDeviceGetPowerUsage").power_mw
 
-    def nvmlDeviceGetTotalEnergyConsumption(self, h):
-        return self._gpu(h, "nvmlDeviceGetTotalEnergyConsumption").energy_mj
+    def nvmlDeviceGetTotalEnergyConsumption(self, handle):
+        return self._gpu(handle, "nvmlDeviceGetTotalEnergyConsumption").energy_mj
 
-    def nvmlDeviceGetPowerManagementLimit(self, h):
-        return self._gpu(h, "nvmlDeviceGetPowerManagementLimit").limit_mw
+    def nvmlDeviceGetPowerManagementLimit(self, handle):
+        return self._gpu(handle, "nvmlDeviceGetPowerManagementLimit").limit_mw
 
-    def nvmlDeviceGetEnforcedPowerLimit(self, h):
-        return self._gpu(h, "nvmlDeviceGetEnforcedPowerLimit").enforced_mw
+    def nvmlDeviceGetEnforcedPowerLimit(self, handle):
+        return self._gpu(handle, "nvmlDeviceGetEnforcedPowerLimit").enforced_mw
 
-    def nvmlDeviceGetPcieReplayCounter(self, h):
-        self._gpu(h, "nvmlDeviceGetPcieReplayCounter")
+    def nvmlDeviceGetPcieReplayCounter(self, handle):
+        self._gpu(handle, "nvmlDeviceGetPcieReplayCounter")
         return 0
 
-    def nvmlDeviceGetPcieThroughput(self, h, counter):
-        self._gpu(h, "nvmlDeviceGetPcieThroughput")
+    def nvmlDeviceGetPcieThroughput(self, device, counter):
+        self._gpu(device, "nvmlDeviceGetPcieThroughput")
         return 1000 if counter == pynvml.NVML_PCIE_UTIL_TX_BYTES else 2000
 
-    def nvmlDeviceGetUtilizationRates(self, h):
-        gpu = self._gpu(h, "nvmlDeviceGetUtilizationRates")
+    def nvmlDeviceGetUtilizationRates(self, handle):
+        gpu = self._gpu(handle, "nvmlDeviceGetUtilizationRates")
         if gpu.mig:
             raise self._unsupported()
-        return SimpleNamespace(gpu=70, memory=30)
+        return pynvml.c_nvmlUtilization_t(gpu=70, memory=30)
 
-    def nvmlDeviceGetEncoderUtilization(self, h):
-        self._gpu(h, "nvmlDeviceGetEncoderUtilization")
+    def nvmlDeviceGetEncoderUtilization(self, handle):
+        self._gpu(handle, "nvmlDeviceGetEncoderUtilization")
         return [0, 167000]
 
-    def nvmlDeviceGetDecoderUtilization(self, h):
-        self._gpu(h, "nvmlDeviceGetDecoderUtilization")
+    def nvmlDeviceGetDecoderUtilization(self, handle):
+        self._gpu(handle, "nvmlDeviceGetDecoderUtilization")
         return [0, 167000]
 
-    def nvmlDeviceGetCurrentClocksEventReasons(self, h):
-        return self._gpu(h, "nvmlDeviceGetCurrentClocksEventReasons").reasons
+    def nvmlDeviceGetCurrentClocksEventReasons(self, handle):
+        return self._gpu(handle, "nvmlDeviceGetCurrentClocksEventReasons").reasons
 
-    def nvmlDeviceGetTotalEccErrors(self, h, error_type, counter_type):
-        return self._gpu(h, "nvmlDeviceGetTotalEccErrors").ecc[(error_type, counter_type)]
+    def nvmlDeviceGetCurrentClocksThrottleReasons(self, handle):
+        return self._gpu(handle, "nvmlDeviceGetCurrentClocksThrottleReasons").reasons
 
-    def nvmlDeviceGetRetiredPages(self, h, cause):
-        gpu = self._gpu(h, "nvmlDeviceGetRetiredPages")
+    def nvmlDeviceGetTotalEccErrors(self, handle, errorType, counterType):
+        return self._gpu(handle, "nvmlDeviceGetTotalEccErrors").ecc[(errorType, counterType)]
+
+    def nvmlDeviceGetRetiredPages(self, device, sourceFilter):
+        gpu = self._gpu(device, "nvmlDeviceGetRetiredPages")
         if gpu.retired is None:
             raise self._unsupported()
-        return list(range(gpu.retired.get(cause, 0)))
+        return list(range(gpu.retired.get(sourceFilter, 0)))
 
-    def nvmlDeviceGetRetiredPagesPendingStatus(self, h):
-        gpu = self._gpu(h, "nvmlDeviceGetRetiredPagesPendingStatus")
+    def nvmlDeviceGetRetiredPagesPendingStatus(self, device):
+        gpu = self._gpu(device, "nvmlDeviceGetRetiredPagesPendingStatus")
         if gpu.retired is None:
             raise self._unsupported()
         return gpu.retired.get("pending", 0)
 
-    def nvmlDeviceGetRemappedRows(self, h):
-        gpu = self._gpu(h, "nvmlDeviceGetRemappedRows")
+    def nvmlDeviceGetRemappedRows(self, device):
+        gpu = self._gpu(device, "nvmlDeviceGetRemappedRows")
         if gpu.mig or gpu.retired is not None:
             raise self._unsupported()
-        return gpu.remapped
+        return tuple(gpu.remapped)
 
-    def nvmlDeviceGetFieldValues(self, h, ids):
-        gpu = self._gpu(h, "nvmlDeviceGetFieldValues")
-        values = []
-        for entry in ids:
-            field_id = entry[0] if isinstance(entry, tuple) else entry
-            if field_id == pynvml.NVML_FI_DEV_MEMORY_TEMP:
-                value = gpu.memory_temp
-            elif field_id in gpu.nvlink_errors:
-                value = gpu.nvlink_errors[field_id]
-            elif field_id in _NVLINK_DATA:
-                value = gpu.nvlink_data_kib
+    def nvmlDeviceGetFieldValues(self, handle, fieldIds):
+        gpu = self._gpu(handle, "nvmlDeviceGetFieldValues")
+        values = (pynvml.c_nvmlFieldValue_t * len(fieldIds))()
+        for entry, field_id in zip(values, fieldIds, strict=True):
+            entry.fieldId, entry.scopeId = field_id if isinstance(field_id, tuple) else (field_id, 0)
+            if entry.fieldId == pynvml.NVML_FI_DEV_MEMORY_TEMP:
+                value, entry.valueType = gpu.memory_temp, pynvml.NVML_VALUE_TYPE_UNSIGNED_INT
             else:
-                value = None
-            values.append(SimpleNamespace(
-                nvmlReturn=pynvml.NVML_SUCCESS if value is not None else pynvml.NVML_ERROR_NOT_SUPPORTED,
-                value=SimpleNamespace(uiVal=value, ullVal=value)))
+                value = gpu.nvlink_data_kib if entry.fieldId in _NVLINK_DATA else gpu.nvlink_errors.get(entry.fieldId)
+                entry.valueType = pynvml.NVML_VALUE_TYPE_UNSIGNED_LONG_LONG
+            if value is None:
+                entry.nvmlReturn = pynvml.NVML_ERROR_NOT_SUPPORTED
+            else:
+                entry.nvmlReturn = pynvml.NVML_SUCCESS
+                entry.value.ullVal = value
         return values
 
-    def nvmlDeviceGetGridLicensableFeatures(self, h):
-        gpu = self._gpu(h, "nvmlDeviceGetGridLicensableFeatures")
+    def nvmlDeviceGetGridLicensableFeatures(self, handle):
+        gpu = self._gpu(handle, "nvmlDeviceGetGridLicensableFeatures")
         if gpu.vgpu_licensed is None:
             raise self._unsupported()
-        feature = SimpleNamespace(featureCode=pynvml.NVML_GRID_LICENSE_FEATURE_CODE_VGPU,
-                                  featureState=gpu.vgpu_licensed)
-        return SimpleNamespace(isGridLicenseSupported=1, licensableFeaturesCount=1, gridLicensableFeatures=[feature])
+        features = pynvml.c_nvmlGridLicensableFeatures_v4_t()
+        features.isGridLicenseSupported = 1
+        features.licensableFeaturesCount = 1
+        features.gridLicensableFeatures[0].featureCode = pynvml.NVML_GRID_LICENSE_FEATURE_CODE_VGPU
+        features.gridLicensableFeatures[0].featureState = gpu.vgpu_licensed
+        return features
 
-    def nvmlDeviceGetPerformanceState(self, h):
-        self._gpu(h, "nvmlDeviceGetPerformanceState")
+    def nvmlDeviceGetPerformanceState(self, handle):
+        self._gpu(handle, "nvmlDeviceGetPerformanceState")
         return 0
 
-    def nvmlDeviceGetFanSpeed(self, h):
-        gpu = self._gpu(h, "nvmlDeviceGetFanSpeed")
+    def nvmlDeviceGetFanSpeed(self, handle):
+        gpu = self._gpu(handle, "nvmlDeviceGetFanSpeed")
         if gpu.fan is None:
             raise self._unsupported()
         return gpu.fan
 
-    def nvmlDeviceGetMemoryInfo(self, h, version=None):
-        gpu = self._gpu(h, "nvmlDeviceGetMemoryInfo")
-        if isinstance(h, FakeGpu):
-            total, used, reserved = gpu.memory_total_mib, gpu.memory_used_mib, gpu.memory_reserved_mib
+    def nvmlDeviceGetMemoryInfo(self, handle, version=None):
+        gpu = self._gpu(handle, "nvmlDeviceGetMemoryInfo")
+        thing = self._objects[_address(handle)]
+        if isinstance(thing, _MigDevice):
+            total, used, reserved = gpu.profile(thing.mig.profile).memory_mb, thing.mig.used_mib, 0
         else:
-            total, used, reserved = h.memory_mb, h.used_mib, 0
-        return SimpleNamespace(total=total * MIB, used=used * MIB, reserved=reserved * MIB,
-                               free=(total - used - reserved) * MIB)
+            total, used, reserved = gpu.memory_total_mib, gpu.memory_used_mib, gpu.memory_reserved_mib
+        if not version:
+            return pynvml.c_nvmlMemory_t(total=total * MIB, free=(total - used) * MIB, used=used * MIB)
+        return pynvml.c_nvmlMemory_v2_t(version=version, total=total * MIB, reserved=reserved * MIB,
+                                        free=(total - used - reserved) * MIB, used=used * MIB)
 
     # -- MIG -------------------------------------------------------------------------------
-    def nvmlDeviceGetMigMode(self, h):
-        gpu = self._gpu(h, "nvmlDeviceGetMigMode")
+    def nvmlDeviceGetMigMode(self, device):
+        gpu = self._gpu(device, "nvmlDeviceGetMigMode")
         mode = pynvml.NVML_DEVICE_MIG_ENABLE if gpu.mig else pynvml.NVML_DEVICE_MIG_DISABLE
         return [mode, mode]
 
-    def nvmlDeviceGetMaxMigDeviceCount(self, h):
-        return 7 if self._gpu(h, "nvmlDeviceGetMaxMigDeviceCount").mig else 0
+    def nvmlDeviceGetMaxMigDeviceCount(self, device):
+        return 7 if self._gpu(device, "nvmlDeviceGetMaxMigDeviceCount").mig else 0
 
-    def nvmlDeviceGetMigDeviceHandleByIndex(self, h, index):
-        gpu = self._gpu(h, "nvmlDeviceGetMigDeviceHandleByIndex")
+    def nvmlDeviceGetMigDeviceHandleByIndex(self, device, index):
+        gpu = self._gpu(device, "nvmlDeviceGetMigDeviceHandleByIndex")
         # Sparse slots, as on real GPUs: every other slot is empty.
         if index % 2 or index // 2 >= len(gpu.mig):
             raise pynvml.NVMLError(pynvml.NVML_ERROR_NOT_FOUND)
-        mig = gpu.mig[index // 2]
-        return SimpleNamespace(parent=gpu, gi_id=mig.gi_id, memory_mb=mig.memory_mb, used_mib=mig.used_mib,
-                               slices=mig.slices)
+        return self.handle(_MigDevice(gpu, gpu.mig[index // 2]))
 
-    def nvmlDeviceGetGpuInstanceId(self, m):
-        self._gpu(m, "nvmlDeviceGetGpuInstanceId")
-        return m.gi_id
+    def nvmlDeviceGetGpuInstanceId(self, device):
+        return self._mig(device, "nvmlDeviceGetGpuInstanceId").mig.gi_id
 
-    def nvmlDeviceGetAttributes_v2(self, m):
-        self._gpu(m, "nvmlDeviceGetAttributes_v2")
-        return SimpleNamespace(gpuInstanceSliceCount=m.slices, memorySizeMB=m.memory_mb)
+    def nvmlDeviceGetAttributes_v2(self, device):
+        mig = self._mig(device, "nvmlDeviceGetAttributes_v2")
+        profile = mig.parent.profile(mig.mig.profile)
+        return pynvml.c_nvmlDeviceAttributes(
+            multiprocessorCount=14 * profile.slices, sharedDecoderCount=profile.decoders,
+            sharedJpegCount=profile.jpeg, sharedOfaCount=profile.ofa, gpuInstanceSliceCount=profile.slices,
+            computeInstanceSliceCount=profile.slices, memorySizeMB=profile.memory_mb)
+
+    def nvmlDeviceGetGpuInstanceProfileInfo(self, device, profile, version=2):
+        gpu = self._gpu(device, "nvmlDeviceGetGpuInstanceProfileInfo")
+        found = next((p for p in gpu.mig_profiles if p.index == profile), None)
+        if found is None:
+            raise self._unsupported()
+        info = pynvml.c_nvmlGpuInstanceProfileInfo_v2_t() if version == 2 else pynvml.c_nvmlGpuInstanceProfileInfo_t()
+        info.id, info.sliceCount, info.instanceCount = found.id, found.slices, 7 // found.slices
+        info.multiprocessorCount, info.memorySizeMB = 14 * found.slices, found.memory_mb
+        info.decoderCount, info.jpegCount, info.ofaCount = found.decoders, found.jpeg, found.ofa
+        if version == 2:
+            info.name = found.name.encode()
+        return info
+
+    def nvmlDeviceGetGpuInstanceById(self, device, gpuInstanceId):
+        gpu = self._gpu(device, "nvmlDeviceGetGpuInstanceById")
+        mig = next((m for m in gpu.mig if m.gi_id == gpuInstanceId), None)
+        if mig is None:
+            raise pynvml.NVMLError(pynvml.NVML_ERROR_NOT_FOUND)
+        return self.handle(_GpuInstance(gpu, mig), pynvml.c_nvmlGpuInstance_t)
+
+    def nvmlGpuInstanceGetInfo(self, gpuInstance):
+        instance = self._mig(gpuInstance, "nvmlGpuInstanceGetInfo")
+        info = pynvml.c_nvmlGpuInstanceInfo_t()
+        info.device = self.handle(instance.parent)
+        info.id = instance.mig.gi_id
+        info.profileId = instance.parent.profile(instance.mig.profile).id
+        return info
 
     # -- GPM -------------------------------------------------------------------------------
-    def nvmlGpmQueryDeviceSupport(self, h):
-        return SimpleNamespace(isSupportedDevice=int(self._gpu(h, "nvmlGpmQueryDeviceSupport").gpm))
+    def nvmlGpmQueryDeviceSupport(self, device):
+        gpu = self._gpu(device, "nvmlGpmQueryDeviceSupport")
+        return pynvml.c_nvmlGpmSupport_t(version=pynvml.NVML_GPM_SUPPORT_VERSION, isSupportedDevice=int(gpu.gpm))
 
     def nvmlGpmSampleAlloc(self):
         address = next(self._sample_ids)
@@ -305,47 +421,43 @@ class FakeNvml:
             self.live_samples[address] = None
         return ctypes.cast(address, pynvml.c_nvmlGpmSample_t)
 
-    @staticmethod
-    def _address(sample) -> int:
-        return ctypes.cast(sample, ctypes.c_void_p).value
+    def nvmlGpmSampleGet(self, device, gpmSample):
+        gpu = self._gpu(device, "nvmlGpmSampleGet")
+        self.live_samples[_address(gpmSample)] = (gpu.index, None)
+        return gpmSample
 
-    def nvmlGpmSampleGet(self, h, sample):
-        gpu = self._gpu(h, "nvmlGpmSampleGet")
-        self.live_samples[self._address(sample)] = (gpu.index, None)
-        return sample
+    def nvmlGpmMigSampleGet(self, device, gpuInstanceId, gpmSample):
+        gpu = self._gpu(device, "nvmlGpmMigSampleGet")
+        self.live_samples[_address(gpmSample)] = (gpu.index, gpuInstanceId)
+        return gpmSample
 
-    def nvmlGpmMigSampleGet(self, h, gi_id, sample):
-        gpu = self._gpu(h, "nvmlGpmMigSampleGet")
-        self.live_samples[self._address(sample)] = (gpu.index, gi_id)
-        return sample
-
-    def nvmlGpmMetricsGet(self, request):
-        index, gi_id = self.live_samples[self._address(request.sample2)]
-        assert self.live_samples[self._address(request.sample1)] == (index, gi_id), "samples of two sources"
+    def nvmlGpmMetricsGet(self, metricsGet):
+        index, gi_id = self.live_samples[_address(metricsGet.sample2)]
+        assert self.live_samples[_address(metricsGet.sample1)] == (index, gi_id), "samples of two sources"
         gpu = self.gpus[index]
-        for i in range(request.numMetrics):
-            metric = request.metrics[i]
+        for i in range(metricsGet.numMetrics):
+            metric = metricsGet.metrics[i]
             value = gpu.gpm_values.get(metric.metricId)
             metric.nvmlReturn = pynvml.NVML_SUCCESS if value is not None else pynvml.NVML_ERROR_NOT_SUPPORTED
             metric.value = (value or 0) / (2 if gi_id else 1)
-        return request
+        return metricsGet
 
-    def nvmlGpmSampleFree(self, sample):
+    def nvmlGpmSampleFree(self, gpmSample):
         with self._lock:
-            del self.live_samples[self._address(sample)]
+            del self.live_samples[_address(gpmSample)]
 
     # -- events ----------------------------------------------------------------------------
     def nvmlEventSetCreate(self):
-        return object()
+        return self.handle(self.events, pynvml.c_nvmlEventSet_t)
 
-    def nvmlDeviceRegisterEvents(self, h, event_types, event_set):
-        self._gpu(h, "nvmlDeviceRegisterEvents")
+    def nvmlDeviceRegisterEvents(self, handle, eventTypes, eventSet):
+        self._gpu(handle, "nvmlDeviceRegisterEvents")
 
-    def nvmlEventSetWait_v2(self, event_set, timeout_ms):
+    def nvmlEventSetWait_v2(self, eventSet, timeoutms):
         try:
-            return self.events.get(timeout=timeout_ms / 1000)
+            return self.events.get(timeout=timeoutms / 1000)
         except queue.Empty:
             raise pynvml.NVMLError(pynvml.NVML_ERROR_TIMEOUT) from None
 
-    def nvmlEventSetFree(self, event_set):
+    def nvmlEventSetFree(self, eventSet):
         pass

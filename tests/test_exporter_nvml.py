@@ -122,14 +122,14 @@ def test_a_gpu_nvml_cannot_open_at_start_is_served_as_down(nvml):
 
 
 def test_mig_instances_carry_profile_and_instance_labels(nvml):
-    fake = nvml([FakeGpu(0, gpm=True, mig=[FakeMig(1, 3, 40192, used_mib=1000), FakeMig(5, 1, 9984, used_mib=500)]),
+    fake = nvml([FakeGpu(0, gpm=True, mig=[FakeMig(1, "3g.40gb", used_mib=1000), FakeMig(5, "1g.10gb", used_mib=500)]),
           FakeGpu(1)])
     exporter = Exporter()
     body = exporter.cycle(2)
     used = {(s.labels["GPU_I_PROFILE"], s.labels["GPU_I_ID"]): s.value for s in find(body, "fb_used", gpu=0)}
     assert used == {("3g.40gb", "1"): 1000, ("1g.10gb", "5"): 500}
     assert {s.labels["UUID"] for s in find(body, "fb_used", gpu=0)} == {"GPU-00000000-fake-0000-0000-000000000000"}
-    assert value(body, "fb_total", gpu=0, GPU_I_ID=5) == 9984
+    assert value(body, "fb_total", gpu=0, GPU_I_ID=5) == 9728
     gr = {s.labels["GPU_I_ID"]: s.value for s in find(body, "gr_engine_active", gpu=0)}
     assert gr == {"1": 0.25, "5": 0.25}, "per instance, GPM percent as a 0..1 ratio"
     # GPU-level series on a MIG GPU carry no instance labels, and are not repeated per instance.
@@ -210,7 +210,7 @@ def test_the_exporter_serves_every_catalog_metric_it_can_read(nvml):
     fake = nvml([FakeGpu(0, fan=60, vgpu_licensed=0),
                  FakeGpu(1, name="NVIDIA H100 80GB HBM3", gpm=True, margin=20, max_op=None),
                  FakeGpu(2, name="Tesla V100-SXM2-32GB", retired={0: 1, 1: 0, "pending": 0}),
-                 FakeGpu(3, gpm=True, mig=[FakeMig(1, 7, 81920)])])
+                 FakeGpu(3, gpm=True, mig=[FakeMig(1, "7g.80gb")])])
     exporter = Exporter()
     exporter.source.xids.record(0, 31, 1.0)
     exporter.cycle()
@@ -220,3 +220,166 @@ def test_the_exporter_serves_every_catalog_metric_it_can_read(nvml):
     wanted = {DCGM.metric(m.key) for m in catalog.METRICS
               if m.level in (catalog.GPU, catalog.INSTANCE, catalog.EXPORTER) and catalog.GPUOBS_PROFILE.serves(m.key)}
     assert served == wanted
+
+
+def _errors(body, gpu, field) -> float:
+    found = find(body, "exporter_collection_errors", gpu=gpu, field=field)
+    return found[0].value if found else 0
+
+
+def test_any_exception_in_one_field_of_one_gpu_costs_that_field_only(nvml, monkeypatch):
+    fake = nvml([FakeGpu(0), FakeGpu(1, fail={"nvmlDeviceGetPowerUsage": TypeError("bad argument"),
+                                               "nvmlDeviceGetPcieReplayCounter": RuntimeError("boom")})])
+    real_clock, real_energy = pynvml.nvmlDeviceGetClockInfo, pynvml.nvmlDeviceGetTotalEnergyConsumption
+    # A None where NVML owes a number, once straight into the sample and once into arithmetic.
+    monkeypatch.setattr(pynvml, "nvmlDeviceGetClockInfo",
+                        lambda handle, type: None if fake.gpu_of(handle).index == 1 else real_clock(handle, type))
+    monkeypatch.setattr(pynvml, "nvmlDeviceGetTotalEnergyConsumption",
+                        lambda handle: None if fake.gpu_of(handle).index == 1 else real_energy(handle))
+    body = Exporter().cycle(2)
+    assert b"None" not in body
+    for key in ("power_usage", "pcie_replay", "sm_clock", "mem_clock", "total_energy"):
+        assert find(body, key, gpu=0), key
+        assert not find(body, key, gpu=1), key
+    assert value(body, "gpu_up", gpu=1) == 1 and value(body, "gpu_temp", gpu=1) == 45
+    assert value(body, "fb_used", gpu=1) == 20000
+    for field in ("power_usage", "pcie_replay", "sm_clock", "mem_clock", "total_energy"):
+        assert _errors(body, 1, field) == 2, f"{field}: a failure of this cycle, asked again next cycle"
+        assert _errors(body, 0, field) == 0
+
+
+def test_a_function_missing_from_an_older_nvidia_ml_py_costs_its_field_once(nvml, monkeypatch):
+    nvml([FakeGpu(0, margin=20), FakeGpu(1, margin=20)])
+    monkeypatch.delattr(pynvml, "nvmlDeviceGetMarginTemperature")
+    monkeypatch.delattr(pynvml, "nvmlDeviceGetTemperatureV")
+    body = Exporter().cycle(3)
+    for gpu in (0, 1):
+        assert value(body, "gpu_up", gpu=gpu) == 1
+        assert value(body, "gpu_temp", gpu=gpu) == 45, "nvmlDeviceGetTemperature instead"
+        assert not find(body, "gpu_temp_margin", gpu=gpu)
+        assert _errors(body, gpu, "gpu_temp_margin") == 1, "permanent: counted once"
+        assert _errors(body, gpu, "gpu_temp") == 0
+
+
+@pytest.mark.parametrize("code", [pynvml.NVML_ERROR_FUNCTION_NOT_FOUND, pynvml.NVML_ERROR_NOT_SUPPORTED,
+                                  pynvml.NVML_ERROR_NO_PERMISSION])
+def test_permanent_refusals_are_counted_once_and_not_asked_again(nvml, monkeypatch, code):
+    nvml([FakeGpu(0, fail={"nvmlDeviceGetTotalEnergyConsumption": code})])
+    calls = []
+    real = pynvml.nvmlDeviceGetTotalEnergyConsumption
+    monkeypatch.setattr(pynvml, "nvmlDeviceGetTotalEnergyConsumption", lambda h: calls.append(h) or real(h))
+    body = Exporter().cycle(3)
+    assert not find(body, "total_energy") and value(body, "power_usage") == 250.0
+    assert _errors(body, 0, "total_energy") == 1 and len(calls) == 1
+
+
+def test_a_field_value_entry_nvml_does_not_support_is_counted_once(nvml):
+    """L4, L40S, A10: no memory temperature, no NVLink; the field-values call answers per entry."""
+    nvml([FakeGpu(0, name="NVIDIA L4", memory_temp=None, nvlink_errors={}, nvlink_data_kib=None)])
+    body = Exporter().cycle(3)
+    assert not find(body, "memory_temp") and not find(body, "nvlink_crc_flit_errors")
+    for field in ("memory_temp", "nvlink_errors", "nvlink_bandwidth"):
+        assert _errors(body, 0, field) == 1, field
+    assert value(body, "gpu_temp") == 45
+
+
+def test_nvlink_counters_nvml_fills_in_part_are_served_in_part(nvml):
+    nvml([FakeGpu(0, nvlink_errors={38: 5, 52: 7})])
+    body = Exporter().cycle(2)
+    assert value(body, "nvlink_crc_flit_errors") == 5 and value(body, "nvlink_replay_errors") == 7
+    assert not find(body, "nvlink_crc_data_errors")
+    assert _errors(body, 0, "nvlink_errors") == 0
+
+
+@pytest.mark.parametrize("missing", ["driver", "nvidia-ml-py"])
+def test_clock_events_fall_back_to_the_throttle_reasons_call(nvml, monkeypatch, missing):
+    hw = catalog.CLOCK_EVENT_BITS["hw_slowdown"]
+    fake = nvml([FakeGpu(0, reasons=hw)])
+    if missing == "driver":
+        fake.gpus[0].fail["nvmlDeviceGetCurrentClocksEventReasons"] = pynvml.NVML_ERROR_FUNCTION_NOT_FOUND
+    else:
+        monkeypatch.delattr(pynvml, "nvmlDeviceGetCurrentClocksEventReasons")
+    body = Exporter().cycle(2)
+    assert value(body, "clock_event_reasons") == hw
+    assert _errors(body, 0, "clock_event_reasons") == 0
+
+
+@pytest.mark.parametrize("failure", [pynvml.NVMLError(pynvml.NVML_ERROR_UNKNOWN), RuntimeError("driver bug"),
+                                     pynvml.NVMLError(pynvml.NVML_ERROR_NO_PERMISSION)])
+def test_gpm_support_failing_on_one_gpu_does_not_stop_the_exporter(nvml, failure):
+    nvml([FakeGpu(0, gpm=True), FakeGpu(1, gpm=True, fail={"nvmlGpmQueryDeviceSupport": failure})])
+    exporter = Exporter()
+    body = exporter.cycle(2)
+    assert value(body, "gpu_up", gpu=1) == 1 and value(body, "gpu_temp", gpu=1) == 45
+    assert value(body, "pcie_tx_bytes", gpu=1) == 1000 * 1024, "NVML's PCIe throughput instead of GPM"
+    assert value(body, "gr_engine_active", gpu=0) == 0.5
+    assert _errors(body, 1, "gpm_support") == (1 if pynvml.NVMLError_NoPermission is type(failure) else 2)
+
+
+def test_mig_enumeration_failing_in_odd_ways_costs_the_instances_only(nvml, monkeypatch):
+    fake = nvml([FakeGpu(0, mig=[FakeMig(1, "3g.40gb")]), FakeGpu(1, mig=[FakeMig(1, "3g.40gb")])])
+    fake.gpus[1].fail["nvmlDeviceGetAttributes_v2"] = ValueError("odd")
+    body = Exporter().cycle(2)
+    assert value(body, "fb_used", gpu=0, GPU_I_ID=1) == 1000
+    assert not [s for s in find(body, "fb_used", gpu=1) if "GPU_I_ID" in s.labels]
+    assert value(body, "gpu_up", gpu=1) == 1 and value(body, "gpu_temp", gpu=1) == 45
+    assert _errors(body, 1, "mig") == 2
+
+
+def test_a_bug_escaping_the_reader_costs_one_gpu(nvml, monkeypatch):
+    nvml([FakeGpu(0), FakeGpu(1)])
+    exporter = Exporter()
+    real = exporter.source.reader.read
+    monkeypatch.setattr(exporter.source.reader, "read",
+                        lambda dev: (_ for _ in ()).throw(KeyError("bug")) if dev.index == 1 else real(dev))
+    body = exporter.cycle()
+    assert value(body, "gpu_up", gpu=0) == 1 and value(body, "gpu_temp", gpu=0) == 45
+    assert value(body, "gpu_up", gpu=1) == 0
+    assert _errors(body, 1, "read") == 1
+    assert value(body, "exporter_last_success") > 0
+
+
+def test_identity_failing_in_an_odd_way_serves_the_gpu_as_down(nvml):
+    nvml([FakeGpu(0), FakeGpu(1, fail={"nvmlDeviceGetPciInfo": UnicodeDecodeError("utf-8", b"\xff", 0, 1, "bad")})])
+    body = Exporter().cycle()
+    assert value(body, "gpu_up", gpu=0) == 1 and value(body, "gpu_up", gpu=1) == 0
+    assert _errors(body, 1, "identity") == 1
+
+
+def test_an_xid_event_that_makes_no_sense_costs_that_event_only(nvml, monkeypatch):
+    fake = nvml([FakeGpu(0), FakeGpu(1)])
+    real = pynvml.nvmlDeviceGetIndex
+    monkeypatch.setattr(pynvml, "nvmlDeviceGetIndex",
+                        lambda h: (_ for _ in ()).throw(TypeError("odd")) if real(h) == 1 else real(h))
+    exporter = Exporter()
+    exporter.source.watcher.start()
+    try:
+        fake.xid(1, 13)
+        fake.xid(0, 31)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not find(exporter.cycle(), "xid_errors"):
+            time.sleep(0.01)
+        body = exporter.cycle()
+    finally:
+        exporter.source.watcher.stop()
+    assert value(body, "xid_errors", gpu=0, xid=31) == 1
+    assert _errors(body, "", "xid_events") == 1
+
+
+@pytest.mark.parametrize(("privileged", "table", "expected"), [
+    (True, True, {"1": "1g.10gb+me", "3": "1g.10gb", "5": "2g.20gb"}),  # the instance's own profile id
+    (False, True, {"1": "1g.10gb+me", "3": "1g.10gb", "5": "2g.20gb"}),  # matched on slices, memory, engines
+    (True, False, {"1": "1g.10gb", "3": "1g.10gb", "5": "2g.20gb"}),  # DCGM's computation from memory
+])
+def test_mig_profile_names_come_from_nvml(nvml, privileged, table, expected):
+    fail = {}
+    if not privileged:
+        fail["nvmlDeviceGetGpuInstanceById"] = pynvml.NVML_ERROR_NO_PERMISSION
+    if not table:
+        fail["nvmlDeviceGetGpuInstanceProfileInfo"] = pynvml.NVML_ERROR_NOT_SUPPORTED
+    nvml([FakeGpu(0, mig=[FakeMig(1, "1g.10gb+me"), FakeMig(3, "1g.10gb"), FakeMig(5, "2g.20gb")], fail=fail)])
+    exporter = Exporter()
+    for _ in range(2):
+        body = exporter.cycle()
+        assert {s.labels["GPU_I_ID"]: s.labels["GPU_I_PROFILE"] for s in find(body, "fb_total")} == expected
+    assert _errors(body, 0, "mig") == 0, "a fallback is no error"

@@ -38,7 +38,7 @@ def simulator_output() -> bytes:
 def nvml_output(monkeypatch) -> bytes:
     fake = FakeNvml([FakeGpu(0, fan=40, vgpu_licensed=1, fail={"nvmlDeviceGetPowerUsage": pynvml.NVML_ERROR_UNKNOWN}),
                      FakeGpu(1, name="NVIDIA H100 80GB HBM3", gpm=True, margin=25, max_op=None),
-                     FakeGpu(2, gpm=True, mig=[FakeMig(1, 3, 40192)]),
+                     FakeGpu(2, gpm=True, mig=[FakeMig(1, "3g.40gb")]),
                      FakeGpu(3, name="Tesla V100-SXM2-32GB", retired={0: 2, 1: 1, "pending": 1})]).install(monkeypatch)
     pynvml.nvmlInit()
     errors = ErrorCounts()
