@@ -52,3 +52,10 @@ from_spec({str(ROOT / "specs" / "demo.yaml")!r})
 """
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
+
+
+def test_the_image_and_both_extras_ask_for_the_same_nvidia_ml_py_floor():
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    floors = {r for r in extras["exporter"] + extras["test"] if r.startswith("nvidia-ml-py")}
+    installs = " ".join(arg for op, arg in instructions() if op == "RUN" and "pip" in arg)
+    assert len(floors) == 1 and f'"{next(iter(floors))}"' in installs
