@@ -46,3 +46,18 @@ def value(body, key: str, **labels) -> float:
 def get(url: str, headers: dict | None = None, timeout: float = 10, context=None):
     request = urllib.request.Request(url, headers=headers or {})
     return urllib.request.urlopen(request, timeout=timeout, context=context)
+
+
+def dcgm_compatibility_findings(body: bytes) -> set[str]:
+    """What promtool's lint says of dcgm-exporter's own names, which we keep on purpose: its
+    counters lack _total, PCIE_REPLAY_COUNTER names its type, modelName is camelCase."""
+    allowed = set()
+    for family in {s.name for s in samples(body)}:
+        metric = next(m for m in catalog.METRICS if DCGM.metric(m.key) == family)
+        if metric.type == catalog.COUNTER and not family.endswith("_total"):
+            allowed.add(f'{family} counter metrics should have "_total" suffix')
+        if "COUNTER" in family:
+            allowed.add(f"{family} metric name should not include type 'counter'")
+        if metric.level != catalog.EXPORTER:
+            allowed.add(f"{family} label names should be written in 'snake_case' not 'camelCase'")
+    return allowed

@@ -7,7 +7,7 @@ import subprocess
 
 import pynvml
 import pytest
-from exposition_helpers import DCGM, names, samples
+from exposition_helpers import DCGM, dcgm_compatibility_findings, names, samples
 from nvml_fake import FakeGpu, FakeMig, FakeNvml
 
 from exporters.collector import Collector, ErrorCounts
@@ -48,21 +48,6 @@ def nvml_output(monkeypatch) -> bytes:
     collector.collect_once()
     fake.gpus[3].lost = True
     return collector.collect_once().body
-
-
-def dcgm_compatibility_findings(body: bytes) -> set[str]:
-    """What promtool's lint says of dcgm-exporter's own names, which we keep on purpose: its
-    counters lack _total, PCIE_REPLAY_COUNTER names its type, modelName is camelCase."""
-    allowed = set()
-    for family in {s.name for s in samples(body)}:
-        metric = next(m for m in catalog.METRICS if DCGM.metric(m.key) == family)
-        if metric.type == catalog.COUNTER and not family.endswith("_total"):
-            allowed.add(f'{family} counter metrics should have "_total" suffix')
-        if "COUNTER" in family:
-            allowed.add(f"{family} metric name should not include type 'counter'")
-        if metric.level != catalog.EXPORTER:
-            allowed.add(f"{family} label names should be written in 'snake_case' not 'camelCase'")
-    return allowed
 
 
 @pytest.fixture(params=["simulator", "nvml"])
