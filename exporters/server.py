@@ -1,21 +1,21 @@
 """The HTTP side shared by both programs: /metrics from the latest snapshot (gzip when asked),
 /-/healthy, optional TLS and basic auth from an exporter-toolkit web config.
 
-The stdlib server is enough: a scrape is one dictionary lookup and one sendall of a body that
-was rendered before the scrape arrived.
+A scrape is one dictionary lookup and one write of a body rendered before the scrape arrived.
+Connections are held by connections.py (one I/O thread, a bounded worker pool, deadlines and a
+connection cap); this module answers each complete request with the stdlib's request parsing.
 """
 
 from __future__ import annotations
 
+import io
 import ipaddress
 import logging
 import socket
-import ssl
-import sys
-import threading
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
+from exporters.connections import MAX_BUFFERED_BODY, Connection, ConnectionLoop, Limits
 from exporters.exposition import CONTENT_TYPE, Snapshot
 from exporters.webconfig import WebConfig
 
@@ -23,8 +23,9 @@ log = logging.getLogger(__name__)
 
 _LANDING = (b"<html><head><title>gpuobs exporter</title></head><body><h1>gpuobs exporter</h1>"
             b'<p><a href="/metrics">Metrics</a></p></body></html>\n')
-_HANDSHAKE_TIMEOUT = 10.0
-_MAX_IGNORED_BODY = 65536  # bytes of a GET's body read and dropped; past that the connection ends
+_BACKLOG = 128  # the stdlib's 5 drops connections when many scrapers connect at once
+_COALESCE = 65536  # bytes up to which a write waits to leave with the next
+_CHUNK = 262144  # bytes per send: at the 10 s send timeout a client must take 25 KiB/s
 
 
 def parse_listen_address(text: str) -> tuple[str, int]:
@@ -55,15 +56,61 @@ def accepts_gzip(header: str | None) -> bool:
     return False
 
 
+class _Writer:
+    """The handler's wfile. Small writes wait for flush(), so headers and a small body leave in one
+    segment. Each send may wait up to the socket's (send) timeout for the client to take more, so
+    a client that stops reading ends its connection instead of holding a worker."""
+
+    __slots__ = ("_sock", "_pending")
+
+    def __init__(self, sock):
+        self._sock = sock
+        self._pending: list[bytes] = []
+
+    def write(self, data) -> int:
+        if len(data) <= _COALESCE:
+            self._pending.append(data)
+        else:
+            self.flush()
+            self._send(data)  # the snapshot's own bytes, not a copy
+        return len(data)
+
+    def flush(self) -> None:
+        if self._pending:
+            data = b"".join(self._pending)
+            self._pending.clear()
+            self._send(data)
+
+    def _send(self, data) -> None:
+        # In chunks: a TLS write's timeout covers the whole write, a plain send's only the wait
+        # for room; this way both mean "no progress for that long".
+        view = memoryview(data)
+        while view:
+            view = view[self._sock.send(view[:_CHUNK]):]
+
+
 class _Handler(BaseHTTPRequestHandler):
+    """Answers one request, already read whole, from `rfile`; writes to the connection."""
+
     protocol_version = "HTTP/1.1"  # keep-alive: Prometheus reuses its connection
     server_version = "gpuobs-exporter"
-    timeout = 120  # an idle keep-alive connection gives its thread back after this
-    # Headers and body go out in two writes; with Nagle's algorithm the body of a small response
-    # would wait for the client's delayed ACK (40 ms on Linux).
-    disable_nagle_algorithm = True
 
     server: MetricsServer
+
+    def __init__(self, conn: Connection, rfile: io.BytesIO, server: MetricsServer):
+        self.rfile = rfile
+        self.wfile = _Writer(conn.sock)
+        super().__init__(conn.sock, conn.address, server)
+
+    def setup(self):
+        self.connection = self.request
+
+    def handle(self):
+        self.close_connection = True
+        self.handle_one_request()
+
+    def finish(self):
+        self.wfile.flush()  # what an error answer (400, 431, 501) left pending
 
     def do_HEAD(self):  # noqa: N802 - the stdlib's naming
         """What GET would answer, headers only (uptime checks ask this way)."""
@@ -94,12 +141,15 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _skip_body(self) -> None:
         """A GET carries no body; one sent anyway must not be read as the next request on this
-        connection. A small one is read and dropped; otherwise the connection ends after the answer."""
-        length = self.headers.get("Content-Length")
-        if self.headers.get("Transfer-Encoding") or (length is not None and not length.isdigit()):
+        connection. A small one (which the connection loop waited for) is dropped; otherwise the
+        connection ends after the answer."""
+        lengths = self.headers.get_all("Content-Length") or []
+        length = lengths[0] if lengths else None
+        if self.headers.get("Transfer-Encoding") or len(lengths) > 1 or (length is not None and not length.isdigit()):
             self.close_connection = True
-        elif length and int(length) <= _MAX_IGNORED_BODY:
-            self.rfile.read(int(length))
+        elif length and int(length) <= MAX_BUFFERED_BODY:
+            if len(self.rfile.read(int(length))) < int(length):
+                self.close_connection = True
         elif length and int(length):
             self.close_connection = True
 
@@ -117,23 +167,28 @@ class _Handler(BaseHTTPRequestHandler):
         log.debug("%s %s", self.address_string(), format % args)
 
 
-class MetricsServer(ThreadingHTTPServer):
+class MetricsServer:
     """Serves `snapshot()`; `gate()`, when set, runs before each /metrics answer and returning
-    False drops the request unanswered (the simulator's exporter-hang fault)."""
-
-    daemon_threads = True
-    block_on_close = False
-    request_queue_size = 128  # the stdlib's 5 drops connections when many scrapers connect at once
+    False drops the request unanswered (the simulator's exporter-hang fault). Binds at once (an
+    OSError for a port in use); serves from start() on."""
 
     def __init__(self, address: tuple[str, int], snapshot: Callable[[], Snapshot], web: WebConfig | None = None,
-                 gate: Callable[[], bool] | None = None):
+                 gate: Callable[[], bool] | None = None, limits: Limits | None = None):
         self.snapshot = snapshot
         self.web = web or WebConfig(None, None)
         self.gate = gate
-        host = address[0]
-        self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        super().__init__(address, _Handler)
-        self._thread: threading.Thread | None = None
+        family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+        listener = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            listener.bind(address)
+            listener.listen(_BACKLOG)
+        except OSError:
+            listener.close()
+            raise
+        self.server_address = listener.getsockname()
+        self._loop = ConnectionLoop(listener, self._answer, limits or Limits(), self.web.ssl_context,
+                                    f"metrics-{self.port}")
 
     @property
     def port(self) -> int:
@@ -146,39 +201,18 @@ class MetricsServer(ThreadingHTTPServer):
         scheme = "https" if self.web.ssl_context is not None else "http"
         return f"{scheme}://{host}:{self.port}"
 
-    def handle_error(self, request, client_address):
-        """A scraper that hangs up mid-answer is routine: no traceback on stderr for it."""
-        error = sys.exc_info()[1]
-        if isinstance(error, ConnectionError | TimeoutError):
-            log.debug("%s went away: %s", client_address, error)
-            return
-        log.exception("request from %s failed", client_address)
+    @property
+    def connections(self) -> int:
+        return self._loop.connections()
 
-    def finish_request(self, request, client_address):
-        context = self.web.ssl_context
-        if context is None:
-            super().finish_request(request, client_address)
-            return
-        # The TLS handshake runs here, on the connection's own thread, so a slow or broken
-        # client never stalls the accept loop.
-        request.settimeout(_HANDSHAKE_TIMEOUT)
-        try:
-            tls = context.wrap_socket(request, server_side=True)
-        except (ssl.SSLError, OSError) as exc:
-            log.debug("TLS handshake with %s failed: %s", client_address, exc)
-            return
-        try:
-            tls.settimeout(_Handler.timeout)
-            super().finish_request(tls, client_address)
-        finally:
-            tls.close()
+    def _answer(self, conn: Connection, data: bytes) -> tuple[bool, bytes]:
+        rfile = io.BytesIO(data)
+        handler = _Handler(conn, rfile, self)
+        return not handler.close_connection, rfile.read()
 
     def start(self) -> MetricsServer:
-        self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.2},
-                                        name=f"metrics-{self.port}", daemon=True)
-        self._thread.start()
+        self._loop.start()
         return self
 
     def stop(self) -> None:
-        self.shutdown()
-        self.server_close()
+        self._loop.stop()

@@ -3,11 +3,14 @@ web config, the listen address syntax."""
 
 import base64
 import gzip
+import http.client
+import re
 import shutil
 import socket
 import ssl
 import struct
 import subprocess
+import threading
 import time
 import urllib.error
 
@@ -15,6 +18,7 @@ import bcrypt
 import pytest
 from exposition_helpers import get
 
+from exporters.connections import Limits, connection_cap
 from exporters.exposition import CONTENT_TYPE, Snapshot
 from exporters.server import MetricsServer, accepts_gzip, parse_listen_address
 from exporters.webconfig import WebConfigError, load_web_config
@@ -26,9 +30,9 @@ BODY = b"# HELP gpuobs_gpu_up x\n# TYPE gpuobs_gpu_up gauge\ngpuobs_gpu_up 1\n" 
 def serve():
     servers = []
 
-    def start(web=None, gate=None, body=BODY) -> MetricsServer:
+    def start(web=None, gate=None, body=BODY, **limits) -> MetricsServer:
         snapshot = Snapshot(body)
-        server = MetricsServer(("127.0.0.1", 0), lambda: snapshot, web, gate).start()
+        server = MetricsServer(("127.0.0.1", 0), lambda: snapshot, web, gate, Limits(**limits)).start()
         servers.append(server)
         return server
 
@@ -106,6 +110,172 @@ def test_a_scraper_hanging_up_mid_answer_leaves_no_traceback(serve, capfd):
             conn.recv(1024)
     time.sleep(0.5)
     assert "Traceback" not in capfd.readouterr().err
+
+
+def _connect(server: MetricsServer) -> socket.socket:
+    return socket.create_connection(("127.0.0.1", server.port), timeout=10)
+
+
+def _closed_within(conn: socket.socket, seconds: float) -> float | None:
+    """Seconds until the server closed `conn` (anything it sent is dropped), None if it did not."""
+    started = time.monotonic()
+    conn.settimeout(0.05)
+    while time.monotonic() - started < seconds:
+        try:
+            if not conn.recv(65536):
+                return time.monotonic() - started
+        except TimeoutError:
+            continue
+        except ConnectionResetError:
+            return time.monotonic() - started
+    return None
+
+
+def _scrape(server: MetricsServer) -> bytes:
+    with get(f"{server.url}/metrics", timeout=5) as response:
+        return response.read()
+
+
+def test_idle_connections_past_the_cap_make_room_for_scrapers(serve):
+    server = serve(max_connections=8)
+    idle = [_connect(server) for _ in range(20)]
+    try:
+        for _ in range(5):
+            assert _scrape(server) == BODY
+        closed = [c for c in idle if _closed_within(c, 0.05) is not None]
+        assert len(closed) >= 12, "the longest waiting connections were closed for the new ones"
+        assert server.connections <= 8
+    finally:
+        for conn in idle:
+            conn.close()
+
+
+def test_over_the_cap_with_every_connection_answered_a_new_one_is_closed_at_once(serve):
+    release = threading.Event()
+    server = serve(gate=release.wait, max_connections=2, workers=2)
+    held = [_connect(server) for _ in range(2)]
+    try:
+        for conn in held:
+            conn.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        deadline = time.monotonic() + 5
+        while server._loop._busy.__len__() < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        with _connect(server) as extra:
+            assert _closed_within(extra, 2) is not None
+        release.set()
+        for conn in held:
+            conn.settimeout(5)
+            assert conn.recv(65536).startswith(b"HTTP/1.1 200")
+    finally:
+        release.set()
+        for conn in held:
+            conn.close()
+
+
+def test_requests_wait_for_one_of_a_bounded_number_of_workers(serve):
+    release = threading.Event()
+    server = serve(gate=release.wait, workers=3)
+    before = {t.name for t in threading.enumerate()}
+    conns = [_connect(server) for _ in range(12)]
+    try:
+        for conn in conns:
+            conn.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        time.sleep(0.3)
+        workers = {t.name for t in threading.enumerate()} - before
+        assert len([name for name in workers if "worker" in name]) == 3
+        release.set()
+        for conn in conns:
+            conn.settimeout(5)
+            assert _raw_rest(conn).startswith(b"HTTP/1.1 200")
+    finally:
+        release.set()
+        for conn in conns:
+            conn.close()
+
+
+def _raw_rest(conn: socket.socket) -> bytes:
+    answer = b""
+    while chunk := conn.recv(65536):
+        answer += chunk
+    return answer
+
+
+def test_a_client_sending_its_headers_slowly_is_dropped_at_the_header_deadline(serve):
+    server = serve(header_timeout=0.5)
+    with _connect(server) as slow:
+        slow.sendall(b"GET /metrics HTTP/1.1\r\n")
+        started = time.monotonic()
+        closed = None
+        for _ in range(30):  # a byte every 0.1 s: each arrives well within any per-read timeout
+            try:
+                slow.sendall(b"X")
+            except OSError:
+                closed = time.monotonic() - started
+                break
+            assert _scrape(server) == BODY, "others are served meanwhile"
+            if _closed_within(slow, 0.1) is not None:
+                closed = time.monotonic() - started
+                break
+        assert closed is not None and closed < 1.5
+
+
+def test_a_connection_that_never_sends_is_dropped_at_the_header_deadline(serve):
+    server = serve(header_timeout=0.3)
+    with _connect(server) as silent:
+        assert _closed_within(silent, 3) < 1.5
+
+
+def test_an_idle_keep_alive_connection_is_closed_at_the_idle_deadline(serve):
+    server = serve(idle_timeout=0.5)
+    client = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+    try:
+        for _ in range(2):
+            client.request("GET", "/-/healthy")
+            assert client.getresponse().read() == b"OK\n"
+        assert 0.3 < _closed_within(client.sock, 5) < 1.5, "kept alive, then closed when idle too long"
+    finally:
+        client.close()
+
+
+def test_a_client_that_never_reads_a_large_body_gives_its_worker_back(serve, capfd):
+    server = serve(body=BODY * 20000, send_timeout=0.5, workers=1)  # about 1.4 MB
+    stalled = socket.socket()
+    stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    stalled.connect(("127.0.0.1", server.port))
+    try:
+        stalled.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        started = time.monotonic()
+        with get(f"{server.url}/-/healthy", timeout=5) as response:  # waits for the only worker
+            assert response.read() == b"OK\n"
+        assert 0.4 < time.monotonic() - started < 3
+        assert _closed_within(stalled, 3) is not None
+    finally:
+        stalled.close()
+    assert "Traceback" not in capfd.readouterr().err
+
+
+def test_pipelined_requests_are_answered_in_order(serve):
+    server = serve()
+    answer = _raw(server, b"GET /-/healthy HTTP/1.1\r\nHost: x\r\n\r\nGET /nope HTTP/1.1\r\nHost: x\r\n\r\n"
+                          b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert re.findall(rb"HTTP/1.1 (\d+)", answer) == [b"200", b"404", b"200"]
+
+
+def test_headers_past_the_limit_end_the_connection(serve):
+    server = serve()
+    answer = _raw(server, b"GET / HTTP/1.1\r\n" + b"X-Pad: " + b"a" * 100_000)
+    assert answer.startswith(b"HTTP/1.1 431") or answer == b""
+    assert _scrape(server) == BODY
+
+
+def test_the_connection_cap_stays_below_the_open_file_limit(monkeypatch):
+    import resource
+
+    monkeypatch.setattr(resource, "getrlimit", lambda which: (1024, 4096))
+    assert connection_cap(1000) == 960
+    assert connection_cap(100) == 100
+    monkeypatch.setattr(resource, "getrlimit", lambda which: (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+    assert connection_cap(1000) == 1000
 
 
 def test_a_closed_gate_drops_the_scrape_unanswered(serve):
@@ -201,6 +371,18 @@ def test_basic_auth_results_are_cached_so_scrapes_skip_bcrypt(tmp_path, serve, m
     for _ in range(5):
         get(f"{server.url}/metrics", _basic("p", "pw")).read()
     assert len(checks) == 1
+
+
+def test_a_tls_client_that_never_finishes_its_handshake_is_dropped_at_the_header_deadline(tmp_path, serve):
+    cert, key = _self_signed(tmp_path)
+    config = tmp_path / "web.yml"
+    config.write_text(f"tls_server_config:\n  cert_file: {cert}\n  key_file: {key}\n")
+    server = serve(load_web_config(config), header_timeout=0.3)
+    with _connect(server) as silent:
+        assert _closed_within(silent, 3) < 1.5
+    client = ssl.create_default_context(cafile=str(cert))
+    with get(f"{server.url}/metrics", context=client) as response:
+        assert response.read() == BODY
 
 
 @pytest.mark.parametrize(("text", "message"), [
