@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import re
 import ssl
 import threading
 from dataclasses import dataclass
@@ -18,6 +19,8 @@ from pathlib import Path
 _TLS_KEYS = {"cert_file", "key_file", "client_auth_type", "client_ca_file", "min_version", "max_version"}
 _VERSIONS = {"TLS10": ssl.TLSVersion.TLSv1, "TLS11": ssl.TLSVersion.TLSv1_1,
              "TLS12": ssl.TLSVersion.TLSv1_2, "TLS13": ssl.TLSVersion.TLSv1_3}
+# $2a$, $2b$ or $2y$, a two-digit cost from 04 to 31, then 22 characters of salt and 31 of hash.
+_BCRYPT = re.compile(r"^\$2[aby]\$(0[4-9]|[12][0-9]|3[01])\$[./A-Za-z0-9]{53}$")
 _CLIENT_AUTH = {"NoClientCert": ssl.CERT_NONE, "VerifyClientCertIfGiven": ssl.CERT_OPTIONAL,
                 "RequireAndVerifyClientCert": ssl.CERT_REQUIRED}
 
@@ -46,8 +49,10 @@ class BasicAuth:
 
         self._bcrypt = bcrypt
         self._users = users
-        # An unknown user still costs one bcrypt check, so timing does not reveal user names.
-        self._dummy = bcrypt.hashpw(b"gpuobs", bcrypt.gensalt(4))
+        # An unknown user is checked against a hash of the highest cost configured, so it takes
+        # no less time than a known user's wrong password: timing does not reveal user names.
+        cost = max(int(_BCRYPT.match(h.decode()).group(1)) for h in users.values())
+        self._dummy = bcrypt.hashpw(b"gpuobs", bcrypt.gensalt(cost))
         self._cache: dict[bytes, bool] = {}
         self._lock = threading.Lock()
 
@@ -96,8 +101,10 @@ def load_web_config(path: str | Path) -> WebConfig:
     if not isinstance(users, dict) or not all(isinstance(v, str) for v in users.values()):
         raise WebConfigError(f"{path}: basic_auth_users maps user names to bcrypt hashes")
     for user, hashed in users.items():
-        if not hashed.startswith(("$2a$", "$2b$", "$2y$")):
-            raise WebConfigError(f"{path}: basic_auth_users.{user} is not a bcrypt hash")
+        if not _BCRYPT.match(hashed):
+            raise WebConfigError(f"{path}: basic_auth_users.{user} is not a bcrypt hash: expected $2a$, $2b$ or "
+                                 "$2y$, a cost from 04 to 31 and 53 characters of salt and hash, as "
+                                 "htpasswd -nBC 10 or bcrypt.hashpw make")
     auth = None
     if users:
         try:
@@ -132,11 +139,24 @@ def _ssl_context(path: Path, config) -> ssl.SSLContext | None:
     except KeyError as exc:
         raise WebConfigError(f"{path}: tls_server_config: unsupported value {exc}; versions "
                              f"{sorted(_VERSIONS)}, client_auth_type {sorted(_CLIENT_AUTH)}") from None
+    if "max_version" in config and context.minimum_version > context.maximum_version:
+        raise WebConfigError(f"{path}: tls_server_config: min_version {config.get('min_version', 'TLS12')} is above "
+                             f"max_version {config['max_version']}: no TLS version would be left")
+    asked = []
+
+    def password() -> bytes:  # without this, OpenSSL would prompt for one on the terminal
+        asked.append(True)
+        return b""
+
     try:
-        context.load_cert_chain(resolve("cert_file"), resolve("key_file"))
+        context.load_cert_chain(resolve("cert_file"), resolve("key_file"), password)
         if config.get("client_ca_file"):
             context.load_verify_locations(resolve("client_ca_file"))
     except (OSError, ssl.SSLError) as exc:
+        if asked:
+            raise WebConfigError(f"{path}: tls_server_config: key_file {config['key_file']} is encrypted "
+                                 "(password-protected), which exporter-toolkit does not support either: "
+                                 "decrypt it (openssl pkey -in key.pem -out key-plain.pem)") from None
         raise WebConfigError(f"{path}: cannot load TLS files: {exc}") from None
     if context.verify_mode != ssl.CERT_NONE and not config.get("client_ca_file"):
         raise WebConfigError(f"{path}: client_auth_type {config['client_auth_type']} needs client_ca_file")

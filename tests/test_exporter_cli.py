@@ -92,6 +92,14 @@ def test_bad_settings_exit_1_with_a_message(monkeypatch, capsys, argv, message):
     assert message in capsys.readouterr().err
 
 
+def test_a_web_config_mistake_exits_1_with_a_message(monkeypatch, capsys, tmp_path):
+    FakeNvml([FakeGpu(0)]).install(monkeypatch)
+    config = tmp_path / "web.yml"
+    config.write_text("basic_auth_users:\n  prometheus: $2b$12$not-a-hash\n")
+    assert nvml_exporter.main(["--web.listen-address", "127.0.0.1:0", "--web.config.file", str(config)]) == 1
+    assert "basic_auth_users.prometheus is not a bcrypt hash" in capsys.readouterr().err
+
+
 def test_a_bad_interval_in_the_environment_exits_1_with_a_message(monkeypatch, capsys):
     FakeNvml([FakeGpu(0)]).install(monkeypatch)
     monkeypatch.setenv("GPUOBS_INTERVAL", "abc")
