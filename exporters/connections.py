@@ -76,8 +76,8 @@ class Connection:
 
 
 class Workers:
-    """At most `size` daemon threads, started as work arrives: a worker stuck in a write (bounded by
-    the send timeout) or in a hang gate never holds up the program's exit."""
+    """At most `size` daemon threads, started as work waits for one: a worker stuck in a write
+    (bounded by the send timeout) or in a hang gate never holds up the program's exit."""
 
     def __init__(self, size: int, name: str):
         self._size = size
@@ -86,14 +86,18 @@ class Workers:
         self._lock = threading.Lock()
         self._threads = 0
         self._idle = 0
+        self._queued = 0
 
     def submit(self, job: Callable, *args) -> None:
-        self._jobs.put((job, args))
         with self._lock:
-            if self._idle or self._threads >= self._size:
-                return
-            self._threads += 1
-        threading.Thread(target=self._run, name=f"{self._name}-{self._threads}", daemon=True).start()
+            self._queued += 1
+            start = self._queued > self._idle and self._threads < self._size
+            if start:
+                self._threads += 1
+                number = self._threads
+        self._jobs.put((job, args))
+        if start:
+            threading.Thread(target=self._run, name=f"{self._name}-{number}", daemon=True).start()
 
     def _run(self) -> None:
         while True:
@@ -102,6 +106,7 @@ class Workers:
             item = self._jobs.get()
             with self._lock:
                 self._idle -= 1
+                self._queued -= 1
             if item is None:
                 return
             job, args = item
@@ -110,6 +115,7 @@ class Workers:
     def stop(self) -> None:
         with self._lock:
             threads = self._threads
+            self._queued += threads
         for _ in range(threads):
             self._jobs.put(None)
 
@@ -172,6 +178,8 @@ class ConnectionLoop:
                         self._accept()
                     elif key.data == "wake":
                         self._take_back()
+                    elif key.data not in self._waiting:
+                        continue  # closed earlier in this round (evicted for a new connection)
                     elif events & selectors.EVENT_WRITE or key.data.phase == HANDSHAKE:
                         self._handshake(key.data)
                     else:

@@ -201,10 +201,6 @@ class MetricsServer:
         scheme = "https" if self.web.ssl_context is not None else "http"
         return f"{scheme}://{host}:{self.port}"
 
-    @property
-    def connections(self) -> int:
-        return self._loop.connections()
-
     def _answer(self, conn: Connection, data: bytes) -> tuple[bool, bytes]:
         rfile = io.BytesIO(data)
         handler = _Handler(conn, rfile, self)
