@@ -51,7 +51,7 @@ ALERTS: tuple[AlertDef, ...] = (
              f"{_GPU} is at {_VALUE} C, at or above its warning threshold.", needs=(("gpu_temp",),)),
     AlertDef("GPUThermalCritical", "thermal", "critical", "throttle", "30s",
              "GPU temperature at its operating limit",
-             f"{_GPU} is at {_VALUE} C, past its critical threshold; the driver is about to slow it down.",
+             f"{_GPU} is at {_VALUE} C, at or past its critical threshold; the driver is about to slow it down.",
              needs=(("gpu_temp",),)),
     AlertDef("GPUThermalCriticalPredicted", "thermal", "warning", "notify", "5m",
              "GPU temperature trending towards its critical threshold",

@@ -2,6 +2,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = sorted(p for p in (ROOT / "specs").iterdir() if p.suffix in (".yaml", ".yml", ".py"))
@@ -88,3 +89,21 @@ MINIMAL_SPEC = {
     "hosts": [{"name": "h1", "cluster": "c1", "address": "127.0.0.1",
                "gpus": {"model": "A100-SXM4-80GB", "count": 8}}],
 }
+
+
+def faster_rule_file(source: Path, copy: Path, factor: float) -> Path:
+    """A generated rule file written to `copy` with every group's own `interval` multiplied by
+    `factor`: a test that runs the generated configuration on a faster clock keeps the tiers'
+    ratios (a 120 s group at a 15 s evaluation becomes 8 s at 1 s)."""
+    document = yaml.safe_load(source.read_text())
+    for group in document["groups"]:
+        if "interval" in group:
+            group["interval"] = f"{max(1, round(float(group['interval'].rstrip('s')) * factor))}s"
+    copy.parent.mkdir(parents=True, exist_ok=True)
+    copy.write_text(yaml.safe_dump(document, sort_keys=False))
+    return copy
+
+
+def faster_rule_files(source: Path, files, out: Path, factor: float) -> list[str]:
+    """faster_rule_file for each of `files` (relative to `source`), under `out`/rules."""
+    return [str(faster_rule_file(source / name, out / "rules" / name, factor)) for name in files]

@@ -17,7 +17,7 @@ import time
 import pytest
 import yaml
 
-from conftest import ROOT, needs, wait_for
+from conftest import ROOT, faster_rule_file, needs, wait_for
 from exporters.simulator.fleet import Fleet
 from exporters.simulator.layout import from_spec
 from exporters.simulator.runtime import SimClock, Simulation
@@ -26,6 +26,7 @@ from gpuobs.generators.federation import FEDERATE_JOB
 from gpuobs.generators.grafana import all_queries
 from gpuobs.generators.prometheus import config_name
 from gpuobs.generators.rules import TEMPERATURE_BUCKETS, TOP_GPUS, expected_gpus, federated_names
+from gpuobs.spec.schema import seconds
 from gpuobs.stack import PrometheusServer
 
 pytestmark = [needs("prometheus"), pytest.mark.slow]
@@ -85,6 +86,9 @@ def test_global_tier_federates_both_clusters_and_remote_write_delivers(tmp_path)
     model = load_model(SPEC)
     tree = tmp_path / "prometheus"
     shutil.copytree(GENERATED / "prometheus", tree)
+    factor = 1 / seconds(model.prometheus.evaluation_interval)  # the generated tiers on the 1 s clock
+    for rules in tree.glob("**/rules/*.yml"):
+        faster_rule_file(rules, rules, factor)
     password = tmp_path / "remote-write-password"
     password.write_text("not-checked-by-the-receiver\n")
     receiver_config = tmp_path / "receiver.yml"

@@ -138,8 +138,8 @@ def test_every_alert_links_to_an_existing_dashboard_and_panel():
         base = ROOT / "generated" / fleet
         documents = (json.loads(p.read_text()) for p in (base / "grafana/dashboards").glob("*.json"))
         by_uid = {d["uid"]: d for d in documents}
-        rules = yaml.safe_load((base / "prometheus/rules/alerts.yml").read_text())["groups"][0]["rules"]
-        for rule in rules:
+        groups = yaml.safe_load((base / "prometheus/rules/alerts.yml").read_text())["groups"]
+        for rule in (r for g in groups for r in g["rules"] if "alert" in r):
             url = rule["annotations"]["dashboard_url"]
             uid, panel = re.search(r"/d/([^/]+)/.*viewPanel=(\d+)", url).groups()
             assert uid in by_uid, (rule["alert"], url)

@@ -7,8 +7,10 @@ import pytest
 import yaml
 from fake_exporter import FakeExporter
 
-from conftest import ROOT, needs
+from conftest import ROOT, faster_rule_files, needs
 from gpuobs.generate import load_model
+from gpuobs.generators.rules import EVALUATION_ORDER
+from gpuobs.spec.schema import seconds
 from gpuobs.stack import PrometheusServer
 
 pytestmark = needs("prometheus")
@@ -23,8 +25,9 @@ def test_demo_rules_evaluate_cleanly_on_exporter_shaped_data(tmp_path, exporter,
     source = ROOT / "generated" / "demo" / "prometheus"
     config = yaml.safe_load((source / "prometheus.yml").read_text())
     # Same config, faster clock, pointed at the test exporter instead of 127.0.0.1:9400.
+    generated_every = seconds(config["global"]["evaluation_interval"])
     config["global"].update(scrape_interval="1s", scrape_timeout="1s", evaluation_interval="1s")
-    config["rule_files"] = [str(source / f) for f in config["rule_files"]]
+    config["rule_files"] = faster_rule_files(source, config["rule_files"], tmp_path, 1 / generated_every)
     for job in config["scrape_configs"]:
         if job["job_name"] == "gpu-exporter":
             job["static_configs"][0]["targets"] = [exporter]
@@ -36,15 +39,17 @@ def test_demo_rules_evaluate_cleanly_on_exporter_shaped_data(tmp_path, exporter,
         # counts say 0 until the cluster counts they sum exist).
         needed = ["gpu:temperature_warning_threshold:celsius", "gpu:health:score", "fleet:gpus:count == 8",
                   "fleet:gpus_expected:count", "fleet:gpus_healthy:count == 8"]
+        def settled() -> bool:
+            every_rule_ran = all(r["health"] != "unknown" for g in prom.api("rules")["groups"] for r in g["rules"])
+            return every_rule_ran and all(prom.query(q) for q in needed)
+
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not all(prom.query(q) for q in needed):
+        while time.monotonic() < deadline and not settled():
             time.sleep(0.5)
         groups = prom.api("rules")["groups"]
-        assert {g["name"] for g in groups} == {"gpuobs.inventory", "gpuobs.thresholds", "gpuobs.gpu", "gpuobs.health",
-                                               "gpuobs.aggregates", "gpuobs.fleet", "gpuobs.alerts", "gpuobs.coverage"}
-        # gpuobs.coverage keeps its own (4x longer) interval and may not have run yet: "unknown".
+        assert {g["name"] for g in groups} == set(EVALUATION_ORDER)
         broken = [(r.get("name"), r.get("lastError")) for g in groups for r in g["rules"] if r["health"] == "err"]
-        assert all(r["health"] == "ok" for g in groups if g["name"] != "gpuobs.coverage" for r in g["rules"])
+        assert all(r["health"] == "ok" for g in groups for r in g["rules"])
         assert not broken, f"rules failing to evaluate: {broken}\n{prom.log()[-3000:]}"
 
         assert float(prom.query("fleet:gpus:count")[0]["value"][1]) == 8

@@ -15,6 +15,7 @@ from gpuobs.alerts import BLIND_ALERT
 from gpuobs.catalog import NVIDIA_GPU_EXPORTER
 from gpuobs.generators.prometheus import target_labels
 from gpuobs.generators.rules import (
+    EVALUATION_ORDER,
     FLEET_RULES,
     GLOBAL_INVENTORY,
     NVLINK_ERROR_KINDS,
@@ -224,11 +225,9 @@ class Builder:
         cases = []
         level = "critical" if critical else "warning"
         fallback = t.gpu_temp_critical if critical else t.gpu_temp_warning
-        hot = fallback + 1 if critical else fallback
-        at = fallback if critical else fallback - 1
         cases += self._gauge_alert(alert, f"{n.exporter.job} {gpu.key} {level} figure {num(fallback)} C", labels,
-                                   [(n.gpu_temp, labels, hot)], [(n.gpu_temp, labels, at)], hot,
-                                   quiet_name=f"at {num(at)} C")
+                                   [(n.gpu_temp, labels, fallback)], [(n.gpu_temp, labels, fallback - 1)], fallback,
+                                   quiet_name=f"at {num(fallback - 1)} C")
         if n.serves("gpu_max_op_temp"):
             cases += self._own_limit(alert, gpu, t, critical, labels)
         if n.serves("gpu_temp_margin"):
@@ -239,8 +238,7 @@ class Builder:
         n = self.n
         level = "critical" if critical else "warning"
         max_op = 90
-        limit = max_op if critical else max_op - t.gpu_temp_max_op_offset_warning
-        hot = limit + 1 if critical else limit
+        hot = max_op if critical else max_op - t.gpu_temp_max_op_offset_warning
         return self._gauge_alert(
             alert, f"{n.exporter.job} {gpu.key} {level} from reported max operating temperature", labels,
             [(n.gpu_temp, labels, hot), (n.gpu_max_op_temp, labels, max_op)],
@@ -751,9 +749,7 @@ def generate(model: FleetModel) -> dict[str, object]:
     documents = rule_documents(model)
     names = dict.fromkeys(g["name"] for path in rule_files(model) if path != GLOBAL_INVENTORY
                           for g in documents[path]["groups"])
-    # The inventory first, the recording groups in file order, the alerts last.
-    rank = {"gpuobs.inventory": 0, "gpuobs.alerts": 2, "gpuobs.coverage": 2}
-    order = sorted(names, key=lambda name: rank.get(name, 1))
+    order = sorted(names, key=EVALUATION_ORDER.index)
     evaluation = {"rule_files": _fleet_wide_files(model), "evaluation_interval": f"{STEP}s",
                   "group_eval_order": order}
     files = {

@@ -40,6 +40,7 @@ TOP_GPUS = 10  # rows of the fleet overview's hottest and least healthy tables
 PREDICTION_NEAR_CELSIUS = 15
 XID_WINDOW = "15m"
 PRESENT = "gpu:present:bool"  # 1 per GPU the exporter reports, whatever else it serves
+HOST_GPUS = "host:gpus:count"
 MIG_FRACTION = "gpu_model:mig_compute_fraction:ratio"
 # Series that tell a GPU is there, best first; every exporter serves at least one of them.
 PRESENCE_KEYS = ("fb_used", "fb_free", "gpu_util", "gpu_temp", "power_usage", "sm_clock")
@@ -99,12 +100,15 @@ class Names:
             return self.per_gpu(expr)
         return f"max without ({', '.join(WORKLOAD_LABELS)}) ({expr})"
 
-    def gpu(self, key: str, matcher: str = "") -> str:
-        """A GPU-level metric, one series per physical GPU."""
-        return self.per_gpu(self.raw(key, matcher))
+    def gpu(self, key: str, matcher: str = "", where: str = "") -> str:
+        """A GPU-level metric, one series per physical GPU. `where` (`> 0`, `== 1`...) filters the
+        series before the reduction: the largest of those passing is the largest of all whenever
+        any passes, and reducing the few that pass costs nothing next to reducing every GPU's."""
+        return self.per_gpu(self.raw(key, matcher) + (f" {where}" if where else ""))
 
-    def gpu_increase(self, key: str, window: str = "5m", matcher: str = "") -> str:
-        return self.per_gpu(f"increase({sel(getattr(self, key), self.job, matcher)}[{window}])")
+    def gpu_increase(self, key: str, window: str = "5m", matcher: str = "", where: str = "") -> str:
+        increase = f"increase({sel(getattr(self, key), self.job, matcher)}[{window}])"
+        return self.per_gpu(increase + (f" {where}" if where else ""))
 
     def present(self, matcher: str = "") -> str:
         return sel(PRESENT, self.job, matcher)
@@ -158,37 +162,37 @@ def threshold_of(model: FleetModel, field: str):
 
 
 def _temperature_threshold(n: Names, model: FleetModel, level: str) -> str:
-    """The GPU's own max operating temperature where served, else the model's figure."""
+    """In degrees, per GPU: where the GPU reports its margin to T.Limit, T.Limit (temperature +
+    margin, a constant of the GPU) less the margin threshold; else its own max operating
+    temperature; else the model's figure. One threshold in degrees lets the thermal alerts read
+    two series instead of five."""
     figure = threshold_of(model, f"gpu_temp_{level}")
     offset = threshold_of(model, "gpu_temp_max_op_offset_warning")
+    margin = threshold_of(model, f"gpu_temp_margin_{level}")
 
     def condition(m, values):
-        value, off = values
-        fallback = f"0 * {n.gpu('gpu_temp', m)} + {num(value)}"
-        if not n.serves("gpu_max_op_temp"):
-            return fallback
-        own = n.gpu("gpu_max_op_temp", m) + (f" - {num(off)}" if level == "warning" else "")
-        return f"{own}\n  or\n  {fallback}"
+        value, off, margin_value = values
+        clauses = []
+        if n.serves("gpu_temp_margin"):
+            clauses.append(f"{n.gpu('gpu_temp', m)} + {n.gpu('gpu_temp_margin', m)} - {num(margin_value)}")
+        if n.serves("gpu_max_op_temp"):
+            clauses.append(n.gpu("gpu_max_op_temp", m) + (f" - {num(off)}" if level == "warning" else ""))
+        clauses.append(f"0 * {n.gpu('gpu_temp', m)} + {num(value)}")
+        return "\n  or\n  ".join(clauses)
 
-    return by_model(model.models_of(n.exporter), lambda g: (figure(g), offset(g) if level == "warning" else 0),
-                    condition)
+    return by_model(model.models_of(n.exporter),
+                    lambda g: (figure(g), offset(g) if level == "warning" else 0, margin(g)), condition)
 
 
 def threshold_rules(model: FleetModel) -> list[dict]:
-    """Per-GPU thresholds, so alerts and dashboards share them."""
+    """Per-GPU thresholds, so alerts and dashboards share them. They follow configuration and the
+    GPU's own limits, not the last scrape, so they run in the static tier."""
     ns = [n for n in names_of(model) if n.serves("gpu_temp")]
     rules = []
     if ns:
         for level in ("warning", "critical"):
             rules.append({"record": f"gpu:temperature_{level}_threshold:celsius",
                           "expr": union([_temperature_threshold(n, model, level) for n in ns])})
-    margin = [n for n in names_of(model) if n.serves("gpu_temp_margin")]
-    for level in ("warning", "critical") if margin else ():
-        value = threshold_of(model, f"gpu_temp_margin_{level}")
-        rules.append({"record": f"gpu:temperature_margin_{level}_threshold:celsius", "expr": union([
-            by_model(model.models_of(n.exporter), value,
-                     lambda m, v, n=n: f"0 * {n.gpu('gpu_temp_margin', m)} + {num(v)}")
-            for n in margin])})
     power = [n for n in names_of(model) if n.serves("power_usage")]
     if power:
         rules.append({"record": "gpu:power_limit:watts", "expr": union([_power_limit(n, model) for n in power])})
@@ -249,30 +253,62 @@ def mig_fraction_rules(model: FleetModel) -> list[dict]:
     return rules
 
 
-def gpu_rules(model: FleetModel) -> list[dict]:
+def _recorder(model: FleetModel):
+    """record(name, build): one rule over every setup `build(names)` gives a clause for, or none."""
     ns = names_of(model)
 
     def record(name: str, build) -> list[dict]:
         clauses = [c for c in (build(n) for n in ns) if c]
         return [{"record": name, "expr": union(clauses)}] if clauses else []
 
-    def served(key, build):
-        return lambda n: build(n) if n.serves(key) else None
+    return record
 
-    rules = record(PRESENT, _presence)
-    rules += record("gpu:temperature:celsius", served("gpu_temp", lambda n: n.gpu("gpu_temp")))
-    rules += record("gpu:temperature_margin:celsius", served("gpu_temp_margin", lambda n: n.gpu("gpu_temp_margin")))
-    rules += record("gpu:power_usage:watts", served("power_usage", lambda n: n.gpu("power_usage")))
-    if any(n.serves("power_usage") for n in ns):
-        rules.append({"record": "gpu:power_usage:ratio_of_limit",
-                      "expr": "gpu:power_usage:watts / gpu:power_limit:watts"})
+
+def _served(key, build):
+    return lambda n: build(n) if n.serves(key) else None
+
+
+def _used_share(used: str, free: str) -> str:
+    """used / (used + free), reading each series once: 0 when nothing is used, NaN when both are 0."""
+    return f"1 / (1 + {free} / {used})"
+
+
+def signal_rules(model: FleetModel) -> list[dict]:
+    """Per-GPU signals every evaluation: the fast alerts read them right after, in the same group
+    (rules of a group run in order, so an alert sees this evaluation's values, not the last one's),
+    and the GPU dashboard draws them. Each is one selector per GPU: the cost of a rule group grows
+    with series read per GPU, so everything slower-moving is derived in the slow tier."""
+    record = _recorder(model)
+    rules = record("gpu:temperature:celsius", _served("gpu_temp", lambda n: n.gpu("gpu_temp")))
+    rules += record("gpu:power_usage:watts", _served("power_usage", lambda n: n.gpu("power_usage")))
     rules += record("gpu:utilization:ratio", lambda n: _utilization(n, model))
     # Per MIG instance: each has its own framebuffer share; workload labels are shed.
     rules += record("gpu:framebuffer_used:ratio", lambda n: (
-        n.per_instance(f"{n.raw('fb_used')} / ({n.raw('fb_used')} + {n.raw('fb_free')})")
+        n.per_instance(_used_share(sel(n.fb_used, n.job), sel(n.fb_free, n.job)))
         if n.serves("fb_used") and n.serves("fb_free") else None))
-    rules += record("gpu:clock_event_hw_throttle:active", _hw_throttle)
-    rules += record("gpu:nvlink_errors:increase5m", _nvlink_errors)
+    # GPUs reporting per host, for GPUMissing: a GPU gone from the scrape counts at once.
+    h = model.prometheus.host_label
+    rules += record(HOST_GPUS, lambda n: f"count by (cluster, {h}) ({_presence(n)})")
+    return rules
+
+
+def gpu_rules(model: FleetModel) -> list[dict]:
+    """Per-GPU series derived from the signals, for dashboards, aggregates and the slow alerts."""
+    ns = names_of(model)
+    rules = _recorder(model)(PRESENT, _presence)
+    if any(n.serves("power_usage") for n in ns):
+        rules.append({"record": "gpu:power_usage:ratio_of_limit",
+                      "expr": "gpu:power_usage:watts / gpu:power_limit:watts"})
+    rules += _recorder(model)("gpu:clock_event_hw_throttle:active", _hw_throttle)
+    rules += _recorder(model)("gpu:nvlink_errors:increase5m", _nvlink_errors)
+    return rules
+
+
+def trend_rules(model: FleetModel) -> list[dict]:
+    """Anomaly scores and the time to the critical threshold, over the last hour and ten minutes:
+    an evaluation every few minutes draws the same trend at a fraction of the cost."""
+    ns = names_of(model)
+    rules = []
     if any(n.serves("gpu_temp") for n in ns):
         # z-scores against the GPU's own last hour; the floor keeps a steady GPU from turning
         # sensor noise into huge scores.
@@ -284,27 +320,28 @@ def gpu_rules(model: FleetModel) -> list[dict]:
                       "expr": "(gpu:power_usage:watts - avg_over_time(gpu:power_usage:watts[1h]))\n"
                               "/ clamp_min(stddev_over_time(gpu:power_usage:watts[1h]), 5)"})
     if any(n.serves("gpu_temp") for n in ns):
-        by_degrees = ("clamp_min(\n  (gpu:temperature_critical_threshold:celsius - gpu:temperature:celsius)\n"
-                      "  / (deriv(gpu:temperature:celsius[10m]) > 0),\n  0\n)")
-        by_margin = ("clamp_min(\n  (gpu:temperature_margin:celsius - "
-                     "gpu:temperature_margin_critical_threshold:celsius)\n"
-                     "  / -(deriv(gpu:temperature_margin:celsius[10m]) < 0),\n  0\n)\nor\n")
+        # The critical threshold is in degrees for every GPU (T.Limit less its margin threshold
+        # where the GPU reports one), so one form serves both.
         rules.append({"record": "gpu:temperature:seconds_to_critical",
-                      "expr": (by_margin if any(n.serves("gpu_temp_margin") for n in ns) else "") + by_degrees})
+                      "expr": "clamp_min(\n  (gpu:temperature_critical_threshold:celsius - gpu:temperature:celsius)\n"
+                              "  / (deriv(gpu:temperature:celsius[10m]) > 0),\n  0\n)"})
     return rules
 
 
-def _hw_throttle(n: Names) -> str | None:
+def _hw_throttle(n: Names, active_only: bool = False) -> str | None:
+    """1 per GPU with a hardware slowdown, thermal or power-brake clock event active, else 0; with
+    `active_only`, only the GPUs at 1 (filtered before the per-GPU reduction, for the alert)."""
+    flag = " == 1" if active_only else ""
     if n.profile.name == NVIDIA_GPU_EXPORTER:
         flags = sel("", f"__name__=~{quote(NVIDIA_SMI_HW_THROTTLE)}", n.job)
-        return n.per_gpu(f"max without () ({flags})")
+        return n.per_gpu(f"max without () ({flags}{flag})")
     if n.serves("clock_event_active"):
         flags = sel(n.clock_event_active, n.job, f"reason=~{quote('|'.join(HW_THROTTLE_REASONS))}")
-        return f"max without (reason, {n.dropped}) ({flags})"
+        return f"max without (reason, {n.dropped}) ({flags}{flag})"
     if n.serves("clock_event_reasons"):
         mask = n.gpu("clock_event_reasons")
         bits = " + ".join(f"(floor({mask} / {CLOCK_EVENT_BITS[r]}) % 2)" for r in HW_THROTTLE_REASONS)
-        return f"({bits}) > bool 0"
+        return f"({bits}) > bool 0{flag}"
     return None
 
 
@@ -316,8 +353,9 @@ def _nvlink_errors(n: Names) -> str | None:
     served = [(key, kind) for key, kind in NVLINK_ERROR_KINDS if n.serves(key)]
     if not served or not any(g.nvlink_links for g in n.model.models_of(n.exporter)):
         return None
-    parts = "\nor\n".join(f'label_replace({n.gpu_increase(key)}, "kind", "{kind}", "", "")' for key, kind in served)
-    return f"sum without (kind) (\n{parts}\n)"
+    parts = "\nor\n".join(f'label_replace(increase({sel(getattr(n, key), n.job)}[5m]), "kind", "{kind}", "", "")'
+                          for key, kind in served)
+    return n.per_gpu(f"sum without (kind) (\n{parts}\n)")
 
 
 HEALTH_COMPONENTS = ("thermal", "power", "memory", "ecc", "throttle")
@@ -331,8 +369,6 @@ def health_rules(model: FleetModel) -> list[dict]:
     """
     ns = names_of(model)
     healthy = f"0 * {PRESENT} + 1"
-    margin = any(n.serves("gpu_temp_margin") for n in ns)
-    thermal = "clamp((gpu:temperature_critical_threshold:celsius - gpu:temperature:celsius) / 15, 0, 1)"
     ecc = []
     for n in ns:
         parts = []
@@ -345,7 +381,8 @@ def health_rules(model: FleetModel) -> list[dict]:
         if parts:
             ecc.append("\nor\n".join(parts))
     components = {
-        "thermal": ("clamp(gpu:temperature_margin:celsius / 15, 0, 1)\nor\n" if margin else "") + thermal,
+        # Degrees to the critical threshold: for a GPU reporting its margin, the margin itself.
+        "thermal": "clamp((gpu:temperature_critical_threshold:celsius - gpu:temperature:celsius) / 15, 0, 1)",
         "power": "clamp(\n  (gpu:power_critical_threshold:watts - gpu:power_usage:watts)\n"
                  "  / (gpu:power_critical_threshold:watts - gpu:power_warning_threshold:watts),\n  0, 1\n)",
         # The fullest MIG instance speaks for its GPU.
@@ -368,40 +405,51 @@ def _all_mig_labels(model: FleetModel) -> list[str]:
 
 
 def aggregate_rules(model: FleetModel) -> list[dict]:
-    """Per host and per cluster: they need per-GPU data, so they run next to it. The cluster level
-    is all the fleet rules and the fleet overview read, which is what lets a global tier federate
-    only these series."""
+    """Per host and per cluster: they need per-GPU data, so they run next to it. A cluster's
+    counts, sums and extremes come from its hosts' where the host series allow it (a few series per
+    host, not one per GPU). The cluster level is all the fleet rules and the fleet overview read,
+    which is what lets a global tier federate only these series."""
     ns = names_of(model)
     h = ns[0].host
     fb = [n for n in ns if n.serves("fb_used") and n.serves("fb_free")]
-    rules = []
-    for level, by in (("host", f"cluster, {h}"), ("cluster", "cluster")):
-        rules += [
-            {"record": f"{level}:gpus:count", "expr": f"count by ({by}) ({PRESENT})"},
-            {"record": f"{level}:gpu_utilization:avg", "expr": f"avg by ({by}) (gpu:utilization:ratio)"},
-            {"record": f"{level}:gpu_power_watts:sum", "expr": f"sum by ({by}) (gpu:power_usage:watts)"},
-            {"record": f"{level}:gpu_temperature_celsius:max",
-             "expr": f"max by ({by}) (gpu:temperature:celsius)"},
-        ]
-        if fb:
-            # Workload labels split one instance's series by pod: shed them before summing.
-            used = union([f"max without ({', '.join(WORKLOAD_LABELS)}) ({n.raw('fb_used')})" for n in fb])
-            free = union([f"max without ({', '.join(WORKLOAD_LABELS)}) ({n.raw('fb_free')})" for n in fb])
-            rules.append({"record": f"{level}:gpu_framebuffer_used:ratio",
-                          "expr": f"sum by ({by}) ({used})\n/\n(sum by ({by}) ({used}) + sum by ({by}) ({free}))"})
-        rules.append({"record": f"{level}:gpu_health_score:min", "expr": f"min by ({by}) (gpu:health:score)"})
-    zero = f"0 * count by (cluster) ({PRESENT})"  # a cluster with none shows 0, not nothing
+
+    def framebuffer(level: str, by: str) -> list[dict]:
+        if not fb:
+            return []
+        # Workload labels split one instance's series by pod: shed them before summing.
+        def total(key: str) -> str:
+            return union([f"max without ({', '.join(WORKLOAD_LABELS)}) ({sel(getattr(n, key), n.job)})" for n in fb])
+
+        used, free = (f"sum by ({by}) ({total(key)})" for key in ("fb_used", "fb_free"))
+        return [{"record": f"{level}:gpu_framebuffer_used:ratio", "expr": _used_share(used, free)}]
+
+    per_host = f"cluster, {h}"
+    rules = [
+        {"record": "host:gpu_utilization:avg", "expr": f"avg by ({per_host}) (gpu:utilization:ratio)"},
+        {"record": "host:gpu_power_watts:sum", "expr": f"sum by ({per_host}) (gpu:power_usage:watts)"},
+        {"record": "host:gpu_temperature_celsius:max", "expr": f"max by ({per_host}) (gpu:temperature:celsius)"},
+        *framebuffer("host", per_host),
+        {"record": "host:gpu_health_score:min", "expr": f"min by ({per_host}) (gpu:health:score)"},
+        {"record": "cluster:gpus:count", "expr": f"sum by (cluster) ({HOST_GPUS})"},
+        {"record": "cluster:gpu_utilization:avg", "expr": "avg by (cluster) (gpu:utilization:ratio)"},
+        {"record": "cluster:gpu_power_watts:sum", "expr": "sum by (cluster) (host:gpu_power_watts:sum)"},
+        {"record": "cluster:gpu_temperature_celsius:max",
+         "expr": "max by (cluster) (host:gpu_temperature_celsius:max)"},
+        *framebuffer("cluster", "cluster"),
+        {"record": "cluster:gpu_health_score:min", "expr": "min by (cluster) (host:gpu_health_score:min)"},
+    ]
+    zero = "0 * cluster:gpus:count"  # a cluster with none shows 0, not nothing
     firing = f"count by (cluster, {h}, gpu) ({FIRING_GPU_ALERTS})"
     rules += [
+        # Sum and count, so the fleet's average is exact whatever the clusters' sizes.
+        {"record": "cluster:gpu_utilization:sum", "expr": "sum by (cluster) (gpu:utilization:ratio)"},
+        {"record": "cluster:gpu_utilization:count", "expr": "count by (cluster) (gpu:utilization:ratio)"},
         {"record": "cluster:gpus_expected:count",
          "expr": f"sum by (cluster) ({ns[0].inventory_expected_gpus})"},
         {"record": "cluster:gpus_alerting:count", "expr": f"count by (cluster) ({firing})\nor\n{zero}"},
         {"record": "cluster:gpus_healthy:count",
          "expr": f"count by (cluster) ({PRESENT} unless on (cluster, {h}, gpu) {FIRING_GPU_ALERTS})"
                  f"\nor\n{zero}"},
-        # Sum and count, so the fleet's average is exact whatever the clusters' sizes.
-        {"record": "cluster:gpu_utilization:sum", "expr": "sum by (cluster) (gpu:utilization:ratio)"},
-        {"record": "cluster:gpu_utilization:count", "expr": "count by (cluster) (gpu:utilization:ratio)"},
         {"record": "cluster:alerts_firing:count",
          "expr": 'count by (cluster, severity) (ALERTS{alertstate="firing", family!=""})'},
     ]
@@ -423,8 +471,8 @@ def aggregate_rules(model: FleetModel) -> list[dict]:
 
 def recorded(model: FleetModel) -> set[str]:
     """Every series name the fleet's recording rules produce: dashboards read only these."""
-    rules = threshold_rules(model) + gpu_rules(model) + health_rules(model) + aggregate_rules(model)
-    return {r["record"] for r in rules + fleet_rules(model)}
+    rules = threshold_rules(model) + signal_rules(model) + gpu_rules(model) + trend_rules(model) + health_rules(model)
+    return {r["record"] for r in rules + aggregate_rules(model) + fleet_rules(model)}
 
 
 def fleet_rules(model: FleetModel) -> list[dict]:
@@ -560,9 +608,15 @@ def blind_rules(model: FleetModel) -> list[tuple[Alert, ExporterSetup, tuple[str
                 elif n.presence_key in served:
                     continue  # the series that makes a GPU present: a GPU without it is not counted at all
                 elif not all(k in EVENT_METRICS for k in served):
-                    present = " or ".join(sel(n.profile.metric(k), n.job) for k in served)
-                    out.append((alert, n.exporter, names,
-                                f"{base}\nunless on (cluster, {n.host}, gpu)\n{n.per_gpu(present)}"))
+                    # One selector for every name, and the series as they are (one per MIG
+                    # instance or pod too): `unless on` needs neither a union nor a per-GPU
+                    # reduction, each of which costs more than the comparison itself.
+                    metrics = [n.profile.metric(k) for k in served]
+                    present = sel(metrics[0], n.job) if len(metrics) == 1 else \
+                        sel("", f"__name__=~{quote(regex_alternatives(metrics))}", n.job)
+                    if not n.profile.has_label("gpu"):
+                        present = n.per_gpu(present)
+                    out.append((alert, n.exporter, names, f"{base}\nunless on (cluster, {n.host}, gpu)\n{present}"))
     return out
 
 
@@ -584,16 +638,12 @@ def alert_expressions(model: FleetModel) -> dict[str, str]:
     ns = names_of(model)
     h = ns[0].host
     up = sel("up", exporter_jobs(model))
-    temp, margin = "gpu:temperature:celsius", "gpu:temperature_margin:celsius"
-    has_margin = any(n.serves("gpu_temp_margin") for n in ns)
+    temp = "gpu:temperature:celsius"
 
-    def thermal(threshold: str, op: str) -> str:
-        """The T.Limit margin where the GPU reports one, else degrees against the threshold."""
-        degrees = f"{temp} {op} gpu:temperature_{threshold}_threshold:celsius"
-        if not has_margin:
-            return degrees
-        return (f"({temp} and ({margin} <= gpu:temperature_margin_{threshold}_threshold:celsius))\nor\n"
-                f"({degrees} unless {margin})")
+    def thermal(threshold: str) -> str:
+        """At or above the threshold in degrees, which for a GPU reporting its margin to T.Limit
+        is T.Limit less the margin threshold (so at margin 0 the critical alert fires)."""
+        return f"{temp} >= gpu:temperature_{threshold}_threshold:celsius"
 
     def horizon_prediction(matcher: str, horizon: str) -> str:
         """Only near the limit: a GPU warming up after a job starts rises steeply far below it."""
@@ -614,40 +664,41 @@ def alert_expressions(model: FleetModel) -> dict[str, str]:
 
     all_models = model.gpu_models
     lost = [n for n in ns if n.serves("gpu_up")]
-    reporting = (f"count by (cluster, {h}) ({PRESENT})\n    or on (cluster, {h})\n"
+    reporting = (f"{HOST_GPUS}\n    or on (cluster, {h})\n"
                  f"    0 * max by (cluster, {h}) ({up} == 1)")
     shortfall = (f"  {ns[0].inventory_expected_gpus}\n  - on (cluster, {h}) group_left ()\n"
                  f"  (\n    {reporting}\n  )\n  > 0")
     missing = f"(\n{shortfall}\n)"
     if lost:
-        gpu_up = union([n.gpu("gpu_up") for n in lost])
-        missing = (f"(1 - ({gpu_up} == 0))\n* on (cluster, {h}) group_left (gpu_model)\n"
+        gpu_lost = union([n.gpu("gpu_up", where="== 0") for n in lost])
+        missing = (f"(1 - ({gpu_lost}))\n* on (cluster, {h}) group_left (gpu_model)\n"
                    f"({ns[0].inventory_expected_gpus} > bool 0)\nor\n(\n{shortfall}\n"
-                   f"  unless on (cluster, {h}) ({gpu_up} == 0)\n)")
+                   f"  unless on (cluster, {h}) ({gpu_lost})\n)")
     exprs = {
-        "GPUThermalWarning": thermal("warning", ">="),
-        "GPUThermalCritical": thermal("critical", ">"),
+        "GPUThermalWarning": thermal("warning"),
+        "GPUThermalCritical": thermal("critical"),
         "GPUThermalCriticalPredicted": by_model(all_models, threshold_of(model, "thermal_prediction_horizon"),
                                                 horizon_prediction),
         "GPUPowerSpike": "gpu:power_usage:watts > gpu:power_warning_threshold:watts",
         "GPUPowerCritical": "gpu:power_usage:watts > gpu:power_critical_threshold:watts",
         "GPUEccCorrectableSpike": per_setup("ecc_sbe_volatile", lambda n, models: by_model(
             models, threshold_of(model, "ecc_correctable_warning"),
-            lambda m, v: f"{n.gpu_increase('ecc_sbe_volatile', matcher=m)} >= {num(v)}")),
-        "GPUEccUncorrectable": per_setup("ecc_dbe_volatile", lambda n, _: f"{n.gpu_increase('ecc_dbe_volatile')} > 0"),
-        "GPUThrottling": "gpu:clock_event_hw_throttle:active == 1",
+            lambda m, v: n.gpu_increase("ecc_sbe_volatile", matcher=m, where=f">= {num(v)}"))),
+        "GPUEccUncorrectable": per_setup("ecc_dbe_volatile",
+                                         lambda n, _: n.gpu_increase("ecc_dbe_volatile", where="> 0")),
+        "GPUThrottling": union([c for c in (_hw_throttle(n, active_only=True) for n in ns) if c] or [""]),
         "GPUMemoryPressure": by_model(all_models, threshold_of(model, "memory_used_warning_ratio"), lambda m, v: (
-            f"100 * {sel('gpu:framebuffer_used:ratio', m)} >= {num(v * 100)}")),
+            f"100 * ({sel('gpu:framebuffer_used:ratio', m)} >= {num(v)})")),
         "GPURowRemapFailure": per_setup("row_remap_failure", lambda n, models: (
-            f"{n.gpu('row_remap_failure', _only(models, model.models_of(n.exporter)))} == 1"), "GPURowRemapFailure"),
+            n.gpu("row_remap_failure", _only(models, model.models_of(n.exporter)), "== 1")), "GPURowRemapFailure"),
         "GPURowRemapPending": union([c for n in ns for c in (
-            [f"{n.gpu('row_remap_pending')} == 1"] if n.serves("row_remap_pending") else []) + (
-            [f"{n.gpu('retired_pending')} > 0"] if n.serves("retired_pending") else [])] or [""]),
+            [n.gpu("row_remap_pending", where="== 1")] if n.serves("row_remap_pending") else []) + (
+            [n.gpu("retired_pending", where="> 0")] if n.serves("retired_pending") else [])] or [""]),
         "GPUNVLinkErrors": by_model(all_models, threshold_of(model, "nvlink_errors_warning"), lambda m, v: (
             f"{sel('gpu:nvlink_errors:increase5m', m)} > {num(v)}")),
         "GPUPCIeReplayErrors": per_setup("pcie_replay", lambda n, models: by_model(
             models, threshold_of(model, "pcie_replay_warning"),
-            lambda m, v: f"{n.gpu_increase('pcie_replay', matcher=m)} > {num(v)}")),
+            lambda m, v: n.gpu_increase("pcie_replay", matcher=m, where=f"> {num(v)}"))),
         "GPUHealthLow": by_model(all_models, threshold_of(model, "health_score_warning"), lambda m, v: (
             f"{sel('gpu:health:score', m)} < {num(v)}")),
         # A GPU the exporter reports lost is named; otherwise only the shortfall of the host is known.
@@ -723,11 +774,29 @@ def expected_annotations(model: FleetModel, alert: Alert, labels: dict[str, str]
     return {k: render_annotation(v, labels, value) for k, v in alert_annotations(model, alert, fill).items()}
 
 
-COVERAGE_EVALUATIONS = 4  # GPUAlertBlind's group runs once every this many evaluation intervals
+# Rule tiers. A group's cost is the series it reads per evaluation, so what moves slower than a
+# scrape runs less often: derived per-GPU series, aggregates and the alerts that wait minutes
+# anyway every SLOW evaluations; thresholds, the inventory and blind spots (which follow
+# configuration), health and hour-long trends every STATIC evaluations. Both (evaluations, cap in
+# seconds) stay well inside Prometheus' 5-minute lookback, so a recorded series never goes stale
+# between two evaluations.
+SLOW = (4, 60)
+STATIC = (8, 120)
+# An alert runs in the slow tier when its `for` is at least this many slow intervals (so the tier
+# adds at most a quarter to it) and it is not critical: critical alerts reach the pager within
+# `for` + 2 scrapes + 1 evaluation + group_wait.
+SLOW_ALERT_INTERVALS = 4
 
 
-def coverage_interval(model: FleetModel) -> str:
-    return f"{math.ceil(seconds(model.prometheus.evaluation_interval) * COVERAGE_EVALUATIONS)}s"
+def tier_interval(model: FleetModel, tier: tuple[int, int]) -> str:
+    evaluations, cap = tier
+    every = seconds(model.prometheus.evaluation_interval)
+    return f"{math.ceil(max(every, min(every * evaluations, cap)))}s"
+
+
+def is_slow(model: FleetModel, alert: Alert) -> bool:
+    slow = seconds(tier_interval(model, SLOW))
+    return alert.severity != "critical" and seconds(alert.for_) >= SLOW_ALERT_INTERVALS * slow
 
 
 def alert_rules(model: FleetModel) -> list[dict]:
@@ -748,34 +817,59 @@ def alert_rules(model: FleetModel) -> list[dict]:
     return rules
 
 
+def _group(name: str, rules: list[dict], interval: str | None = None) -> list[dict]:
+    if not rules:
+        return []
+    return [{"name": name, **({"interval": interval} if interval else {}), "rules": rules}]
+
+
+def rule_groups(model: FleetModel) -> tuple[list[dict], list[dict]]:
+    """(alerting groups, recording groups). The fast group holds the per-GPU signals and then the
+    alerts that read them, so those alerts see the scrape they are evaluated after."""
+    slow, static = tier_interval(model, SLOW), tier_interval(model, STATIC)
+    by_name = {a.name: a for a in model.alerts}
+    rules = alert_rules(model)
+    blind = [r for r in rules if r["alert"] == BLIND_ALERT]
+    later = [r for r in rules if r["alert"] != BLIND_ALERT and is_slow(model, by_name[r["alert"]])]
+    now = [r for r in rules if r["alert"] != BLIND_ALERT and r not in later]
+    alerting = [*_group("gpuobs.alerts", signal_rules(model) + now),
+                *_group("gpuobs.alerts.slow", later, slow),
+                *_group("gpuobs.coverage", blind, static)]
+    recording = [*_group("gpuobs.thresholds", threshold_rules(model) + mig_fraction_rules(model), static),
+                 *_group("gpuobs.gpu", gpu_rules(model), slow),
+                 *_group("gpuobs.trends", trend_rules(model), static),
+                 *_group("gpuobs.health", health_rules(model), static),
+                 *_group("gpuobs.aggregates", aggregate_rules(model), slow)]
+    return alerting, recording
+
+
+# Group names in the order their series feed each other: inventory and thresholds, the fast group
+# (signals, then the alerts reading them), the series derived from it, the slow alerts, blind spots.
+EVALUATION_ORDER = ("gpuobs.inventory", "gpuobs.thresholds", "gpuobs.alerts", "gpuobs.gpu", "gpuobs.trends",
+                    "gpuobs.health", "gpuobs.aggregates", "gpuobs.fleet", "gpuobs.alerts.slow", "gpuobs.coverage")
+
+
+def _inventory(rules: list[dict], interval: str) -> dict:
+    return {"name": "gpuobs.inventory", "interval": interval, "rules": rules}
+
+
 def generate(model: FleetModel) -> dict[str, dict]:
     """{relative path: document} for the rule files: one set for the fleet's one Prometheus, or
     shared cluster-tier files, each cluster's inventory and the fleet rules in a file of their own."""
-    rules = alert_rules(model)
-    groups = [{"name": "gpuobs.alerts", "rules": [r for r in rules if r["alert"] != BLIND_ALERT]}]
-    blind = [r for r in rules if r["alert"] == BLIND_ALERT]
-    if blind:
-        # Blind spots change with configuration, not from one scrape to the next, and GPUAlertBlind
-        # waits its `for` anyway: checked every few evaluations, at a fraction of the cost.
-        groups.append({"name": "gpuobs.coverage", "interval": coverage_interval(model), "rules": blind})
-    alerts = {"groups": groups}
-    recording = [
-        {"name": "gpuobs.thresholds", "rules": threshold_rules(model) + mig_fraction_rules(model)},
-        {"name": "gpuobs.gpu", "rules": gpu_rules(model)},
-        {"name": "gpuobs.health", "rules": health_rules(model)},
-        {"name": "gpuobs.aggregates", "rules": aggregate_rules(model)},
-    ]
+    alerting, recording = rule_groups(model)
+    alerts = {"groups": alerting}
     fleet = {"name": "gpuobs.fleet", "rules": fleet_rules(model)}
+    static = tier_interval(model, STATIC)
     if not model.per_cluster:
         return {
-            INVENTORY_RULES: {"groups": [{"name": "gpuobs.inventory", "rules": inventory_rules(model)}]},
+            INVENTORY_RULES: {"groups": [_inventory(inventory_rules(model), static)]},
             RECORDING_RULES: {"groups": [*recording, fleet]},
             ALERT_RULES: alerts,
         }
     files = {RECORDING_RULES: {"groups": recording}, ALERT_RULES: alerts, FLEET_RULES: {"groups": [fleet]}}
     for server in model.servers:
         files[cluster_inventory(server.cluster)] = {
-            "groups": [{"name": "gpuobs.inventory", "rules": inventory_rules(model, server.cluster)}]}
+            "groups": [_inventory(inventory_rules(model, server.cluster), static)]}
     if model.global_tier is not None:
         files[GLOBAL_INVENTORY] = {"groups": [{"name": "gpuobs.inventory", "rules": global_inventory_rules(model)}]}
     return files
