@@ -1,69 +1,98 @@
-"""Detection latency on the demo settings: from starting a critical fault in the simulator to a
-webhook receiving Alertmanager's notification of the alert made for it.
+"""Detection latency on the demo settings: from a critical fault's onset in the simulator to a
+webhook receiving Alertmanager's notification of the alert made for it, for every critical alert
+of the catalog.
 
-    python benchmarks/detection.py [--rounds 2]
+    python benchmarks/detection.py [--rounds 5] [--parallel 5]
 
-generated/demo as committed runs on free ports with only its addresses changed: the simulator
-(specs/demo.yaml, real time), Alertmanager, Prometheus and a webhook sink in this script. Each round
-starts a fresh stack, so each alert opens a new Alertmanager group (group_by cluster, host, gpu) and
-waits group_wait, not group_interval, and starts its faults at once, each on a GPU of its own.
+The fleet is specs/demo.yaml (its intervals, routes and group_wait) with two more hosts for the
+host-level faults (an exporter that stops answering, one that serves frozen readings), generated
+by gpuobs into a temporary folder and run on free ports with only addresses changed: the simulator
+(real time), Alertmanager, Prometheus and a webhook sink in this script. Each round starts a fresh
+stack, so each alert opens a new Alertmanager group (group_by cluster, host, gpu) and waits
+group_wait, not group_interval, and starts every fault at once, each on a GPU (or host) of its own.
+Rounds run `--parallel` at a time: each stack is a few dozen series.
 
-The issue's bound is `for` + 2 x scrape interval + group_wait. The pipeline's worst case is
-longer, and the evaluation interval is what the bound leaves out: a change shows in the simulator
-within its snapshot interval plus a physics step, in Prometheus at the next scrape, in a recorded
-series at its group's next evaluation (a hop of up to one evaluation interval per rule group the
-alert reads through), in the alert at the alert group's next evaluation; `for` is counted in whole
-evaluations (20 s at a 15 s interval fires on the second evaluation, 30 s after the first), and
-Alertmanager holds a new group for group_wait. The table prints both next to the measurement.
+The onset is when the condition the alert tests first holds in the exporter: at once for most
+faults; for the thermal runaway, when the simulator's temperature first reaches the critical
+threshold (it warms with a 40 s time constant); for frozen readings, `exporter_stale_after` after
+the collection stops. The bound is the issue's: onset + `for` + 2 x scrape interval + 1 x evaluation
+interval + group_wait. The worst case the pipeline allows is printed next to it: the simulator's
+snapshot and physics step, one scrape, the alert group's next evaluation, `for` counted in whole
+evaluations (20 s at 15 s fires on the second evaluation, 30 s after the first), and group_wait.
 """
 
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import contextlib
 import http.server
 import json
 import math
 import re
-import shutil
 import statistics
 import tempfile
 import threading
 import time
 import urllib.parse
+import urllib.request
 from pathlib import Path
 
 import yaml
 from local import Simulator, alertmanager_config, prometheus_config
 
-from gpuobs.generate import load_model
+from gpuobs.generate import generate, load_model
 from gpuobs.spec.schema import seconds
 from gpuobs.stack import AlertmanagerServer, PrometheusServer, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
-SPEC = ROOT / "specs" / "demo.yaml"
-GENERATED = ROOT / "generated" / "demo"
-MODEL = load_model(SPEC, ROOT / "generated")
-HOST = MODEL.hosts[0].name
+DEMO = ROOT / "specs" / "demo.yaml"
+GPU_HOST, DOWN_HOST, FROZEN_HOST = "gpu-node-01", "gpu-node-02", "gpu-node-03"
 SIM_INTERVAL = SIM_STEP = 1.0  # the simulator's defaults, which SimulatorProcess keeps
-# (fault, its parameters, the critical alert it must raise, GPU): xid-79 keeps the GPU on the bus.
-FAULTS = (("xid-79", {"lost_after_s": 3600}, "GPUXidQuarantine", 1),
-          ("row-remap-failure", {}, "GPURowRemapFailure", 2),
-          ("power-excursion", {}, "GPUPowerCritical", 3))
+# (fault, its parameters, the critical alert it must raise, host, GPU or None for the host).
+# xid-79 with a long lost_after_s keeps the GPU on the bus; with 0 it falls off at once.
+FAULTS = (
+    ("thermal-runaway", {"rate_c_per_min": 6000}, "GPUThermalCritical", GPU_HOST, 0),
+    ("power-excursion", {}, "GPUPowerCritical", GPU_HOST, 1),
+    ("xid-79", {"lost_after_s": 3600}, "GPUXidQuarantine", GPU_HOST, 2),
+    ("xid", {"code": 62}, "GPUXidReset", GPU_HOST, 3),
+    ("row-remap-failure", {}, "GPURowRemapFailure", GPU_HOST, 4),
+    ("ecc-storm", {"sbe_per_s": 0, "dbe_per_s": 1}, "GPUEccUncorrectable", GPU_HOST, 5),
+    ("xid-79", {"lost_after_s": 0}, "GPUMissing", GPU_HOST, 6),
+    ("exporter-hang", {"seconds": 3600}, "GPUExporterDown", DOWN_HOST, None),
+    ("collection-stall", {}, "GPUExporterStale", FROZEN_HOST, None),
+)
+
+
+def fleet(tmp: Path):
+    """The demo spec with the two extra hosts, generated: (spec path, model, generated folder)."""
+    spec = yaml.safe_load(DEMO.read_text())
+    first = spec["hosts"][0]
+    for name in (DOWN_HOST, FROZEN_HOST):
+        spec["hosts"].append({**first, "name": name, "gpus": {**first["gpus"], "count": 1}})
+    path = tmp / "detection.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    model = load_model(path, tmp / "out")
+    generate([path], tmp / "out")
+    return path, model, tmp / "out" / model.name
 
 
 class Settings:
     """The timings that bound detection, read from the generated files themselves."""
 
+    # Groups whose series follow configuration, not scrapes: a fault never waits for them.
+    STATIC = ("gpuobs.thresholds", "gpuobs.inventory")
+
     def __init__(self, folder: Path):
         prometheus = yaml.safe_load((folder / "prometheus" / "prometheus.yml").read_text())["global"]
         self.scrape = seconds(prometheus["scrape_interval"])
         self.evaluation = seconds(prometheus["evaluation_interval"])
-        rules = folder / "prometheus" / "rules"
-        recording = yaml.safe_load((rules / "recording.yml").read_text())["groups"]
-        self.recorded = {r["record"]: (g["name"], r["expr"]) for g in recording for r in g["rules"]}
-        alerting = yaml.safe_load((rules / "alerts.yml").read_text())["groups"]
-        self.alerts = {r["alert"]: (g["name"], r) for g in alerting for r in g["rules"]}
+        groups = [g for path in sorted((folder / "prometheus" / "rules").glob("*.yml"))
+                  for g in yaml.safe_load(path.read_text())["groups"]]
+        self.every = {g["name"]: seconds(g.get("interval", prometheus["evaluation_interval"])) for g in groups}
+        self.recorded = {r["record"]: (g["name"], r["expr"]) for g in groups for r in g["rules"]
+                         if "record" in r and g["name"] not in self.STATIC}
+        self.alerts = {r["alert"]: (g["name"], r) for g in groups for r in g["rules"] if "alert" in r}
         route = yaml.safe_load((folder / "alertmanager" / "alertmanager.yml").read_text())["route"]
         critical = next((r for r in route.get("routes", []) if 'severity="critical"' in r.get("matchers", [])), {})
         self.group_wait = seconds(critical.get("group_wait", route["group_wait"]))
@@ -71,24 +100,25 @@ class Settings:
     def hold(self, alert: str) -> float:
         return seconds(self.alerts[alert][1].get("for", "0s"))
 
-    def hops(self, alert: str) -> int:
-        """Evaluations from the scrape to the alert: the alert's own, plus one for each change of
-        rule group along the deepest chain of recorded series it reads (rules of one group run in
-        order within one evaluation)."""
-        def depth(expr: str, group: str, seen: frozenset) -> int:
+    def hops(self, alert: str) -> float:
+        """Seconds of evaluation between the scrape and the alert, at worst: the alert group's
+        interval, plus each other group's along the deepest chain of recorded series it reads
+        (rules of one group run in order within one evaluation)."""
+        def depth(expr: str, group: str, seen: frozenset) -> float:
             names = set(re.findall(r"[a-zA-Z_:][\w:]*", expr)) & set(self.recorded) - seen
-            return max(((self.recorded[n][0] != group) + depth(self.recorded[n][1], self.recorded[n][0], seen | {n})
-                        for n in names), default=0)
+            return max(((self.every[g] if g != group else 0) + depth(e, g, seen | {n})
+                        for n in names for g, e in [self.recorded[n]]), default=0)
 
         group, rule = self.alerts[alert]
-        return 1 + depth(rule["expr"], group, frozenset())
+        return self.every[group] + depth(rule["expr"], group, frozenset())
 
     def bound(self, alert: str) -> float:
-        return self.hold(alert) + 2 * self.scrape + self.group_wait
+        return self.hold(alert) + 2 * self.scrape + self.evaluation + self.group_wait
 
     def worst(self, alert: str) -> float:
-        held = math.ceil(self.hold(alert) / self.evaluation) * self.evaluation
-        return SIM_INTERVAL + SIM_STEP + self.scrape + self.hops(alert) * self.evaluation + held + self.group_wait
+        group = self.alerts[alert][0]
+        held = math.ceil(self.hold(alert) / self.every[group]) * self.every[group]
+        return SIM_INTERVAL + SIM_STEP + self.scrape + self.hops(alert) + held + self.group_wait
 
 
 @contextlib.contextmanager
@@ -130,10 +160,26 @@ def wait_for(prom: PrometheusServer, query: str, timeout: float) -> None:
         time.sleep(0.5)
 
 
-def run_round(settings: Settings, tmp: Path) -> tuple[list[tuple], list[tuple]]:
-    """Starts the stack and the faults; ([(fault, alert, gpu, seconds or None)], unexpected notifications)."""
-    folder = tmp / "demo"
-    shutil.copytree(GENERATED, folder)
+def exporter_reading(address: str, metric: str, gpu: int) -> float | None:
+    """One GPU's reading as the simulator serves it right now."""
+    text = urllib.request.urlopen(f"http://{address}/metrics", timeout=5).read().decode()
+    match = re.search(rf'^{metric}{{[^}}]*\bgpu="{gpu}"[^}}]*}} (\S+)$', text, re.M)
+    return float(match.group(1)) if match else None
+
+
+def watch_onset(address: str, threshold: float, gpu: int, deadline: float) -> float | None:
+    """When the GPU's temperature, as served, first reaches `threshold` (monotonic time)."""
+    while time.monotonic() < deadline:
+        reading = exporter_reading(address, "DCGM_FI_DEV_GPU_TEMP", gpu)
+        if reading is not None and reading >= threshold:
+            return time.monotonic()
+        time.sleep(0.25)
+    return None
+
+
+def run_round(spec: Path, model, folder: Path, settings: Settings, tmp: Path) -> tuple[list[tuple], list[tuple]]:
+    """Starts a stack and the faults: ([(fault, alert, host, gpu, seconds from onset or None)],
+    notifications that came before any fault)."""
     with contextlib.ExitStack() as stack:
         port, notifications, condition = stack.enter_context(webhook_sink())
         am_config = yaml.safe_load((folder / "alertmanager" / "alertmanager.yml").read_text())
@@ -141,62 +187,83 @@ def run_round(settings: Settings, tmp: Path) -> tuple[list[tuple], list[tuple]]:
                     for r in am_config["receivers"] for w in r.get("webhook_configs", [])}
         alertmanager = AlertmanagerServer(alertmanager_config(folder, tmp / "alertmanager.yml", webhooks))
         stack.enter_context(alertmanager)
-        sim = stack.enter_context(Simulator(SPEC))
+        sim = stack.enter_context(Simulator(spec))
+        addresses = sim.addresses()
         prom = PrometheusServer(tmp / "prometheus.yml")
-        prometheus_config(folder, prom.config, sim.addresses(), MODEL.prometheus.host_label,
+        prometheus_config(folder, prom.config, addresses, model.prometheus.host_label,
                           f"127.0.0.1:{prom.port}", f"127.0.0.1:{alertmanager.port}")
         stack.enter_context(prom)
-        # The stack is running: the target is scraped and the recording rules have evaluated.
-        wait_for(prom, 'up{job="gpu-exporter"} == 1', 4 * settings.scrape + 30)
-        wait_for(prom, "gpu:power_usage:ratio_of_limit", 4 * settings.evaluation + 30)
+        # The stack is running: every target is scraped and every rule group has evaluated.
+        hosts = len(model.hosts)
+        wait_for(prom, f'count(up{{job="gpu-exporter"}} == 1) == {hosts}', 4 * settings.scrape + 30)
+        static = max(settings.every.values())
+        critical = f'gpu:temperature_critical_threshold:celsius{{host="{GPU_HOST}", gpu="0"}}'
+        wait_for(prom, critical, 2 * static + 30)
+        wait_for(prom, "gpu:power_usage:ratio_of_limit", 2 * static + 30)
+        threshold = float(prom.query(critical)[0]["value"][1])
         with condition:
             before = len(notifications)
-        started = {}
-        for fault, params, alert, gpu in FAULTS:
-            started[(alert, str(gpu))] = time.monotonic()
-            sim.request(f"/faults/{fault}", {"host": HOST, "gpu": gpu, "params": params}, method="POST")
-        deadline = time.monotonic() + max(settings.worst(a) for _, _, a, _ in FAULTS) + 60
-        first: dict[tuple[str, str], float] = {}
+        onset, started = {}, time.monotonic()
+        for fault, params, alert, host, gpu in FAULTS:
+            sim.request(f"/faults/{fault}", {"host": host, "gpu": gpu, "params": params}, method="POST")
+            onset[alert] = time.monotonic()
+        stale = model.prometheus.exporter_stale_seconds
+        onset["GPUExporterStale"] += stale
+        deadline = started + max(settings.worst(a) for *_, a, _, _ in FAULTS) + stale + 60
+        onset["GPUThermalCritical"] = watch_onset(addresses[GPU_HOST], threshold, 0, deadline)
+        first: dict[str, float] = {}
         with condition:
             while len(first) < len(FAULTS) and time.monotonic() < deadline:
                 condition.wait(timeout=1)
                 for received, alert, gpu, status in notifications[before:]:
-                    if (alert, gpu) in started and status == "firing":
-                        first.setdefault((alert, gpu), received)
-            unexpected = [n for n in notifications if (n[1], n[2]) not in started and n[0] < min(started.values())]
-    rows = [(fault, alert, gpu, first[(alert, str(gpu))] - started[(alert, str(gpu))]
-             if (alert, str(gpu)) in first else None) for fault, _, alert, gpu in FAULTS]
+                    wanted = next((g for *_, a, _, g in FAULTS if a == alert), "missing")
+                    if status == "firing" and gpu == ("" if wanted is None else str(wanted)):
+                        first.setdefault(alert, received)
+            unexpected = [n for n in notifications[:before]]
+    rows = [(fault, alert, host, gpu, first[alert] - onset[alert] if alert in first and onset[alert] else None)
+            for fault, _, alert, host, gpu in FAULTS]
     return rows, unexpected
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rounds", type=int, default=1, help="fresh stacks, one after another (default 1)")
+    parser.add_argument("--rounds", type=int, default=5, help="fresh stacks (default 5)")
+    parser.add_argument("--parallel", type=int, default=5, help="stacks at a time (default 5)")
     args = parser.parse_args()
-    settings = Settings(GENERATED)
-    print(f"demo settings: scrape every {settings.scrape:g} s, evaluation every {settings.evaluation:g} s, "
-          f"group_wait {settings.group_wait:g} s; simulator snapshot every {SIM_INTERVAL:g} s, step {SIM_STEP:g} s")
-    print(f"load average before: {' '.join(Path('/proc/loadavg').read_text().split()[:3])}")
-    print(f"{'round':>5} {'fault':<18} {'alert':<19} {'GPU':>3} {'for s':>5} {'evals':>5} {'measured s':>10} "
-          f"{'issue bound s':>13} {'worst case s':>12}")
-    measured: dict[str, list[float]] = {}
-    for round_ in range(1, args.rounds + 1):
-        with tempfile.TemporaryDirectory() as tmp:
-            rows, unexpected = run_round(settings, Path(tmp))
-        for fault, alert, gpu, latency in rows:
-            text = f"{latency:.1f}" if latency is not None else "none"
-            print(f"{round_:>5} {fault:<18} {alert:<19} {gpu:>3} {settings.hold(alert):>5g} "
-                  f"{settings.hops(alert):>5} {text:>10} {settings.bound(alert):>13g} {settings.worst(alert):>12g}",
-                  flush=True)
-            if latency is not None:
-                measured.setdefault(alert, []).append(latency)
-        if unexpected:
-            print(f"      notifications before any fault (a healthy fleet should send none): {unexpected}")
-    if args.rounds > 1:
+    with tempfile.TemporaryDirectory() as tmp:
+        spec, model, folder = fleet(Path(tmp))
+        settings = Settings(folder)
+        uncovered = {a.name for a in model.alerts if a.severity == "critical"} - {f[2] for f in FAULTS}
+        if uncovered:
+            raise SystemExit(f"critical alerts without a fault here: {sorted(uncovered)}")
+        print(f"demo settings: scrape every {settings.scrape:g} s, evaluation every {settings.evaluation:g} s, "
+              f"group_wait {settings.group_wait:g} s, exporter_stale_after "
+              f"{model.prometheus.exporter_stale_seconds} s; "
+              f"simulator snapshot every {SIM_INTERVAL:g} s, step {SIM_STEP:g} s")
+        print(f"load average before: {' '.join(Path('/proc/loadavg').read_text().split()[:3])}")
+
+        def one(round_: int):
+            with tempfile.TemporaryDirectory() as own:
+                return round_, *run_round(spec, model, folder, settings, Path(own))
+
+        print(f"{'round':>5} {'fault':<18} {'alert':<20} {'host/GPU':<14} {'for s':>5} {'measured s':>10} "
+              f"{'bound s':>8} {'worst s':>8}")
+        measured: dict[str, list[float]] = {}
+        with concurrent.futures.ThreadPoolExecutor(args.parallel) as pool:
+            for round_, rows, unexpected in pool.map(one, range(1, args.rounds + 1)):
+                for fault, alert, host, gpu, latency in rows:
+                    text = f"{latency:.1f}" if latency is not None else "none"
+                    where = f"{host}/{gpu}" if gpu is not None else host
+                    print(f"{round_:>5} {fault:<18} {alert:<20} {where:<14} {settings.hold(alert):>5g} {text:>10} "
+                          f"{settings.bound(alert):>8g} {settings.worst(alert):>8g}", flush=True)
+                    measured.setdefault(alert, []).append(latency if latency is not None else math.inf)
+                if unexpected:
+                    print(f"      notifications before any fault (a healthy fleet sends none): {unexpected}")
+        print(f"{'alert':<20} {'median s':>8} {'max s':>8} {'bound s':>8}  within bound")
         for alert, values in measured.items():
-            print(f"{alert}: median {statistics.median(values):.1f} s, max {max(values):.1f} s "
-                  f"over {len(values)} rounds")
-    print(f"load average after: {' '.join(Path('/proc/loadavg').read_text().split()[:3])}")
+            print(f"{alert:<20} {statistics.median(values):>8.1f} {max(values):>8.1f} {settings.bound(alert):>8g}  "
+                  f"{sum(v <= settings.bound(alert) for v in values)}/{len(values)}")
+        print(f"load average after: {' '.join(Path('/proc/loadavg').read_text().split()[:3])}")
 
 
 if __name__ == "__main__":

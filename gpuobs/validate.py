@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from gpuobs import coverage, tools
+from gpuobs import coverage, sizing, tools
 from gpuobs.generate import load_model, render, write_tree
 
 # Every fleet's output has it, whether one Prometheus or one per cluster runs the fleet.
@@ -54,9 +54,10 @@ def run_tests(output: Path) -> str:
 
 def validate_spec(spec_path: Path) -> list[str]:
     """Load the spec (raising SpecError on problems), say which alerts each exporter setup leaves
-    blind, then let the tools check its output."""
+    blind and which Prometheus would hold more GPUs than it evaluates rules for in time, then let
+    the tools check its output."""
     model = load_model(spec_path)
     with tempfile.TemporaryDirectory(prefix="gpuobs-validate-") as tmp:
         target = Path(tmp) / model.name
         write_tree(target, render(model))
-        return coverage.report(model) + check_with_tools(target)
+        return coverage.report(model) + sizing.report(model) + check_with_tools(target)

@@ -1,0 +1,74 @@
+"""The rule groups' tiers: what runs every evaluation, what less often, and the property detection
+rests on: an alert of the fast group reads only raw series, signals recorded before it in its own
+group, or series that follow configuration (thresholds, inventory)."""
+
+import re
+
+import pytest
+import yaml
+
+from conftest import MINIMAL_SPEC, ROOT, SPECS
+from gpuobs.generate import load_model
+from gpuobs.generators import rules
+from gpuobs.generators.rules import EVALUATION_ORDER, SLOW, STATIC, generate, tier_interval
+
+STATIC_GROUPS = {"gpuobs.thresholds", "gpuobs.inventory"}
+
+
+def groups_of(model) -> list[dict]:
+    return [g for document in generate(model).values() for g in document["groups"]]
+
+
+def model_of(tmp_path, **extra):
+    path = tmp_path / "fleet.yaml"
+    path.write_text(yaml.safe_dump({**MINIMAL_SPEC, **extra}))
+    return load_model(path)
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda p: p.name)
+def test_fast_alerts_read_nothing_recorded_by_another_evaluation(spec):
+    model = load_model(spec, ROOT / "generated")
+    groups = groups_of(model)
+    recorded_in = {r["record"]: g["name"] for g in groups for r in g["rules"] if "record" in r}
+    (fast,) = [g for g in groups if g["name"] == "gpuobs.alerts"]
+    assert "interval" not in fast
+    seen = set()
+    for rule in fast["rules"]:
+        if "record" in rule:
+            seen.add(rule["record"])
+            continue
+        names = set(re.findall(r"[a-zA-Z_:][\w:]*", rule["expr"])) & set(recorded_in)
+        late = {n for n in names - seen if recorded_in[n] not in STATIC_GROUPS}
+        assert not late, f"{spec.name}: {rule['alert']} reads {late}, recorded by other groups' evaluations"
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda p: p.name)
+def test_critical_alerts_run_every_evaluation_and_slow_warnings_later(spec):
+    model = load_model(spec, ROOT / "generated")
+    where = {r["alert"]: g["name"] for g in groups_of(model) for r in g["rules"] if "alert" in r}
+    for alert in model.alerts:
+        if alert.name not in where or alert.name == rules.BLIND_ALERT:
+            continue
+        expected = "gpuobs.alerts.slow" if rules.is_slow(model, alert) else "gpuobs.alerts"
+        assert where[alert.name] == expected, alert.name
+        if alert.severity == "critical":
+            assert where[alert.name] == "gpuobs.alerts"
+    assert {g["name"] for g in groups_of(model)} <= set(EVALUATION_ORDER)
+
+
+def test_a_shorter_for_in_the_spec_moves_a_warning_to_the_fast_group(tmp_path):
+    default = model_of(tmp_path)
+    assert rules.is_slow(default, next(a for a in default.alerts if a.name == "GPUEccCorrectableSpike"))
+    faster = model_of(tmp_path, alerts={"GPUEccCorrectableSpike": {"for": "1m"}})
+    where = {r["alert"]: g["name"] for g in groups_of(faster) for r in g["rules"] if "alert" in r}
+    assert where["GPUEccCorrectableSpike"] == "gpuobs.alerts"
+
+
+@pytest.mark.parametrize("every, slow, static", [("15s", "60s", "120s"), ("1s", "4s", "8s"),
+                                                   ("30s", "60s", "120s"), ("2m", "120s", "120s")])
+def test_tier_intervals_scale_with_the_evaluation_interval_and_stay_inside_the_lookback(tmp_path, every, slow, static):
+    model = model_of(tmp_path, prometheus={"evaluation_interval": every, "scrape_interval": every})
+    assert (tier_interval(model, SLOW), tier_interval(model, STATIC)) == (slow, static)
+    intervals = {g["name"]: g.get("interval") for g in groups_of(model)}
+    assert intervals["gpuobs.thresholds"] == intervals["gpuobs.inventory"] == intervals["gpuobs.health"] == static
+    assert intervals["gpuobs.aggregates"] == intervals["gpuobs.gpu"] == slow
