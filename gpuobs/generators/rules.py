@@ -300,15 +300,15 @@ def gpu_rules(model: FleetModel) -> list[dict]:
         rules.append({"record": "gpu:power_usage:ratio_of_limit",
                       "expr": "gpu:power_usage:watts / gpu:power_limit:watts"})
     rules += _recorder(model)("gpu:clock_event_hw_throttle:active", _hw_throttle)
-    rules += _recorder(model)("gpu:nvlink_errors:increase5m", _nvlink_errors)
     return rules
 
 
 def trend_rules(model: FleetModel) -> list[dict]:
-    """Anomaly scores and the time to the critical threshold, over the last hour and ten minutes:
-    an evaluation every few minutes draws the same trend at a fraction of the cost."""
+    """Windowed figures: NVLink errors over 5 minutes, anomaly scores over the last hour, the time
+    to the critical threshold over ten minutes. An evaluation every few minutes draws the same
+    trend at a fraction of the cost."""
     ns = names_of(model)
-    rules = []
+    rules = _recorder(model)("gpu:nvlink_errors:increase5m", _nvlink_errors)
     if any(n.serves("gpu_temp") for n in ns):
         # z-scores against the GPU's own last hour; the floor keeps a steady GPU from turning
         # sensor noise into huge scores.
@@ -368,14 +368,14 @@ def health_rules(model: FleetModel) -> list[dict]:
     exporter reports gets a score.
     """
     ns = names_of(model)
-    healthy = f"0 * {PRESENT} + 1"
+    healthy = PRESENT  # 1 for every GPU the exporter reports
     ecc = []
     for n in ns:
         parts = []
         if n.serves("ecc_dbe_volatile"):
-            parts.append(f"0 * ({n.gpu_increase('ecc_dbe_volatile', '1h')} > 0)")
+            parts.append(f"0 * {n.gpu_increase('ecc_dbe_volatile', '1h', where='> 0')}")
         if n.serves("row_remap_failure"):
-            parts.append(f"0 * ({n.gpu('row_remap_failure')} == 1)")
+            parts.append(f"0 * {n.gpu('row_remap_failure', where='== 1')}")
         if n.serves("ecc_sbe_volatile"):
             parts.append(f"clamp(1 - {n.gpu_increase('ecc_sbe_volatile', '1h')} / 100, 0, 1)")
         if parts:
