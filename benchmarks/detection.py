@@ -68,8 +68,10 @@ def fleet(tmp: Path):
     """The demo spec with the two extra hosts, generated: (spec path, model, generated folder)."""
     spec = yaml.safe_load(DEMO.read_text())
     first = spec["hosts"][0]
-    for name in (DOWN_HOST, FROZEN_HOST):
-        spec["hosts"].append({**first, "name": name, "gpus": {**first["gpus"], "count": 1}})
+    for i, name in enumerate((DOWN_HOST, FROZEN_HOST), start=1):
+        spec["hosts"].append({**first, "name": name, "gpus": {**first["gpus"], "count": 1},
+                              "exporter_port": first["exporter_port"] + i,
+                              "node_exporter_port": first["node_exporter_port"] + i})
     path = tmp / "detection.yaml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
     model = load_model(path, tmp / "out")

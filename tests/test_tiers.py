@@ -204,7 +204,7 @@ def test_a_fleet_with_one_prometheus_keeps_its_layout(tmp_path):
         "prometheus/prometheus.yml", "prometheus/rules/alerts.yml", "prometheus/rules/inventory.yml",
         "prometheus/rules/recording.yml", "prometheus/tests/alerts.yml", "prometheus/tests/recording.yml"]
     groups = [g["name"] for g in yaml.safe_load(out["prometheus/rules/recording.yml"])["groups"]]
-    assert groups[-2:] == ["gpuobs.aggregates", "gpuobs.fleet"]
+    assert groups[-1] == "gpuobs.fleet"
 
 
 def test_per_cluster_servers_without_a_global_tier_still_get_the_fleet_rules(tmp_path):

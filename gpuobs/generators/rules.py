@@ -281,7 +281,6 @@ def signal_rules(model: FleetModel) -> list[dict]:
     record = _recorder(model)
     rules = record("gpu:temperature:celsius", _served("gpu_temp", lambda n: n.gpu("gpu_temp")))
     rules += record("gpu:power_usage:watts", _served("power_usage", lambda n: n.gpu("power_usage")))
-    rules += record("gpu:utilization:ratio", lambda n: _utilization(n, model))
     # Per MIG instance: each has its own framebuffer share; workload labels are shed.
     rules += record("gpu:framebuffer_used:ratio", lambda n: (
         n.per_instance(_used_share(sel(n.fb_used, n.job), sel(n.fb_free, n.job)))
@@ -296,6 +295,7 @@ def gpu_rules(model: FleetModel) -> list[dict]:
     """Per-GPU series derived from the signals, for dashboards, aggregates and the slow alerts."""
     ns = names_of(model)
     rules = _recorder(model)(PRESENT, _presence)
+    rules += _recorder(model)("gpu:utilization:ratio", lambda n: _utilization(n, model))
     if any(n.serves("power_usage") for n in ns):
         rules.append({"record": "gpu:power_usage:ratio_of_limit",
                       "expr": "gpu:power_usage:watts / gpu:power_limit:watts"})
@@ -453,13 +453,7 @@ def aggregate_rules(model: FleetModel) -> list[dict]:
         {"record": "cluster:alerts_firing:count",
          "expr": 'count by (cluster, severity) (ALERTS{alertstate="firing", family!=""})'},
     ]
-    # The temperature distribution as cumulative buckets, like a Prometheus histogram.
-    rules += [{"record": "cluster:gpu_temperature_celsius:bucket",
-               "expr": f"count by (cluster) (gpu:temperature:celsius <= {le})\nor\n{zero}",
-               "labels": {"le": str(le)}} for le in TEMPERATURE_BUCKETS]
     rules += [
-        {"record": "cluster:gpu_temperature_celsius:bucket", "expr": "count by (cluster) (gpu:temperature:celsius)",
-         "labels": {"le": "+Inf"}},
         # Each cluster's candidates for the fleet's top lists: bounded, whatever the cluster's size.
         {"record": f"cluster:gpu_temperature_celsius:top{TOP_GPUS}",
          "expr": f"topk by (cluster) ({TOP_GPUS}, gpu:temperature:celsius)"},
@@ -469,10 +463,21 @@ def aggregate_rules(model: FleetModel) -> list[dict]:
     return rules
 
 
+def distribution_rules(model: FleetModel) -> list[dict]:
+    """Each cluster's temperature distribution as cumulative buckets, like a Prometheus histogram:
+    a rule per bucket, each reading every GPU, for a heatmap that shows minutes, not seconds."""
+    zero = "0 * cluster:gpus:count"  # a cluster with none shows 0, not nothing
+    rules = [{"record": "cluster:gpu_temperature_celsius:bucket",
+              "expr": f"count by (cluster) (gpu:temperature:celsius <= {le})\nor\n{zero}",
+              "labels": {"le": str(le)}} for le in TEMPERATURE_BUCKETS]
+    return rules + [{"record": "cluster:gpu_temperature_celsius:bucket",
+                     "expr": "count by (cluster) (gpu:temperature:celsius)", "labels": {"le": "+Inf"}}]
+
+
 def recorded(model: FleetModel) -> set[str]:
     """Every series name the fleet's recording rules produce: dashboards read only these."""
     rules = threshold_rules(model) + signal_rules(model) + gpu_rules(model) + trend_rules(model) + health_rules(model)
-    return {r["record"] for r in rules + aggregate_rules(model) + fleet_rules(model)}
+    return {r["record"] for r in rules + aggregate_rules(model) + distribution_rules(model) + fleet_rules(model)}
 
 
 def fleet_rules(model: FleetModel) -> list[dict]:
@@ -508,7 +513,7 @@ def federated_names(model: FleetModel) -> list[str]:
     """The cluster-level series a global tier federates: every cluster-level recording rule, once,
     except those the global tier records from the spec itself."""
     own = {r["record"] for r in global_inventory_rules(model)}
-    return list(dict.fromkeys(r["record"] for r in aggregate_rules(model)
+    return list(dict.fromkeys(r["record"] for r in aggregate_rules(model) + distribution_rules(model)
                               if r["record"].startswith("cluster:") and r["record"] not in own))
 
 
@@ -839,14 +844,16 @@ def rule_groups(model: FleetModel) -> tuple[list[dict], list[dict]]:
                  *_group("gpuobs.gpu", gpu_rules(model), slow),
                  *_group("gpuobs.trends", trend_rules(model), static),
                  *_group("gpuobs.health", health_rules(model), static),
-                 *_group("gpuobs.aggregates", aggregate_rules(model), slow)]
+                 *_group("gpuobs.aggregates", aggregate_rules(model), slow),
+                 *_group("gpuobs.distribution", distribution_rules(model), static)]
     return alerting, recording
 
 
 # Group names in the order their series feed each other: inventory and thresholds, the fast group
 # (signals, then the alerts reading them), the series derived from it, the slow alerts, blind spots.
 EVALUATION_ORDER = ("gpuobs.inventory", "gpuobs.thresholds", "gpuobs.alerts", "gpuobs.gpu", "gpuobs.trends",
-                    "gpuobs.health", "gpuobs.aggregates", "gpuobs.fleet", "gpuobs.alerts.slow", "gpuobs.coverage")
+                    "gpuobs.health", "gpuobs.aggregates", "gpuobs.distribution", "gpuobs.fleet", "gpuobs.alerts.slow",
+                    "gpuobs.coverage")
 
 
 def _inventory(rules: list[dict], interval: str) -> dict:
