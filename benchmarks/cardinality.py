@@ -34,6 +34,7 @@ from exporters.simulator.layout import from_spec  # noqa: E402
 from exporters.simulator.runtime import SimClock, Simulation  # noqa: E402
 from gpuobs.generate import load_model, render  # noqa: E402
 from gpuobs.generators.rules import FLEET_RULES, GLOBAL_INVENTORY, RECORDING_RULES, federated_names  # noqa: E402
+from gpuobs.spec.schema import seconds  # noqa: E402
 from gpuobs.stack import PrometheusServer  # noqa: E402
 
 KINDS = {  # (PromQL selecting each kind of series, what it grows with)
@@ -61,13 +62,23 @@ def cluster_tier(timeout: float = 60) -> tuple[int, dict[str, int]]:
     simulation = Simulation(Fleet(layouts, seed=1, epoch=time.time()), SimClock(), interval=0.2).start()
     try:
         config = yaml.safe_load((source / "prometheus.yml").read_text())
+        factor = 1 / seconds(config["global"]["evaluation_interval"])
         config["global"].update(scrape_interval="1s", scrape_timeout="1s", evaluation_interval="1s")
-        config["rule_files"] = [str(source / f) for f in config["rule_files"]]
         config["scrape_configs"] = [job for job in config["scrape_configs"] if job["job_name"] == "gpu-exporter"]
         config["scrape_configs"][0]["static_configs"][0]["targets"] = [f"127.0.0.1:{e.port}"
                                                                        for e in simulation.endpoints]
         config["alerting"] = {"alertmanagers": []}
         with tempfile.TemporaryDirectory() as tmp:
+            # The rule groups' own intervals on the same faster clock, so the tiers keep their ratios.
+            config["rule_files"] = []
+            for name in yaml.safe_load((source / "prometheus.yml").read_text())["rule_files"]:
+                document = yaml.safe_load((source / name).read_text())
+                for group in document["groups"]:
+                    if "interval" in group:
+                        group["interval"] = f"{max(1, round(seconds(group['interval']) * factor))}s"
+                copy = Path(tmp) / name.replace("/", "_")
+                copy.write_text(yaml.safe_dump(document))
+                config["rule_files"].append(str(copy))
             path = Path(tmp) / "prometheus.yml"
             path.write_text(yaml.safe_dump(config))
             with PrometheusServer(path) as prom:
