@@ -39,9 +39,10 @@ import urllib.request
 from pathlib import Path
 
 import yaml
-from local import Simulator, alertmanager_config, prometheus_config
+from local import Simulator, alertmanager_config, group_intervals, prometheus_config, rule_groups
 
 from gpuobs.generate import generate, load_model
+from gpuobs.generators.rules import CONFIGURATION_GROUPS
 from gpuobs.spec.schema import seconds
 from gpuobs.stack import AlertmanagerServer, PrometheusServer, free_port
 
@@ -82,18 +83,15 @@ def fleet(tmp: Path):
 class Settings:
     """The timings that bound detection, read from the generated files themselves."""
 
-    # Groups whose series follow configuration, not scrapes: a fault never waits for them.
-    STATIC = ("gpuobs.thresholds", "gpuobs.inventory")
-
     def __init__(self, folder: Path):
         prometheus = yaml.safe_load((folder / "prometheus" / "prometheus.yml").read_text())["global"]
         self.scrape = seconds(prometheus["scrape_interval"])
         self.evaluation = seconds(prometheus["evaluation_interval"])
-        groups = [g for path in sorted((folder / "prometheus" / "rules").glob("*.yml"))
-                  for g in yaml.safe_load(path.read_text())["groups"]]
-        self.every = {g["name"]: seconds(g.get("interval", prometheus["evaluation_interval"])) for g in groups}
+        groups = rule_groups(folder)
+        self.every = group_intervals(folder, self.evaluation)
+        # A fault never waits for series that follow configuration.
         self.recorded = {r["record"]: (g["name"], r["expr"]) for g in groups for r in g["rules"]
-                         if "record" in r and g["name"] not in self.STATIC}
+                         if "record" in r and g["name"] not in CONFIGURATION_GROUPS}
         self.alerts = {r["alert"]: (g["name"], r) for g in groups for r in g["rules"] if "alert" in r}
         route = yaml.safe_load((folder / "alertmanager" / "alertmanager.yml").read_text())["route"]
         critical = next((r for r in route.get("routes", []) if 'severity="critical"' in r.get("matchers", [])), {})

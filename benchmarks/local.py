@@ -13,6 +13,7 @@ from pathlib import Path
 
 import yaml
 
+from gpuobs.spec.schema import seconds
 from gpuobs.stack import SimulatorProcess
 
 
@@ -78,3 +79,14 @@ def alertmanager_config(folder: Path, out: Path, webhooks: dict[str, str]) -> Pa
             webhook["url"] = url._replace(netloc=webhooks[url.netloc]).geturl()
     out.write_text(yaml.safe_dump(config, sort_keys=False))
     return out
+
+
+def rule_groups(folder: Path) -> list[dict]:
+    """Every rule group of `folder`'s generated rule files."""
+    return [g for path in sorted((folder / "prometheus" / "rules").glob("*.yml"))
+            for g in yaml.safe_load(path.read_text())["groups"]]
+
+
+def group_intervals(folder: Path, every: float) -> dict[str, float]:
+    """{group: seconds between its evaluations}: its own interval, else the global `every`."""
+    return {g["name"]: seconds(g["interval"]) if "interval" in g else every for g in rule_groups(folder)}

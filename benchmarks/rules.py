@@ -41,12 +41,11 @@ from pathlib import Path
 
 import yaml
 from generate import fleet_spec
-from local import Simulator, prometheus_config
+from local import Simulator, group_intervals, prometheus_config, rule_groups
 
 from gpuobs.catalog import GPUOBS_PROFILE
 from gpuobs.errors import GpuobsError
 from gpuobs.generate import generate, load_model
-from gpuobs.spec.schema import seconds
 from gpuobs.stack import PrometheusServer
 
 PROFILE = GPUOBS_PROFILE
@@ -60,9 +59,7 @@ def recording_rules(folder: Path) -> dict[str, str]:
     labels of its own (the temperature histogram's buckets): its raw form is the recorded series."""
     rules: dict[str, str] = {}
     several: set[str] = set()
-    files = ("recording.yml", "alerts.yml")  # the per-GPU signals sit with the alerts that read them
-    groups = [g for f in files for g in yaml.safe_load((folder / "prometheus" / "rules" / f).read_text())["groups"]]
-    for group in groups:
+    for group in rule_groups(folder):
         for rule in (r for r in group["rules"] if "record" in r):
             name = rule["record"]
             if rule.get("labels") or name in rules or name in several:
@@ -139,15 +136,6 @@ def add_reference_rule(folder: Path) -> str:
     group["rules"].insert(0, {"record": REFERENCE_RULE, "expr": PROFILE.metric("gpu_temp")})
     path.write_text(yaml.safe_dump(document, sort_keys=False))
     return group["name"]
-
-
-def group_intervals(folder: Path, every: float) -> dict[str, float]:
-    """{group: seconds between its evaluations} of the generated rule files."""
-    intervals = {}
-    for path in (folder / "prometheus" / "rules").glob("*.yml"):
-        for group in yaml.safe_load(path.read_text())["groups"]:
-            intervals[group["name"]] = seconds(group["interval"]) if "interval" in group else every
-    return intervals
 
 
 def wait_for_targets(prom: PrometheusServer, hosts: int, timeout: float) -> None:

@@ -327,8 +327,7 @@ class Dashboards:
                                                                   "1": {"text": "up", "color": "green"}}}]}
         gpuobs_only = self.unserved("exporter_last_success")
         blind = (f'alertname="{BLIND_ALERT}"', 'alertstate="firing"')
-        last_success = [e.profile.metric("exporter_last_success") for e in self.model.exporters
-                        if e.profile.serves("exporter_last_success")][:1]
+        last_success = self._exporter_series("exporter_last_success")[:1]
         return [
             Panel("state-timeline", "Scrape targets", [(self.host("up"), "{{job}} {{instance}}")], id=1, w=24, h=8,
                   defaults=up_mappings, steps=[(None, "red"), (1, "green")]),
@@ -357,7 +356,7 @@ class Dashboards:
                   [(f"time() - {self.host(name)}", "{{instance}}") for name in last_success], unit="s", w=8,
                   steps=[(None, "green"), (60, "red")],
                   description="dcgm-exporter has no such figure: GPUExporterStale watches its energy counters "
-                              "instead." if self.unserved("exporter_last_success") else ""),
+                              "instead." if gpuobs_only else ""),
             Panel("timeseries", "Alertmanager notifications", [
                 ("sum by (integration) (rate(alertmanager_notifications_total[5m]))", "{{integration}} sent"),
                 ("sum by (integration) (rate(alertmanager_notifications_failed_total[5m]))",

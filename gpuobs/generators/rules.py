@@ -41,6 +41,7 @@ PREDICTION_NEAR_CELSIUS = 15
 XID_WINDOW = "15m"
 PRESENT = "gpu:present:bool"  # 1 per GPU the exporter reports, whatever else it serves
 HOST_GPUS = "host:gpus:count"
+CLUSTER_ZERO = "0 * cluster:gpus:count"  # a cluster with no GPU counted shows 0, not nothing
 MIG_FRACTION = "gpu_model:mig_compute_fraction:ratio"
 # Series that tell a GPU is there, best first; every exporter serves at least one of them.
 PRESENCE_KEYS = ("fb_used", "fb_free", "gpu_util", "gpu_temp", "power_usage", "sm_clock")
@@ -293,13 +294,13 @@ def signal_rules(model: FleetModel) -> list[dict]:
 
 def gpu_rules(model: FleetModel) -> list[dict]:
     """Per-GPU series derived from the signals, for dashboards, aggregates and the slow alerts."""
-    ns = names_of(model)
-    rules = _recorder(model)(PRESENT, _presence)
-    rules += _recorder(model)("gpu:utilization:ratio", lambda n: _utilization(n, model))
-    if any(n.serves("power_usage") for n in ns):
+    record = _recorder(model)
+    rules = record(PRESENT, _presence)
+    rules += record("gpu:utilization:ratio", lambda n: _utilization(n, model))
+    if any(n.serves("power_usage") for n in names_of(model)):
         rules.append({"record": "gpu:power_usage:ratio_of_limit",
                       "expr": "gpu:power_usage:watts / gpu:power_limit:watts"})
-    rules += _recorder(model)("gpu:clock_event_hw_throttle:active", _hw_throttle)
+    rules += record("gpu:clock_event_hw_throttle:active", _hw_throttle)
     return rules
 
 
@@ -438,7 +439,6 @@ def aggregate_rules(model: FleetModel) -> list[dict]:
         *framebuffer("cluster", "cluster"),
         {"record": "cluster:gpu_health_score:min", "expr": "min by (cluster) (host:gpu_health_score:min)"},
     ]
-    zero = "0 * cluster:gpus:count"  # a cluster with none shows 0, not nothing
     firing = f"count by (cluster, {h}, gpu) ({FIRING_GPU_ALERTS})"
     rules += [
         # Sum and count, so the fleet's average is exact whatever the clusters' sizes.
@@ -446,10 +446,10 @@ def aggregate_rules(model: FleetModel) -> list[dict]:
         {"record": "cluster:gpu_utilization:count", "expr": "count by (cluster) (gpu:utilization:ratio)"},
         {"record": "cluster:gpus_expected:count",
          "expr": f"sum by (cluster) ({ns[0].inventory_expected_gpus})"},
-        {"record": "cluster:gpus_alerting:count", "expr": f"count by (cluster) ({firing})\nor\n{zero}"},
+        {"record": "cluster:gpus_alerting:count", "expr": f"count by (cluster) ({firing})\nor\n{CLUSTER_ZERO}"},
         {"record": "cluster:gpus_healthy:count",
          "expr": f"count by (cluster) ({PRESENT} unless on (cluster, {h}, gpu) {FIRING_GPU_ALERTS})"
-                 f"\nor\n{zero}"},
+                 f"\nor\n{CLUSTER_ZERO}"},
         {"record": "cluster:alerts_firing:count",
          "expr": 'count by (cluster, severity) (ALERTS{alertstate="firing", family!=""})'},
     ]
@@ -466,9 +466,8 @@ def aggregate_rules(model: FleetModel) -> list[dict]:
 def distribution_rules(model: FleetModel) -> list[dict]:
     """Each cluster's temperature distribution as cumulative buckets, like a Prometheus histogram:
     a rule per bucket, each reading every GPU, for a heatmap that shows minutes, not seconds."""
-    zero = "0 * cluster:gpus:count"  # a cluster with none shows 0, not nothing
     rules = [{"record": "cluster:gpu_temperature_celsius:bucket",
-              "expr": f"count by (cluster) (gpu:temperature:celsius <= {le})\nor\n{zero}",
+              "expr": f"count by (cluster) (gpu:temperature:celsius <= {le})\nor\n{CLUSTER_ZERO}",
               "labels": {"le": str(le)}} for le in TEMPERATURE_BUCKETS]
     return rules + [{"record": "cluster:gpu_temperature_celsius:bucket",
                      "expr": "count by (cluster) (gpu:temperature:celsius)", "labels": {"le": "+Inf"}}]
@@ -833,10 +832,10 @@ def rule_groups(model: FleetModel) -> tuple[list[dict], list[dict]]:
     alerts that read them, so those alerts see the scrape they are evaluated after."""
     slow, static = tier_interval(model, SLOW), tier_interval(model, STATIC)
     by_name = {a.name: a for a in model.alerts}
-    rules = alert_rules(model)
-    blind = [r for r in rules if r["alert"] == BLIND_ALERT]
-    later = [r for r in rules if r["alert"] != BLIND_ALERT and is_slow(model, by_name[r["alert"]])]
-    now = [r for r in rules if r["alert"] != BLIND_ALERT and r not in later]
+    now, later, blind = [], [], []
+    for rule in alert_rules(model):
+        alert = rule["alert"]
+        (blind if alert == BLIND_ALERT else later if is_slow(model, by_name[alert]) else now).append(rule)
     alerting = [*_group("gpuobs.alerts", signal_rules(model) + now),
                 *_group("gpuobs.alerts.slow", later, slow),
                 *_group("gpuobs.coverage", blind, static)]
@@ -849,6 +848,9 @@ def rule_groups(model: FleetModel) -> tuple[list[dict], list[dict]]:
     return alerting, recording
 
 
+# Groups whose series follow configuration, not scrapes: a fault never waits for them, so an alert
+# reading them is not late however seldom they run.
+CONFIGURATION_GROUPS = ("gpuobs.thresholds", "gpuobs.inventory")
 # Group names in the order their series feed each other: inventory and thresholds, the fast group
 # (signals, then the alerts reading them), the series derived from it, the slow alerts, blind spots.
 EVALUATION_ORDER = ("gpuobs.inventory", "gpuobs.thresholds", "gpuobs.alerts", "gpuobs.gpu", "gpuobs.trends",
