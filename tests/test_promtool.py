@@ -101,8 +101,8 @@ MUTATIONS = [
     # (what is broken, file, pattern, replacement, tests that must catch it)
     ("warning threshold off by one", "recording.yml",
      r"(\(DCGM_FI_DEV_GPU_TEMP\) \+) 80", r"\1 81", "GPUThermalWarning gpu-exporter A100-SXM4-80GB warning figure"),
-    ("`>` turned into `>=`", "alerts.yml", r"gpu:power_usage:watts > gpu:power_warning_threshold:watts",
-     "gpu:power_usage:watts >= gpu:power_warning_threshold:watts", "GPUPowerSpike"),
+    ("`>` turned into `>=`", "alerts.yml", r"DCGM_FI_DEV_POWER_USAGE > (on .* gpu:power_warning_threshold)",
+     r"DCGM_FI_DEV_POWER_USAGE >= \1", "GPUPowerSpike"),
     ("`for` dropped", "alerts.yml", r"(alert: GPUThermalWarning\n(?:.*\n)*?    for: )60s", r"\g<1>0s",
      "GPUThermalWarning"),
     ("XID code missing from the list", "alerts.yml", r'xid=~"64\|79"', 'xid=~"64"', "GPUXidQuarantine"),

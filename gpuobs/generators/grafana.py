@@ -112,23 +112,32 @@ class Dashboards:
         self.records = rules.recorded(model)
 
     # -- raw exporter series, per exporter setup ---------------------------------------------------
-    def raw(self, key: str, *extra: str, wrap: str = "{}") -> list[str]:
+    def raw(self, key: str, *extra: str, wrap: str = "{}", per_gpu: bool = False) -> list[str]:
         """One query per distinct series name the fleet's setups serve `key` as (gpuobs-exporter and
-        dcgm-exporter share DCGM's names), in the catalog's unit; `wrap` formats each selector."""
+        dcgm-exporter share DCGM's names), in the catalog's unit; `wrap` formats each selector.
+        `per_gpu` reduces it to one series per physical GPU, as the rules do."""
         queries = []
         for exporter in self.model.exporters:
             profile = exporter.profile
             if not profile.serves(key):
                 continue
-            query = self.gpu(profile.metric(key), *extra)
+            # A setup naming GPUs by UUID only gets its `gpu` label from the reduction, so the
+            # GPU is picked after it.
+            by_uuid = per_gpu and not profile.has_label("gpu")
+            query = (self.host if by_uuid else self.gpu)(profile.metric(key), *extra)
             scale = profile.scale.get(key)
             query = wrap.format(f"{query} / {scale:g}" if scale else query)
+            if per_gpu:
+                query = rules.Names(self.model, exporter).per_gpu(query)
+            if by_uuid:
+                query = f"{query} and on (cluster, {self.h}, gpu) {self.gpu(rules.PRESENT)}"
             if query not in queries:
                 queries.append(query)
         return queries
 
-    def served(self, legend: str, key: str, *extra: str, wrap: str = "{}") -> list[tuple[str, str]]:
-        return [(q, legend) for q in self.raw(key, *extra, wrap=wrap)]
+    def served(self, legend: str, key: str, *extra: str, wrap: str = "{}",
+               per_gpu: bool = False) -> list[tuple[str, str]]:
+        return [(q, legend) for q in self.raw(key, *extra, wrap=wrap, per_gpu=per_gpu)]
 
     def recorded(self, query: str, legend: str) -> list[tuple[str, str]]:
         """The query when the fleet's rules record its series at all."""
@@ -221,7 +230,7 @@ class Dashboards:
         drawn = {"custom": {"thresholdsStyle": {"mode": "dashed"}}}
         model_panels = [] if shared else [
             Panel("timeseries", f"Temperature of {gpu.key} GPUs against their thresholds",
-                  [(self.gpu("gpu:temperature:celsius", f'modelName="{gpu.nvml_name}"'), legend)],
+                  self.served(legend, "gpu_temp", f'modelName="{gpu.nvml_name}"', per_gpu=True),
                   unit="celsius", w=12, steps=steps, defaults=drawn)
             for gpu, steps in per_model.items()]
         on_off = {"mappings": [{"type": "value", "options": {"0": {"text": "off", "color": "green"},
@@ -232,15 +241,17 @@ class Dashboards:
                    (f"sum by (cluster, {self.h}) ({self.host(EXPECTED_GPUS)})",
                     "{{" + self.h + "}} expected")],
                   id=links.GPUS_REPORTING_PANEL, w=6, h=8),
+            # Raw, not recorded: the recorded signals run in the slow tier, and a GPU's own panel
+            # should show every scrape.
             Panel("timeseries", "Temperature", [
-                (self.gpu("gpu:temperature:celsius"), f"{legend} ({{{{gpu_model}}}})"),
+                *self.served(f"{legend} ({{{{gpu_model}}}})", "gpu_temp", per_gpu=True),
                 (self.gpu("gpu:temperature_warning_threshold:celsius"), f"{legend} warning threshold"),
                 (self.gpu("gpu:temperature_critical_threshold:celsius"), f"{legend} critical threshold")],
                 unit="celsius", id=links.TEMPERATURE_PANEL, w=9, steps=shared, defaults=drawn if shared else {},
                 description="Per GPU, with each GPU's own warning and critical thresholds (its reported "
                             "limits, else its model's)."),
             Panel("timeseries", "Power and its enforced limit", [
-                (self.gpu("gpu:power_usage:watts"), legend),
+                *self.served(legend, "power_usage", per_gpu=True),
                 (self.gpu("gpu:power_limit:watts"), f"{legend} limit")],
                 unit="watt", id=links.POWER_PANEL, w=9),
             Panel("timeseries", "Utilization", [

@@ -43,6 +43,7 @@ PRESENT = "gpu:present:bool"  # 1 per GPU the exporter reports, whatever else it
 HOST_GPUS = "host:gpus:count"
 CLUSTER_ZERO = "0 * cluster:gpus:count"  # a cluster with no GPU counted shows 0, not nothing
 MIG_FRACTION = "gpu_model:mig_compute_fraction:ratio"
+MISSING_SERIES = "gpu:series_missing:bool"  # labelled `missing`: GPUs lacking series some alert reads
 # Series that tell a GPU is there, best first; every exporter serves at least one of them.
 PRESENCE_KEYS = ("fb_used", "fb_free", "gpu_util", "gpu_temp", "power_usage", "sm_clock")
 
@@ -275,15 +276,13 @@ def _used_share(used: str, free: str) -> str:
 
 
 def signal_rules(model: FleetModel) -> list[dict]:
-    """Per-GPU signals every evaluation: the fast alerts read them right after, in the same group
-    (rules of a group run in order, so an alert sees this evaluation's values, not the last one's),
-    and the GPU dashboard draws them. Each is one selector per GPU: the cost of a rule group grows
-    with series read per GPU, so everything slower-moving is derived in the slow tier."""
+    """The per-GPU series the fast alerts read that no raw series gives: each GPU's framebuffer
+    share and the GPUs reporting per host. Rules of a group run in order, so the alerts after them
+    in the same group see this evaluation's values, not the last one's. Everything else the
+    alerts read is raw (filtered, then reduced per GPU) or configuration."""
     record = _recorder(model)
-    rules = record("gpu:temperature:celsius", _served("gpu_temp", lambda n: n.gpu("gpu_temp")))
-    rules += record("gpu:power_usage:watts", _served("power_usage", lambda n: n.gpu("power_usage")))
     # Per MIG instance: each has its own framebuffer share; workload labels are shed.
-    rules += record("gpu:framebuffer_used:ratio", lambda n: (
+    rules = record("gpu:framebuffer_used:ratio", lambda n: (
         n.per_instance(_used_share(sel(n.fb_used, n.job), sel(n.fb_free, n.job)))
         if n.serves("fb_used") and n.serves("fb_free") else None))
     # GPUs reporting per host, for GPUMissing: a GPU gone from the scrape counts at once.
@@ -293,9 +292,13 @@ def signal_rules(model: FleetModel) -> list[dict]:
 
 
 def gpu_rules(model: FleetModel) -> list[dict]:
-    """Per-GPU series derived from the signals, for dashboards, aggregates and the slow alerts."""
+    """Per-GPU series for dashboards, trends, health, aggregates and the slow alerts. The fast
+    alerts read temperature and power raw, so recording them every evaluation would only buy
+    finer history; the GPU dashboard draws that from the raw series."""
     record = _recorder(model)
-    rules = record(PRESENT, _presence)
+    rules = record("gpu:temperature:celsius", _served("gpu_temp", lambda n: n.gpu("gpu_temp")))
+    rules += record("gpu:power_usage:watts", _served("power_usage", lambda n: n.gpu("power_usage")))
+    rules += record(PRESENT, _presence)
     rules += record("gpu:utilization:ratio", lambda n: _utilization(n, model))
     if any(n.serves("power_usage") for n in names_of(model)):
         rules.append({"record": "gpu:power_usage:ratio_of_limit",
@@ -591,7 +594,8 @@ def _stale(n: Names, model: FleetModel) -> str | None:
 def blind_rules(model: FleetModel) -> list[tuple[Alert, ExporterSetup, tuple[str, ...], str]]:
     """(alert it blinds, setup, missing metric names, expression) for every signal an enabled
     GPU alert reads that some GPU may lack: never served by the setup (fires for each of its
-    GPUs), or served but absent for a GPU (a vGPU guest's temperature, a MIG GPU's row remap).
+    GPUs), or served but absent for a GPU (a vGPU guest's temperature, a MIG GPU's row remap),
+    which reads the GPUs coverage_rules records as missing those series.
     Event series (XIDs) appear only once an event happened, so only their static absence counts."""
     out = []
     for alert in model.alerts:
@@ -603,25 +607,52 @@ def blind_rules(model: FleetModel) -> list[tuple[Alert, ExporterSetup, tuple[str
             if not models:
                 continue
             matcher = _only(models, n.model.models_of(n.exporter))
-            base = n.present(matcher)
             for signal in d.needs:
                 served = [k for k in signal if n.serves(k)]
                 names = n.missing_names(signal)
                 if not served:
-                    out.append((alert, n.exporter, names, base))
-                elif n.presence_key in served:
-                    continue  # the series that makes a GPU present: a GPU without it is not counted at all
-                elif not all(k in EVENT_METRICS for k in served):
-                    # One selector for every name, and the series as they are (one per MIG
-                    # instance or pod too): `unless on` needs neither a union nor a per-GPU
-                    # reduction, each of which costs more than the comparison itself.
-                    metrics = [n.profile.metric(k) for k in served]
-                    present = sel(metrics[0], n.job) if len(metrics) == 1 else \
-                        sel("", f"__name__=~{quote(regex_alternatives(metrics))}", n.job)
-                    if not n.profile.has_label("gpu"):
-                        present = n.per_gpu(present)
-                    out.append((alert, n.exporter, names, f"{base}\nunless on (cluster, {n.host}, gpu)\n{present}"))
+                    out.append((alert, n.exporter, names, n.present(matcher)))
+                elif _absence(n, served):
+                    label = f"missing={quote(' or '.join(names))}"
+                    out.append((alert, n.exporter, names, sel(MISSING_SERIES, n.job, label, matcher)))
     return out
+
+
+def _absence(n: Names, served: list[str]) -> str | None:
+    """The GPUs of a setup lacking every one of the `served` series, or None where no GPU can lack
+    them: the series that makes a GPU present, and event series that exist only after an event."""
+    if n.presence_key in served or all(k in EVENT_METRICS for k in served):
+        return None
+    # One selector for every name, and the series as they are (one per MIG instance or pod too):
+    # `unless on` needs neither a union nor a per-GPU reduction, each of which costs more than
+    # the comparison itself.
+    metrics = [n.profile.metric(k) for k in served]
+    present = sel(metrics[0], n.job) if len(metrics) == 1 else \
+        sel("", f"__name__=~{quote(regex_alternatives(metrics))}", n.job)
+    if not n.profile.has_label("gpu"):
+        present = n.per_gpu(present)
+    return f"{n.present()}\nunless on (cluster, {n.host}, gpu)\n{present}"
+
+
+def coverage_rules(model: FleetModel) -> list[dict]:
+    """One recording per setup and set of series some GPU may lack, labelled with their names:
+    several alerts read the same series (the three thermal alerts read the temperature), and a
+    check is as costly as a copy of every GPU's series, while the GPUAlertBlind rules reading its
+    result (nothing, on a fleet that lacks nothing) cost nothing."""
+    checks: dict[str, list[str]] = {}  # {missing: one check per setup}, a rule each (setups differ in `job`)
+    for alert in model.alerts:
+        d = alert.definition
+        if d.scope != "gpu" or not d.needs:
+            continue
+        for n in names_of(model):
+            for signal in d.needs if applicable(n, d) else ():
+                served = [k for k in signal if n.serves(k)]
+                check = _absence(n, served) if served else None
+                if check:
+                    setups = checks.setdefault(" or ".join(n.missing_names(signal)), [])
+                    setups += [check] if check not in setups else []
+    return [{"record": MISSING_SERIES, "expr": union(setups), "labels": {"missing": missing}}
+            for missing, setups in checks.items()]
 
 
 def blind_remedy(exporter: ExporterSetup, missing: tuple[str, ...]) -> str:
@@ -644,10 +675,20 @@ def alert_expressions(model: FleetModel) -> dict[str, str]:
     up = sel("up", exporter_jobs(model))
     temp = "gpu:temperature:celsius"
 
+    def over(key: str, op: str, threshold: str) -> str:
+        """Each setup's raw `key` past the per-GPU `threshold`, filtered before the per-GPU
+        reduction: the comparison passes few series, and the alert reads this scrape's value."""
+        clauses = []
+        for n in ns:
+            if n.serves(key):
+                past = f" {op} on (cluster, {h}, gpu) group_left () {sel(threshold, n.job)}"
+                clauses.append(n.per_gpu(n.raw(key) + past) if n.profile.has_label("gpu") else n.gpu(key) + past)
+        return union(clauses) if clauses else ""
+
     def thermal(threshold: str) -> str:
         """At or above the threshold in degrees, which for a GPU reporting its margin to T.Limit
         is T.Limit less the margin threshold (so at margin 0 the critical alert fires)."""
-        return f"{temp} >= gpu:temperature_{threshold}_threshold:celsius"
+        return over("gpu_temp", ">=", f"gpu:temperature_{threshold}_threshold:celsius")
 
     def horizon_prediction(matcher: str, horizon: str) -> str:
         """Only near the limit: a GPU warming up after a job starts rises steeply far below it."""
@@ -683,8 +724,8 @@ def alert_expressions(model: FleetModel) -> dict[str, str]:
         "GPUThermalCritical": thermal("critical"),
         "GPUThermalCriticalPredicted": by_model(all_models, threshold_of(model, "thermal_prediction_horizon"),
                                                 horizon_prediction),
-        "GPUPowerSpike": "gpu:power_usage:watts > gpu:power_warning_threshold:watts",
-        "GPUPowerCritical": "gpu:power_usage:watts > gpu:power_critical_threshold:watts",
+        "GPUPowerSpike": over("power_usage", ">", "gpu:power_warning_threshold:watts"),
+        "GPUPowerCritical": over("power_usage", ">", "gpu:power_critical_threshold:watts"),
         "GPUEccCorrectableSpike": per_setup("ecc_sbe_volatile", lambda n, models: by_model(
             models, threshold_of(model, "ecc_correctable_warning"),
             lambda m, v: n.gpu_increase("ecc_sbe_volatile", matcher=m, where=f">= {num(v)}"))),
@@ -838,7 +879,7 @@ def rule_groups(model: FleetModel) -> tuple[list[dict], list[dict]]:
         (blind if alert == BLIND_ALERT else later if is_slow(model, by_name[alert]) else now).append(rule)
     alerting = [*_group("gpuobs.alerts", signal_rules(model) + now),
                 *_group("gpuobs.alerts.slow", later, slow),
-                *_group("gpuobs.coverage", blind, static)]
+                *_group("gpuobs.coverage", coverage_rules(model) + blind, static)]
     recording = [*_group("gpuobs.thresholds", threshold_rules(model) + mig_fraction_rules(model), static),
                  *_group("gpuobs.gpu", gpu_rules(model), slow),
                  *_group("gpuobs.trends", trend_rules(model), static),
