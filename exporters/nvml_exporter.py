@@ -15,10 +15,10 @@ import sys
 import threading
 from dataclasses import dataclass
 
-from exporters import flags
-from exporters.collector import Collector, ErrorCounts
-from exporters.server import MetricsServer, parse_listen_address
-from exporters.webconfig import WebConfig, WebConfigError, load_web_config
+from . import flags
+from .collector import Collector, ErrorCounts
+from .server import MetricsServer, parse_listen_address
+from .webconfig import WebConfig, WebConfigError, load_web_config
 
 log = logging.getLogger("gpuobs-exporter")
 
@@ -78,7 +78,7 @@ def _open_nvml(hostname: str, errors: ErrorCounts, allow_no_gpu: bool):
     except ImportError:
         problem = "the nvidia-ml-py package is not installed (pip install 'gpuobs[exporter]')"
     else:
-        from exporters.nvml_source import NvmlSource
+        from .nvml_source import NvmlSource
 
         try:
             pynvml.nvmlInit()

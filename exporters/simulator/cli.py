@@ -13,15 +13,16 @@ import threading
 import time
 from pathlib import Path
 
-from exporters import flags
-from exporters.server import parse_listen_address
-from exporters.simulator import layout as layouts
-from exporters.simulator.control import ControlServer
-from exporters.simulator.fleet import Fleet
-from exporters.simulator.runtime import SimClock, Simulation
-from exporters.simulator.scenario import ScenarioError, load
-from exporters.webconfig import WebConfigError, load_web_config
 from gpuobs import catalog
+
+from .. import flags
+from ..server import parse_listen_address
+from ..webconfig import WebConfigError, load_web_config
+from . import layout as layouts
+from .control import ControlServer
+from .fleet import Fleet
+from .runtime import SimClock, Simulation
+from .scenario import ScenarioError, load
 
 log = logging.getLogger("gpuobs-simulator")
 

@@ -7,11 +7,11 @@ import threading
 import time
 from collections.abc import Callable
 
-from exporters.collector import ErrorCounts, Ticker, add_self_health
-from exporters.exposition import EMPTY, Builder, Snapshot
-from exporters.server import MetricsServer
-from exporters.simulator.fleet import Fleet, SimHost
-from exporters.webconfig import WebConfig
+from ..collector import ErrorCounts, Ticker, add_self_health
+from ..exposition import EMPTY, Builder, Snapshot
+from ..server import MetricsServer
+from ..webconfig import WebConfig
+from .fleet import Fleet, SimHost
 
 SOURCE = "simulator"
 
