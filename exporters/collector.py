@@ -9,8 +9,8 @@ import threading
 import time
 from collections.abc import Callable
 
-from exporters import VERSION
-from exporters.exposition import EMPTY, EXPORTER, Builder, Snapshot
+from . import VERSION
+from .exposition import EMPTY, EXPORTER, Builder, Snapshot
 
 log = logging.getLogger(__name__)
 

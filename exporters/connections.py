@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 log = logging.getLogger(__name__)
 
-_FD_RESERVE = 64  # files the process keeps for itself (NVML, logs, the listening socket) under the limit
+FD_RESERVE = 64  # files the process keeps for itself (NVML, logs, the listening socket) under the limit
 _MAX_HEADER_BYTES = 65536 + 8192  # the stdlib's request line limit, plus room for the headers
 MAX_BUFFERED_BODY = 65536  # a GET's body read and dropped; past that the connection ends after the answer
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
@@ -56,12 +56,18 @@ class Limits:
     send_timeout: float = 10.0
 
 
-def connection_cap(wanted: int) -> int:
-    """`wanted`, or fewer where the open-file limit would run out first."""
+def connection_room() -> int | None:
+    """How many connections the open-file soft limit leaves room for; None where it sets none."""
     soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft == resource.RLIM_INFINITY:
-        return wanted
-    return max(1, min(wanted, soft - _FD_RESERVE))
+        return None
+    return max(1, soft - FD_RESERVE)
+
+
+def connection_cap(wanted: int) -> int:
+    """`wanted`, or fewer where the open-file limit would run out first."""
+    room = connection_room()
+    return wanted if room is None else min(wanted, room)
 
 
 class Connection:

@@ -3,9 +3,10 @@ presence, descriptive info, clock event flags and XID history."""
 
 from __future__ import annotations
 
-from exporters.exposition import Builder, Entity
-from exporters.xid import XID_MESSAGES, GpuXids
 from gpuobs.catalog import CLOCK_EVENT_BITS
+
+from .exposition import Builder, Entity
+from .xid import XID_MESSAGES, GpuXids
 
 _REASONS = tuple((("reason", name),) for name in CLOCK_EVENT_BITS)
 _BITS = tuple(CLOCK_EVENT_BITS.values())

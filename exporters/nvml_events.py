@@ -13,8 +13,8 @@ from collections.abc import Callable
 
 import pynvml
 
-from exporters.collector import ErrorCounts
-from exporters.xid import XidLog
+from .collector import ErrorCounts
+from .xid import XidLog
 
 log = logging.getLogger(__name__)
 _FIELD = "xid_events"

@@ -15,10 +15,10 @@ import sys
 import threading
 from dataclasses import dataclass
 
-from exporters import flags
-from exporters.collector import Collector, ErrorCounts
-from exporters.server import MetricsServer, parse_listen_address
-from exporters.webconfig import WebConfig, WebConfigError, load_web_config
+from . import flags
+from .collector import Collector, ErrorCounts
+from .server import MetricsServer, parse_listen_address
+from .webconfig import WebConfig, WebConfigError, load_web_config
 
 log = logging.getLogger("gpuobs-exporter")
 
@@ -45,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="start without NVML and serve self-health metrics only [GPUOBS_ALLOW_NO_GPU=1]")
     parser.add_argument("--log-level", default=env("GPUOBS_LOG_LEVEL", "info"),
                         choices=["debug", "info", "warning", "error"], help="[GPUOBS_LOG_LEVEL]")
+    flags.add_server_limits(parser, environment=True)
     return parser
 
 
@@ -78,7 +79,7 @@ def _open_nvml(hostname: str, errors: ErrorCounts, allow_no_gpu: bool):
     except ImportError:
         problem = "the nvidia-ml-py package is not installed (pip install 'gpuobs[exporter]')"
     else:
-        from exporters.nvml_source import NvmlSource
+        from .nvml_source import NvmlSource
 
         try:
             pynvml.nvmlInit()
@@ -101,6 +102,7 @@ def start(args: argparse.Namespace) -> Exporter:
         raise StartupError(str(exc)) from None
     try:
         args.interval = flags.positive(args.interval, "--interval (GPUOBS_INTERVAL)")
+        limits = flags.server_limits(args, environment=True)
     except ValueError as exc:
         raise StartupError(str(exc)) from None
     errors = ErrorCounts()
@@ -108,7 +110,7 @@ def start(args: argparse.Namespace) -> Exporter:
     collector = Collector(source.collect if source else lambda builder, errors: False, args.interval, "nvml",
                           errors=errors)
     try:
-        server = MetricsServer(address, lambda: collector.snapshot, web)
+        server = MetricsServer(address, lambda: collector.snapshot, web, limits=limits)
     except OSError as exc:
         raise StartupError(f"cannot listen on {args.listen}: {exc.strerror}") from None
     if source is not None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import pynvml
 
-from exporters.nvml_errors import permanent
+from .nvml_errors import permanent
 
 
 @dataclass(frozen=True)

@@ -20,12 +20,12 @@ from dataclasses import dataclass, field
 
 import pynvml
 
-from exporters.collector import ErrorCounts
-from exporters.exposition import Builder, Entity, gpu_entity
-from exporters.gpm import PCIE_METRICS, PROF_METRICS, GpmSampler, supported
-from exporters.gpu import add_clock_events, add_info
-from exporters.nvml_errors import Unreadable, expected, permanent
-from exporters.nvml_mig import MigProfiles
+from .collector import ErrorCounts
+from .exposition import Builder, Entity, gpu_entity
+from .gpm import PCIE_METRICS, PROF_METRICS, GpmSampler, supported
+from .gpu import add_clock_events, add_info
+from .nvml_errors import Unreadable, expected, permanent
+from .nvml_mig import MigProfiles
 
 log = logging.getLogger(__name__)
 

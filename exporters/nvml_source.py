@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import logging
 
-from exporters.collector import ErrorCounts
-from exporters.exposition import Builder
-from exporters.gpu import add_xids
-from exporters.nvml_events import XidWatcher
-from exporters.nvml_reader import GpuLost, Reader, discover
-from exporters.xid import XidLog
+from .collector import ErrorCounts
+from .exposition import Builder
+from .gpu import add_xids
+from .nvml_events import XidWatcher
+from .nvml_reader import GpuLost, Reader, discover
+from .xid import XidLog
 
 log = logging.getLogger(__name__)
 

@@ -15,9 +15,9 @@ import socket
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler
 
-from exporters.connections import MAX_BUFFERED_BODY, Connection, ConnectionLoop, Limits
-from exporters.exposition import CONTENT_TYPE, Snapshot
-from exporters.webconfig import WebConfig
+from .connections import MAX_BUFFERED_BODY, Connection, ConnectionLoop, Limits
+from .exposition import CONTENT_TYPE, Snapshot
+from .webconfig import WebConfig
 
 log = logging.getLogger(__name__)
 

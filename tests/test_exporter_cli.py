@@ -1,18 +1,21 @@
-"""gpuobs-exporter as a program: NVML missing, --allow-no-gpu, flags and environment, serving
-fake GPUs over HTTP while one of them is lost."""
+"""gpuobs-exporter as a program: NVML missing, --allow-no-gpu, flags and environment (the
+server's limits too), serving fake GPUs over HTTP while one of them is lost."""
 
 import ctypes.util
 import gzip
+import resource
 import shutil
 import subprocess
 import time
 
 import pynvml
 import pytest
+from connection_helpers import assert_small_limits_hold
 from exposition_helpers import DCGM, find, get, names, value
 from nvml_fake import FakeGpu, FakeNvml
 
-from exporters import nvml_exporter
+from exporters import flags, nvml_exporter
+from exporters.connections import Limits
 from gpuobs import catalog
 
 
@@ -85,6 +88,16 @@ def test_serves_gpus_and_shows_one_lost_mid_run(monkeypatch):
     (["--web.listen-address", "127.0.0.1:0", "--interval", "abc"],
      "--interval (GPUOBS_INTERVAL) must be a number of seconds, not 'abc'"),
     (["--web.listen-address", "127.0.0.1:0", "--web.config.file", "/nonexistent/web.yml"], "No such file"),
+    (["--web.listen-address", "127.0.0.1:0", "--web.workers", "0"],
+     "--web.workers (GPUOBS_WEB_WORKERS) must be a whole number from 1 to 1024, not '0'"),
+    (["--web.listen-address", "127.0.0.1:0", "--web.max-connections", "2.5"],
+     "--web.max-connections (GPUOBS_WEB_MAX_CONNECTIONS) must be a whole number, not '2.5'"),
+    (["--web.listen-address", "127.0.0.1:0", "--web.header-timeout", "nan"],
+     "--web.header-timeout (GPUOBS_WEB_HEADER_TIMEOUT) must be a number of seconds above 0 and at most 600, not 'nan'"),
+    (["--web.listen-address", "127.0.0.1:0", "--web.idle-timeout", "inf"],
+     "--web.idle-timeout (GPUOBS_WEB_IDLE_TIMEOUT) must be a number of seconds above 0 and at most 86400, not 'inf'"),
+    (["--web.listen-address", "127.0.0.1:0", "--web.send-timeout", "-1"],
+     "--web.send-timeout (GPUOBS_WEB_SEND_TIMEOUT) must be a number of seconds above 0 and at most 600, not '-1'"),
 ])
 def test_bad_settings_exit_1_with_a_message(monkeypatch, capsys, argv, message):
     FakeNvml([FakeGpu(0)]).install(monkeypatch)
@@ -105,6 +118,26 @@ def test_a_bad_interval_in_the_environment_exits_1_with_a_message(monkeypatch, c
     monkeypatch.setenv("GPUOBS_INTERVAL", "abc")
     assert nvml_exporter.main(["--web.listen-address", "127.0.0.1:0"]) == 1
     assert "--interval (GPUOBS_INTERVAL) must be a number of seconds, not 'abc'" in capsys.readouterr().err
+
+
+def test_more_connections_than_the_open_file_limit_has_room_for_exit_1_with_a_message(monkeypatch, capsys):
+    FakeNvml([FakeGpu(0)]).install(monkeypatch)
+    monkeypatch.setattr(resource, "getrlimit", lambda which: (1024, 4096))
+    monkeypatch.setenv("GPUOBS_WEB_MAX_CONNECTIONS", "961")
+    assert nvml_exporter.main(["--web.listen-address", "127.0.0.1:0"]) == 1
+    assert ("--web.max-connections (GPUOBS_WEB_MAX_CONNECTIONS) must be at most 960 under this process's "
+            "open-file limit (ulimit -n; 64 files stay for the process itself), not '961'") in capsys.readouterr().err
+    assert flags.server_limits(_args("--web.max-connections", "960"), environment=True).max_connections == 960
+
+
+def test_server_limits_from_flags_and_environment_take_effect(monkeypatch):
+    FakeNvml([FakeGpu(0)]).install(monkeypatch)
+    monkeypatch.setenv("GPUOBS_WEB_HEADER_TIMEOUT", "2")
+    exporter = nvml_exporter.start(_args("--web.max-connections", "4"))
+    try:
+        assert_small_limits_hold(exporter.server.port)
+    finally:
+        exporter.stop()
 
 
 def test_a_port_in_use_exits_1(monkeypatch, capsys):
@@ -130,3 +163,15 @@ def test_defaults_bind_loopback_and_the_environment_sets_every_flag(monkeypatch)
            (":9500", "2.5", "gpu-07", "/etc/gpuobs/web.yml", True)
     flagged = nvml_exporter.build_parser().parse_args(["--interval", "9"])
     assert flagged.interval == "9", "flags win over the environment"
+
+
+def test_server_limits_default_as_before_and_the_environment_sets_each(monkeypatch):
+    assert flags.server_limits(nvml_exporter.build_parser().parse_args([]), environment=True) == Limits()
+    for variable, setting in [("GPUOBS_WEB_WORKERS", "4"), ("GPUOBS_WEB_MAX_CONNECTIONS", "50"),
+                              ("GPUOBS_WEB_HEADER_TIMEOUT", "2.5"), ("GPUOBS_WEB_IDLE_TIMEOUT", "30"),
+                              ("GPUOBS_WEB_SEND_TIMEOUT", "20")]:
+        monkeypatch.setenv(variable, setting)
+    limits = flags.server_limits(nvml_exporter.build_parser().parse_args([]), environment=True)
+    assert limits == Limits(max_connections=50, workers=4, header_timeout=2.5, idle_timeout=30, send_timeout=20)
+    flagged = nvml_exporter.build_parser().parse_args(["--web.workers", "8"])
+    assert flags.server_limits(flagged, environment=True).workers == 8, "flags win over the environment"

@@ -34,8 +34,8 @@ def test_the_entrypoint_is_a_console_script_of_the_project():
     entrypoint = json.loads(steps["ENTRYPOINT"])
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
     assert entrypoint == ["gpuobs-exporter"]
-    assert scripts["gpuobs-exporter"] == "exporters.nvml_exporter:main"
-    assert scripts["gpuobs-simulator"] == "exporters.simulator.cli:main"
+    assert scripts["gpuobs-exporter"] == "gpuobs_exporters.nvml_exporter:main"
+    assert scripts["gpuobs-simulator"] == "gpuobs_exporters.simulator.cli:main"
     assert json.loads(steps["CMD"]) == ["--web.listen-address=:9400"]
 
 

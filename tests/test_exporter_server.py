@@ -16,6 +16,7 @@ import urllib.error
 
 import bcrypt
 import pytest
+from connection_helpers import closed_within
 from exposition_helpers import get
 
 from exporters.connections import Limits, connection_cap
@@ -116,21 +117,6 @@ def _connect(server: MetricsServer) -> socket.socket:
     return socket.create_connection(("127.0.0.1", server.port), timeout=10)
 
 
-def _closed_within(conn: socket.socket, seconds: float) -> float | None:
-    """Seconds until the server closed `conn` (anything it sent is dropped), None if it did not."""
-    started = time.monotonic()
-    conn.settimeout(0.05)
-    while time.monotonic() - started < seconds:
-        try:
-            if not conn.recv(65536):
-                return time.monotonic() - started
-        except TimeoutError:
-            continue
-        except ConnectionResetError:
-            return time.monotonic() - started
-    return None
-
-
 def _scrape(server: MetricsServer) -> bytes:
     with get(f"{server.url}/metrics", timeout=5) as response:
         return response.read()
@@ -142,7 +128,7 @@ def test_idle_connections_past_the_cap_make_room_for_scrapers(serve):
     try:
         for _ in range(5):
             assert _scrape(server) == BODY
-        closed = [c for c in idle if _closed_within(c, 0.05) is not None]
+        closed = [c for c in idle if closed_within(c, 0.05) is not None]
         assert len(closed) >= 12, "the longest waiting connections were closed for the new ones"
     finally:
         for conn in idle:
@@ -158,7 +144,7 @@ def test_over_the_cap_with_every_connection_answered_a_new_one_is_closed_at_once
             conn.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
         assert all(entered.acquire(timeout=5) for _ in held), "both scrapes are being answered"
         with _connect(server) as extra:
-            assert _closed_within(extra, 2) is not None
+            assert closed_within(extra, 2) is not None
         release.set()
         for conn in held:
             conn.settimeout(5)
@@ -210,7 +196,7 @@ def test_a_client_sending_its_headers_slowly_is_dropped_at_the_header_deadline(s
                 closed = time.monotonic() - started
                 break
             assert _scrape(server) == BODY, "others are served meanwhile"
-            if _closed_within(slow, 0.1) is not None:
+            if closed_within(slow, 0.1) is not None:
                 closed = time.monotonic() - started
                 break
         assert closed is not None and closed < 1.5
@@ -219,7 +205,7 @@ def test_a_client_sending_its_headers_slowly_is_dropped_at_the_header_deadline(s
 def test_a_connection_that_never_sends_is_dropped_at_the_header_deadline(serve):
     server = serve(header_timeout=0.3)
     with _connect(server) as silent:
-        assert _closed_within(silent, 3) < 1.5
+        assert closed_within(silent, 3) < 1.5
 
 
 def test_an_idle_keep_alive_connection_is_closed_at_the_idle_deadline(serve):
@@ -229,7 +215,7 @@ def test_an_idle_keep_alive_connection_is_closed_at_the_idle_deadline(serve):
         for _ in range(2):
             client.request("GET", "/-/healthy")
             assert client.getresponse().read() == b"OK\n"
-        assert 0.3 < _closed_within(client.sock, 5) < 1.5, "kept alive, then closed when idle too long"
+        assert 0.3 < closed_within(client.sock, 5) < 1.5, "kept alive, then closed when idle too long"
     finally:
         client.close()
 
@@ -245,7 +231,7 @@ def test_a_client_that_never_reads_a_large_body_gives_its_worker_back(serve, cap
         with get(f"{server.url}/-/healthy", timeout=5) as response:  # waits for the only worker
             assert response.read() == b"OK\n"
         assert 0.4 < time.monotonic() - started < 3
-        assert _closed_within(stalled, 3) is not None
+        assert closed_within(stalled, 3) is not None
     finally:
         stalled.close()
     assert "Traceback" not in capfd.readouterr().err
@@ -378,7 +364,7 @@ def test_a_tls_client_that_never_finishes_its_handshake_is_dropped_at_the_header
     config.write_text(f"tls_server_config:\n  cert_file: {cert}\n  key_file: {key}\n")
     server = serve(load_web_config(config), header_timeout=0.3)
     with _connect(server) as silent:
-        assert _closed_within(silent, 3) < 1.5
+        assert closed_within(silent, 3) < 1.5
     client = ssl.create_default_context(cafile=str(cert))
     with get(f"{server.url}/metrics", context=client) as response:
         assert response.read() == BODY

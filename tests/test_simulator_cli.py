@@ -3,6 +3,7 @@
 import json
 import queue
 import re
+import resource
 import signal
 import subprocess
 import sys
@@ -10,6 +11,7 @@ import threading
 import time
 
 import pytest
+from connection_helpers import assert_small_limits_hold
 from exposition_helpers import find, get, value
 
 from conftest import ROOT
@@ -133,12 +135,34 @@ hosts:
     (["--interval", "nan"], "--interval must be a number of seconds above 0 and at most 3600, not 'nan'"),
     (["--step", "inf"], "--step must be a number of seconds above 0 and at most 3600, not 'inf'"),
     (["--time-scale", "0"], "--time-scale must be a number above 0 and at most 1e+06, not '0'"),
+    (["--web.workers", "many"], "--web.workers must be a whole number, not 'many'"),
+    (["--web.idle-timeout", "nan"],
+     "--web.idle-timeout must be a number of seconds above 0 and at most 86400, not 'nan'"),
 ])
 def test_bad_settings_exit_1_with_a_message(args, message):
     result = subprocess.run([sys.executable, "-m", "exporters.simulator", "--base-port", "0", *args], cwd=ROOT,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 1
     assert message in result.stderr
+
+
+def test_more_connections_than_the_open_file_limit_has_room_for_is_an_error():
+    def lower_the_file_limit():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (256, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+
+    result = subprocess.run([sys.executable, "-m", "exporters.simulator", "--base-port", "0", "--web.max-connections",
+                             "1000"], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                            preexec_fn=lower_the_file_limit)
+    assert result.returncode == 1
+    assert "--web.max-connections must be at most 192 under this process's open-file limit" in result.stderr
+
+
+def test_server_limits_from_flags_take_effect():
+    with Simulator("--hosts", "1", "--gpus", "1", "--base-port", "0", "--control-address", "",
+                   "--web.max-connections", "4", "--web.header-timeout", "2") as sim:
+        (url,) = sim.hosts.values()
+        assert_small_limits_hold(int(url.rsplit(":", 1)[1].split("/")[0]))
+        assert sim.stop() == 0
 
 
 def test_spec_ports_map_to_local_ports(tmp_path):

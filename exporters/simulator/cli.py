@@ -13,15 +13,16 @@ import threading
 import time
 from pathlib import Path
 
-from exporters import flags
-from exporters.server import parse_listen_address
-from exporters.simulator import layout as layouts
-from exporters.simulator.control import ControlServer
-from exporters.simulator.fleet import Fleet
-from exporters.simulator.runtime import SimClock, Simulation
-from exporters.simulator.scenario import ScenarioError, load
-from exporters.webconfig import WebConfigError, load_web_config
 from gpuobs import catalog
+
+from .. import flags
+from ..server import parse_listen_address
+from ..webconfig import WebConfigError, load_web_config
+from . import layout as layouts
+from .control import ControlServer
+from .fleet import Fleet
+from .runtime import SimClock, Simulation
+from .scenario import ScenarioError, load
 
 log = logging.getLogger("gpuobs-simulator")
 
@@ -61,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="control API host:port; empty to disable (default 127.0.0.1:9399)")
     ports.add_argument("--web.config.file", dest="web_config", help="exporter-toolkit web config: TLS, basic auth")
     ports.add_argument("--write-targets", type=Path, help="write a Prometheus file_sd JSON file of the hosts' targets")
+    flags.add_server_limits(parser.add_argument_group("metrics server limits, per port"), environment=False)
     sim = parser.add_argument_group("simulation")
     sim.add_argument("--seed", type=int, default=0, help="same seed and fault timings give the same values")
     sim.add_argument("--time-scale", default=1.0, help="simulated seconds per wall second (default 1)")
@@ -111,11 +113,13 @@ def build(args) -> tuple[Simulation, ControlServer | None]:
     args.interval = flags.positive(args.interval, "--interval", 3600)
     args.step = flags.positive(args.step, "--step", 3600)
     args.time_scale = flags.positive(args.time_scale, "--time-scale", 1e6, unit="")
+    limits = flags.server_limits(args, environment=False)
     events = load(args.scenario) if args.scenario else []
     web = load_web_config(args.web_config) if args.web_config else None
     fleet = Fleet(hosts, args.seed, args.step, time.time() if args.epoch is None else args.epoch)
     fleet.schedule(events)
-    simulation = Simulation(fleet, SimClock(args.time_scale), args.interval, args.listen_host, args.single_port, web)
+    simulation = Simulation(fleet, SimClock(args.time_scale), args.interval, args.listen_host, args.single_port, web,
+                            limits)
     control_address = parse_listen_address(args.control_address) if args.control_address else None
     try:
         simulation.start()

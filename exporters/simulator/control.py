@@ -15,9 +15,9 @@ import socket
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-from exporters.simulator.faults import FAULTS, FaultError, catalog
-from exporters.simulator.runtime import Simulation
-from exporters.simulator.scenario import ScenarioError, seconds
+from .faults import FAULTS, FaultError, catalog
+from .runtime import Simulation
+from .scenario import ScenarioError, seconds
 
 _START_KEYS = {"host", "gpu", "duration", "params"}
 MAX_BODY = 65536  # bytes; a fault's settings are a few dozen

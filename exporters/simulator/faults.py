@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from exporters.simulator.model import SimGpu
+from .model import SimGpu
 
 
 class FaultError(ValueError):

@@ -15,13 +15,14 @@ import threading
 import uuid as uuidlib
 from dataclasses import dataclass
 
-from exporters.exposition import Builder, Entity, gpu_entity
-from exporters.simulator.faults import FAULTS, FaultError, resolve_params
-from exporters.simulator.layout import HostLayout
-from exporters.simulator.model import DRIVER_VERSION, SimGpu, make_instances
-from exporters.simulator.scenario import Event
-from exporters.xid import XidLog
 from gpuobs.gpus import GPU_MODELS
+
+from ..exposition import Builder, Entity, gpu_entity
+from ..xid import XidLog
+from .faults import FAULTS, FaultError, resolve_params
+from .layout import HostLayout
+from .model import DRIVER_VERSION, SimGpu, make_instances
+from .scenario import Event
 
 # PCI buses of an HGX 8-GPU board, reused per board of eight.
 _PCI_BUSES = (0x07, 0x0F, 0x47, 0x4E, 0x87, 0x90, 0xB7, 0xBD)

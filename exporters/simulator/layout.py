@@ -11,9 +11,10 @@ import functools
 from dataclasses import dataclass
 from pathlib import Path
 
-from exporters.exposition import Vocabulary
 from gpuobs import catalog
 from gpuobs.gpus import GPU_MODELS
+
+from ..exposition import Vocabulary
 
 DCGM_VERSIONS = (3, 4)
 

@@ -15,11 +15,12 @@ from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from exporters.exposition import Builder, Entity
-from exporters.gpu import add_clock_events, add_info, add_xids
-from exporters.simulator.layout import ExporterMode
-from exporters.xid import XidLog
 from gpuobs.gpus import GpuModel, MigProfile
+
+from ..exposition import Builder, Entity
+from ..gpu import add_clock_events, add_info, add_xids
+from ..xid import XidLog
+from .layout import ExporterMode
 
 AMBIENT_C = 30.0
 HW_THERMAL_HYSTERESIS_C = 3.0

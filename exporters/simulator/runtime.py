@@ -7,11 +7,12 @@ import threading
 import time
 from collections.abc import Callable
 
-from exporters.collector import ErrorCounts, Ticker, add_self_health
-from exporters.exposition import EMPTY, Builder, Snapshot
-from exporters.server import MetricsServer
-from exporters.simulator.fleet import Fleet, SimHost
-from exporters.webconfig import WebConfig
+from ..collector import ErrorCounts, Ticker, add_self_health
+from ..connections import Limits
+from ..exposition import EMPTY, Builder, Snapshot
+from ..server import MetricsServer
+from ..webconfig import WebConfig
+from .fleet import Fleet, SimHost
 
 SOURCE = "simulator"
 
@@ -64,12 +65,14 @@ class Endpoint:
 
 class Simulation:
     def __init__(self, fleet: Fleet, clock: Callable[[], float], interval: float = 1.0,
-                 listen_host: str = "127.0.0.1", single_port: int | None = None, web: WebConfig | None = None):
+                 listen_host: str = "127.0.0.1", single_port: int | None = None, web: WebConfig | None = None,
+                 limits: Limits | None = None):
         self.fleet = fleet
         self.clock = clock
         self.interval = interval
         self.listen_host = listen_host
         self.web = web
+        self.limits = limits
         if single_port is not None:
             self.endpoints = [Endpoint(fleet.hosts, single_port)]
         else:
@@ -89,7 +92,7 @@ class Simulation:
         try:
             for endpoint in self.endpoints:
                 endpoint.server = MetricsServer((self.listen_host, endpoint.port), lambda e=endpoint: e.snapshot,
-                                                self.web, endpoint.gate).start()
+                                                self.web, endpoint.gate, self.limits).start()
                 endpoint.port = endpoint.server.port
         except OSError:
             self.stop()

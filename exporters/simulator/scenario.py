@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from exporters.simulator.faults import FAULTS, FaultError, resolve_params
+from .faults import FAULTS, FaultError, resolve_params
 
 _DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m(?!s))?(?:(\d+)s)?(?:(\d+)ms)?$")
 _KEYS = {"at", "start", "stop", "host", "gpu", "params", "duration"}
