@@ -1,10 +1,9 @@
-"""spec files -> {relative path: text}, written atomically or compared with what is on disk."""
+"""spec files -> {relative path: text}, written (gpuobs/output.py) or compared with what is on disk."""
 
 from __future__ import annotations
 
 import difflib
 import os
-import shutil
 from pathlib import Path
 
 from gpuobs.errors import UsageError
@@ -19,6 +18,7 @@ from gpuobs.generators import (
     rules,
 )
 from gpuobs.model import FleetModel, build_model
+from gpuobs.output import write_tree
 from gpuobs.render import to_json, to_yaml
 from gpuobs.spec import load_spec
 
@@ -68,31 +68,6 @@ def render_specs(spec_paths, out_dir) -> dict[str, dict[str, str]]:
         outputs[model.name] = render(model)
         origin[model.name] = str(spec_path)
     return outputs
-
-
-def write_tree(target: Path, files: dict[str, str]) -> None:
-    """Replace `target` with exactly `files`: built beside it, then swapped in by renames, so a
-    failure leaves the previous output as it was."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = target.parent / f".{target.name}.new-{os.getpid()}"
-    previous = target.parent / f".{target.name}.old-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
-    try:
-        for rel, text in files.items():
-            path = staging / rel
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text, encoding="utf-8")
-        if target.exists():
-            target.rename(previous)
-        try:
-            staging.rename(target)
-        except OSError:
-            if previous.exists():
-                previous.rename(target)
-            raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-        shutil.rmtree(previous, ignore_errors=True)
 
 
 def generate(spec_paths, out_dir) -> dict[str, dict[str, str]]:

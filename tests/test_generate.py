@@ -1,7 +1,6 @@
-"""Generation: determinism, headers, atomic writes, drift detection, the model's defaults."""
+"""Generation: determinism, headers, drift detection, the model's defaults (writing: test_write_tree.py)."""
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -62,29 +61,6 @@ def test_regenerating_removes_files_the_spec_no_longer_produces(tmp_path):
     write_spec(tmp_path, "alpha", MINIMAL_SPEC)
     generate([spec], tmp_path / "out")
     assert not (tmp_path / "out" / "alpha" / "prometheus" / "file_sd").exists()
-
-
-def test_a_failed_write_leaves_the_previous_output_untouched(tmp_path, monkeypatch):
-    spec = write_spec(tmp_path, "alpha", MINIMAL_SPEC)
-    generate([spec], tmp_path / "out")
-    before = {p: p.read_bytes() for p in (tmp_path / "out").rglob("*") if p.is_file()}
-    write_spec(tmp_path, "alpha", {**MINIMAL_SPEC, "prometheus": {"scrape_interval": "30s"}})
-
-    real_write = Path.write_text
-    calls = []
-
-    def failing_write(self, *args, **kwargs):
-        calls.append(self)
-        if len(calls) == 3:
-            raise OSError(28, "No space left on device")
-        return real_write(self, *args, **kwargs)
-
-    monkeypatch.setattr(Path, "write_text", failing_write)
-    with pytest.raises(OSError):
-        generate([spec], tmp_path / "out")
-    after = {p: p.read_bytes() for p in (tmp_path / "out").rglob("*") if p.is_file()}
-    assert after == before
-    assert sorted(os.listdir(tmp_path / "out")) == ["alpha"]
 
 
 def test_an_invalid_spec_writes_nothing(tmp_path):
