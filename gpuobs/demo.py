@@ -89,7 +89,7 @@ def webhook_sink(port: int, say: Callable[[str], None]):
 def run_demo(spec: Path, out: Path, say: Callable[[str], None], fault: str | None = None, fault_gpu: int = 0,
              duration: float | None = None) -> None:
     """Generate, start everything, optionally start a fault, then run until Ctrl-C (or `duration`)."""
-    fleet = load_model(spec, out)
+    fleet = load_model(spec)
     if fleet.per_cluster:
         raise UsageError(f"{spec}: the demo runs one Prometheus for the fleet; this spec asks for one per cluster")
     generate([spec], out)

@@ -44,5 +44,13 @@ class ToolError(GpuobsError):
         super().__init__(f"{' '.join(command)} failed:\n{output.rstrip()}")
 
 
+class OutputError(GpuobsError):
+    """The filesystem refused generated output (read-only, full, forbidden): one line naming the path."""
+
+    def __init__(self, target: object, exc: OSError):
+        where = f"{exc.filename}: " if exc.filename else ""
+        super().__init__(f"{target}: cannot write the generated output: {where}{exc.strerror or exc}")
+
+
 class UsageError(GpuobsError):
     exit_code = 2

@@ -1,10 +1,8 @@
-"""spec files -> {relative path: text}, written atomically or compared with what is on disk."""
+"""spec files -> {relative path: text}, written (gpuobs/output.py) or compared with what is on disk."""
 
 from __future__ import annotations
 
 import difflib
-import os
-import shutil
 from pathlib import Path
 
 from gpuobs.errors import UsageError
@@ -19,6 +17,7 @@ from gpuobs.generators import (
     rules,
 )
 from gpuobs.model import FleetModel, build_model
+from gpuobs.output import write_tree
 from gpuobs.render import to_json, to_yaml
 from gpuobs.spec import load_spec
 
@@ -26,19 +25,13 @@ GENERATORS = (prometheus.generate, federation.generate, rules.generate, promtest
               grafana.generate, kubernetes.generate, dcgm_counters.generate)
 
 
-def source_label(spec_path: Path, out_dir: Path) -> str:
-    """The spec path as headers name it: relative to the output folder's parent (the project),
-    so output does not depend on the directory gpuobs runs from."""
-    try:
-        return Path(os.path.relpath(spec_path.resolve(), out_dir.resolve().parent)).as_posix()
-    except ValueError:  # another drive on Windows
-        return spec_path.name
-
-
-def load_model(spec_path: str | Path, out_dir: str | Path = "generated") -> FleetModel:
-    spec_path, out_dir = Path(spec_path), Path(out_dir)
+def load_model(spec_path: str | Path, out_dir: str | Path | None = None) -> FleetModel:
+    """The spec's model. Headers name the spec by its file name alone: any folder in it (relative to
+    the output, the working directory or a repository root) would make the bytes depend on where the
+    command runs or where a checkout keeps its .git. `out_dir` is unused, still taken for benchmarks/."""
+    spec_path = Path(spec_path)
     fleet = load_spec(spec_path)
-    return build_model(fleet, fleet.name or spec_path.stem, source_label(spec_path, out_dir))
+    return build_model(fleet, fleet.name or spec_path.stem, spec_path.name)
 
 
 def render(model: FleetModel) -> dict[str, str]:
@@ -56,12 +49,12 @@ def render(model: FleetModel) -> dict[str, str]:
     return dict(sorted(texts.items()))
 
 
-def render_specs(spec_paths, out_dir) -> dict[str, dict[str, str]]:
+def render_specs(spec_paths) -> dict[str, dict[str, str]]:
     """{fleet name: {relative path: text}} for every spec; all specs load before anything is written."""
     outputs: dict[str, dict[str, str]] = {}
     origin: dict[str, str] = {}
     for spec_path in spec_paths:
-        model = load_model(spec_path, out_dir)
+        model = load_model(spec_path)
         if model.name in outputs:
             raise UsageError(f"{spec_path}: fleet name '{model.name}' is also produced by {origin[model.name]}; "
                              "set a distinct `name:` in one of them")
@@ -70,34 +63,9 @@ def render_specs(spec_paths, out_dir) -> dict[str, dict[str, str]]:
     return outputs
 
 
-def write_tree(target: Path, files: dict[str, str]) -> None:
-    """Replace `target` with exactly `files`: built beside it, then swapped in by renames, so a
-    failure leaves the previous output as it was."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = target.parent / f".{target.name}.new-{os.getpid()}"
-    previous = target.parent / f".{target.name}.old-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
-    try:
-        for rel, text in files.items():
-            path = staging / rel
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text, encoding="utf-8")
-        if target.exists():
-            target.rename(previous)
-        try:
-            staging.rename(target)
-        except OSError:
-            if previous.exists():
-                previous.rename(target)
-            raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-        shutil.rmtree(previous, ignore_errors=True)
-
-
 def generate(spec_paths, out_dir) -> dict[str, dict[str, str]]:
     out_dir = Path(out_dir)
-    outputs = render_specs(spec_paths, out_dir)
+    outputs = render_specs(spec_paths)
     for name, files in outputs.items():
         write_tree(out_dir / name, files)
     return outputs
@@ -114,7 +82,7 @@ def check(spec_paths, out_dir) -> list[str]:
     """Unified diffs between what the specs generate and what `out_dir` holds; empty when current."""
     out_dir = Path(out_dir)
     diffs = []
-    for name, files in render_specs(spec_paths, out_dir).items():
+    for name, files in render_specs(spec_paths).items():
         disk = _on_disk(out_dir / name)
         for rel in sorted(set(files) | set(disk)):
             old, new = disk.get(rel), files.get(rel)

@@ -165,7 +165,7 @@ class Team:
 @dataclass(frozen=True)
 class FleetModel:
     name: str
-    source: str  # the spec path as the header names it
+    source: str  # the spec file name that headers name (not its folder: output must not depend on it)
     exporters: tuple[ExporterSetup, ...]  # distinct setups, in order of first use
     clusters: tuple[str, ...]
     hosts: tuple[Host, ...]

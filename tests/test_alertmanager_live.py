@@ -47,7 +47,7 @@ def alertmanager(tmp_path_factory, sink, backend):
     folder = tmp_path_factory.mktemp("live")
     path = folder / "live.yaml"
     path.write_text(yaml.safe_dump({**MINIMAL_SPEC, **spec}))
-    model = load_model(path, folder)
+    model = load_model(path)
     write_tree(folder / "out", render(model))
     with AlertmanagerServer(folder / "out" / "alertmanager" / "alertmanager.yml", backend=backend) as am:
         am.model = model

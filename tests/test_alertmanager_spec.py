@@ -113,7 +113,7 @@ def test_expected_receivers_follow_the_policy(tmp_path):
     path = tmp_path / "spec.yaml"
     data = changed(BASE, lambda d: d["teams"][0].update(receivers={"warning": None}))
     path.write_text(yaml.safe_dump(data))
-    model = load_model(path, tmp_path)
+    model = load_model(path)
     assert expected_receivers(model, "critical", "quarantine", "t1") == ["robot", "pager"]
     assert expected_receivers(model, "warning", "notify", "t1") == ["gpuobs-discard"]
     assert expected_receivers(model, "warning", "notify", None) == ["tickets"]
@@ -125,7 +125,7 @@ def test_expected_receivers_follow_the_policy(tmp_path):
 def test_generated_route_tests_catch_a_broken_tree(tmp_path):
     path = tmp_path / "spec.yaml"
     path.write_text(yaml.safe_dump(changed(BASE, lambda d: d["teams"][0].update(receivers={"critical": "tickets"}))))
-    model = load_model(path, tmp_path)
+    model = load_model(path)
     out = tmp_path / "out"
     write_tree(out, render(model))
     assert "route tests passed" in run_tests(out)

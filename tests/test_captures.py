@@ -420,7 +420,7 @@ def test_capture_alerts(capture: Capture, tmp_path: Path):
     assert {m.key for m in GPU_MODELS.values() for n in scrape.model_names() if m.matches(n)} == {capture.model}
     spec = tmp_path / "spec.yaml"
     spec.write_text(yaml.safe_dump(spec_for(capture, scrape), sort_keys=False))
-    model = load_model(spec, tmp_path)
+    model = load_model(spec)
     out = tmp_path / "out" / model.name
     write_tree(out, render(model))
     assert len(model.exporters) == 1 and model.hosts[0].gpu_count == len(scrape.gpus)

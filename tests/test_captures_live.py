@@ -91,7 +91,7 @@ def stack(tmp_path_factory):
     am_port, prom_port = free_port(), free_port()
     path = tmp / "captures-live.yaml"
     path.write_text(yaml.safe_dump(fleet_spec(ports, am_port, prom_port), sort_keys=False))
-    model = load_model(path, tmp / "out")
+    model = load_model(path)
     out = tmp / "out" / model.name
     write_tree(out, render(model))
     with contextlib.ExitStack() as stack:

@@ -168,7 +168,7 @@ class Stack:
         self.sink = Sink()
         spec_path = folder / "e2e.yaml"
         spec_path.write_text(yaml.safe_dump(scaled_spec(hosts, self.sink.url, exporters), sort_keys=False))
-        self.model = load_model(spec_path, folder)
+        self.model = load_model(spec_path)
         out = folder / "generated"
         write_tree(out, render(self.model))
         self.spec_path = spec_path
@@ -241,7 +241,7 @@ def test_every_generated_alert_has_an_end_to_end_proof(tmp_path):
     sink_url = "http://127.0.0.1:9"
     path = tmp_path / "e2e.yaml"
     path.write_text(yaml.safe_dump(scaled_spec(HOSTS, sink_url, EXPORTERS)))
-    model = load_model(path, tmp_path)
+    model = load_model(path)
     generated = {a.name for a in active_alerts(model)}
     proven = set(PROOFS) | ({BLIND_ALERT} if any(s.blind for s in SETUPS) else set())
     committed = set()

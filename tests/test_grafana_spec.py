@@ -53,7 +53,7 @@ CASES = [
 def test_base_generates_the_custom_panel_and_dashboard(tmp_path):
     path = tmp_path / "g.yaml"
     path.write_text(yaml.safe_dump(BASE))
-    files = render(load_model(path, tmp_path))
+    files = render(load_model(path))
     assert "grafana/dashboards/custom-capacity.json" in files
     assert '"title": "Energy"' in files["grafana/dashboards/gpu-detail.json"]
 

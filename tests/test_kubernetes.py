@@ -64,7 +64,7 @@ def variant(tmp_path_factory) -> Output:
     path = tmp_path_factory.mktemp("variant") / "variant.yaml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
     out = path.parent / "out"
-    write_tree(out / "variant", render(load_model(path, out)))
+    write_tree(out / "variant", render(load_model(path)))
     return Output("variant", out / "variant" / "kubernetes" / CLUSTER, k)
 
 
@@ -77,7 +77,7 @@ def mixed(tmp_path_factory) -> Output:
     path = tmp_path_factory.mktemp("mixed") / "mixed.yaml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
     out = path.parent / "out"
-    write_tree(out / "mixed", render(load_model(path, out)))
+    write_tree(out / "mixed", render(load_model(path)))
     return Output("mixed", out / "mixed" / "kubernetes" / CLUSTER, spec["kubernetes"])
 
 
@@ -415,6 +415,6 @@ def test_a_spec_without_alertmanager_gets_no_secret(tmp_path):
                                                                 d["kubernetes"].pop("alertmanager")))
     path = tmp_path / "noam.yaml"
     path.write_text(yaml.safe_dump(spec))
-    files = render(load_model(path, tmp_path))
+    files = render(load_model(path))
     assert f"kubernetes/{CLUSTER}/alertmanager-config.yaml" not in files
     assert "alertmanager-config.yaml" not in files[f"kubernetes/{CLUSTER}/kustomization.yaml"]

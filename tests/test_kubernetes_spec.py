@@ -122,7 +122,7 @@ CASES = [
 def test_base_is_valid_and_generates_the_folder(tmp_path):
     path = tmp_path / "k.yaml"
     path.write_text(yaml.safe_dump(BASE))
-    files = render(load_model(path, tmp_path))
+    files = render(load_model(path))
     assert "kubernetes/kustomization.yaml" in files
     assert "/etc/alertmanager/secrets/pagerduty/routing-key" in files["kubernetes/alertmanager-config.yaml"]
 
@@ -161,7 +161,7 @@ fleet = Fleet(
     (tmp_path / "k.yaml").write_text(yaml.safe_dump(BASE))
 
     def kubernetes_files(name):
-        files = render(load_model(tmp_path / name, tmp_path))
+        files = render(load_model(tmp_path / name))
         return {path: text.replace(name, "SPEC") for path, text in files.items() if path.startswith("kubernetes/")}
 
     assert kubernetes_files("k.py") == kubernetes_files("k.yaml") != {}

@@ -52,7 +52,7 @@ VARIANTS = {
 def generated_folder(tmp_path: Path, spec: dict) -> Path:
     path = tmp_path / f"{spec.get('name', 'spec')}.yaml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
-    model = load_model(path, tmp_path)
+    model = load_model(path)
     target = tmp_path / "out" / model.name
     write_tree(target, render(model))
     return target

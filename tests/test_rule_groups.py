@@ -7,7 +7,7 @@ import re
 import pytest
 import yaml
 
-from conftest import MINIMAL_SPEC, ROOT, SPECS
+from conftest import MINIMAL_SPEC, SPECS
 from gpuobs.generate import load_model
 from gpuobs.generators import rules
 from gpuobs.generators.rules import CONFIGURATION_GROUPS, EVALUATION_ORDER, SLOW, STATIC, generate, tier_interval
@@ -25,7 +25,7 @@ def model_of(tmp_path, **extra):
 
 @pytest.mark.parametrize("spec", SPECS, ids=lambda p: p.name)
 def test_fast_alerts_read_nothing_recorded_by_another_evaluation(spec):
-    model = load_model(spec, ROOT / "generated")
+    model = load_model(spec)
     groups = groups_of(model)
     recorded_in = {r["record"]: g["name"] for g in groups for r in g["rules"] if "record" in r}
     (fast,) = [g for g in groups if g["name"] == "gpuobs.alerts"]
@@ -42,7 +42,7 @@ def test_fast_alerts_read_nothing_recorded_by_another_evaluation(spec):
 
 @pytest.mark.parametrize("spec", SPECS, ids=lambda p: p.name)
 def test_critical_alerts_run_every_evaluation_and_slow_warnings_later(spec):
-    model = load_model(spec, ROOT / "generated")
+    model = load_model(spec)
     where = {r["alert"]: g["name"] for g in groups_of(model) for r in g["rules"] if "alert" in r}
     for alert in model.alerts:
         if alert.name not in where or alert.name == rules.BLIND_ALERT:

@@ -656,6 +656,6 @@ def test_ipv6_address_becomes_a_bracketed_target(tmp_path):
     from gpuobs.generate import load_model, render
     data = base()
     host(data).update(address="fd00::1")
-    files = render(load_model(write_yaml(tmp_path, data), tmp_path))
+    files = render(load_model(write_yaml(tmp_path, data)))
     config = yaml.safe_load(files["prometheus/prometheus.yml"])
     assert config["scrape_configs"][0]["static_configs"][0]["targets"] == ["[fd00::1]:9400"]

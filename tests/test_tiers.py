@@ -127,14 +127,14 @@ def test_python_spec_builds_the_tiers_from_classes(tmp_path):
         "                  RemoteWrite(url='https://lts.example/push', bearer_token_file='/t')]))],\n"
         "              hosts=[Host(name='h1', cluster='c1', gpus=Gpus(model='L4', count=1))],\n"
         "              global_=GlobalTier())\n")
-    model = load_model(path, tmp_path)
+    model = load_model(path)
     assert model.global_tier is not None and model.servers[0].remote_write[0].bearer_token_file == "/t"
 
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp("tiers")
-    model = load_model(write(tmp_path, BASE), tmp_path)
+    model = load_model(write(tmp_path, BASE))
     return model, render(model)
 
 
@@ -197,7 +197,7 @@ def test_the_global_tier_has_everything_its_rules_and_the_fleet_overview_read(fi
 
 def test_a_fleet_with_one_prometheus_keeps_its_layout(tmp_path):
     data = changed(BASE, lambda d: (d.pop("global"), [cl.pop("prometheus") for cl in d["clusters"]]))
-    model = load_model(write(tmp_path, data), tmp_path)
+    model = load_model(write(tmp_path, data))
     out = render(model)
     assert not model.per_cluster
     assert sorted(p for p in out if p.startswith("prometheus/")) == [
@@ -208,7 +208,7 @@ def test_a_fleet_with_one_prometheus_keeps_its_layout(tmp_path):
 
 
 def test_per_cluster_servers_without_a_global_tier_still_get_the_fleet_rules(tmp_path):
-    model = load_model(write(tmp_path, changed(BASE, lambda d: d.pop("global"))), tmp_path)
+    model = load_model(write(tmp_path, changed(BASE, lambda d: d.pop("global"))))
     out = render(model)
     assert "prometheus/rules/fleet.yml" in out and "prometheus/tests/fleet.yml" in out
     assert not [p for p in out if p.startswith("prometheus/global/")]
