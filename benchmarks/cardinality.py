@@ -106,7 +106,7 @@ def global_tier(hosts: int, clusters: int, gpus_per_host: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "cardinality.yaml"
         path.write_text(yaml.safe_dump(spec))
-        model = load_model(path, tmp)
+        model = load_model(path)
     files = render(model)
     federated = set(federated_names(model))
     gpus_per_cluster = hosts * gpus_per_host // clusters

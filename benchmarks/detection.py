@@ -75,7 +75,7 @@ def fleet(tmp: Path):
                               "node_exporter_port": first["node_exporter_port"] + i})
     path = tmp / "detection.yaml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
-    model = load_model(path, tmp / "out")
+    model = load_model(path)
     generate([path], tmp / "out")
     return path, model, tmp / "out" / model.name
 

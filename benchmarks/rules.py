@@ -225,7 +225,7 @@ def run_size(gpus: int, args, tmp: Path) -> None:
     spec = {**fleet_spec(hosts), "prometheus": {"scrape_interval": interval, "evaluation_interval": interval}}
     spec_path = tmp / f"bench-{hosts}.yaml"
     spec_path.write_text(yaml.safe_dump(spec, sort_keys=False))
-    model = load_model(spec_path, tmp / "out")
+    model = load_model(spec_path)
     generate([spec_path], tmp / "out")
     folder = tmp / "out" / model.name
     reference_group = add_reference_rule(folder)

@@ -33,10 +33,20 @@ class AlertDef:
     # Which GPU models the alert concerns: all, or only those with NVLink, row remapping (Ampere
     # and later) or page retirement (Volta).
     applies_to: str = "all"
+    # Off unless the spec names it under `alerts:`: its signal is normal operation on many fleets.
+    on_by_default: bool = True
 
     def concerns(self, gpu) -> bool:
         """Whether the alert is about GPUs of this model (a gpus.GpuModel) at all."""
         return {"all": True, "nvlink": gpu.nvlink_links > 0, "row_remapping": gpu.row_remapping}[self.applies_to]
+
+
+def is_enabled(definition: AlertDef, override) -> bool:
+    """As the spec's override (its `enabled`) says; an alert the spec does not name, as the catalog
+    says. Naming an alert that is off by default turns it on, so an override is never inert."""
+    if override is None:
+        return definition.on_by_default
+    return override.enabled is not False
 
 
 BLIND_ALERT = "GPUAlertBlind"
@@ -77,9 +87,12 @@ ALERTS: tuple[AlertDef, ...] = (
              "GPU clocks cut by hardware",
              f"{_GPU} has a hardware slowdown, hardware thermal or power brake clock event active.",
              needs=(("clock_event_active", "clock_event_reasons"),)),
-    AlertDef("GPUMemoryPressure", "memory", "warning", "notify", "60s",
+    # Caching allocators (PyTorch, JAX) and inference servers hold nearly all framebuffer memory
+    # by design, so on ML fleets a full framebuffer is a busy GPU, not pressure: see the runbook.
+    AlertDef("GPUMemoryPressure", "memory", "warning", "notify", "5m",
              "GPU framebuffer almost full",
-             f"{_GPU} has {_VALUE}% of its framebuffer in use.", needs=(("fb_used",), ("fb_free",))),
+             f"{_GPU} has {_VALUE}% of its framebuffer in use.", needs=(("fb_used",), ("fb_free",)),
+             on_by_default=False),
     AlertDef("GPUXidQuarantine", "xid", "critical", "quarantine", "0s",
              "XID error that takes the GPU out of service",
              f"{_GPU} raised XID {{{{ $labels.xid }}}}; the GPU needs to be taken out of service and inspected.",

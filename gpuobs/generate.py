@@ -25,10 +25,10 @@ GENERATORS = (prometheus.generate, federation.generate, rules.generate, promtest
               grafana.generate, kubernetes.generate, dcgm_counters.generate)
 
 
-def load_model(spec_path: str | Path, out_dir: str | Path | None = None) -> FleetModel:
+def load_model(spec_path: str | Path) -> FleetModel:
     """The spec's model. Headers name the spec by its file name alone: any folder in it (relative to
     the output, the working directory or a repository root) would make the bytes depend on where the
-    command runs or where a checkout keeps its .git. `out_dir` is unused, still taken for benchmarks/."""
+    command runs or where a checkout keeps its .git."""
     spec_path = Path(spec_path)
     fleet = load_spec(spec_path)
     return build_model(fleet, fleet.name or spec_path.stem, spec_path.name)

@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 
 from gpuobs import links
-from gpuobs.alerts import ALERTS, AlertDef
+from gpuobs.alerts import ALERTS, AlertDef, is_enabled
 from gpuobs.catalog import (
     DCGM_DEFAULT_COUNTERS,
     DCGM_EXPORTER,
@@ -286,7 +286,7 @@ def build_model(fleet: Fleet, name: str, source: str) -> FleetModel:
                 owner[host.name] = team.name
     cluster_labels = {c.name: tuple(sorted(c.labels.items())) for c in fleet.clusters}
     models = known_models(fleet)
-    enabled = [d for d in ALERTS if d.name not in fleet.alerts or fleet.alerts[d.name].enabled]
+    enabled = [d for d in ALERTS if is_enabled(d, fleet.alerts.get(d.name))]
     cluster_exporter = {c.name: c.exporter for c in fleet.clusters}
     keys = [_setup_key(h.exporter or cluster_exporter[h.cluster], enabled) for h in fleet.hosts]
     setups = _setups(keys)
@@ -311,7 +311,7 @@ def build_model(fleet: Fleet, name: str, source: str) -> FleetModel:
     alerts = []
     for definition in ALERTS:
         override = fleet.alerts.get(definition.name)
-        if override is not None and not override.enabled:
+        if not is_enabled(definition, override):
             continue
         alerts.append(Alert(
             definition=definition,

@@ -70,3 +70,29 @@ def test_tier_intervals_scale_with_the_evaluation_interval_and_stay_inside_the_l
     intervals = {g["name"]: g.get("interval") for g in groups_of(model)}
     assert intervals["gpuobs.thresholds"] == intervals["gpuobs.inventory"] == intervals["gpuobs.health"] == static
     assert intervals["gpuobs.aggregates"] == intervals["gpuobs.gpu"] == slow
+
+
+def recorded_where(model, name: str) -> list[str]:
+    return [g["name"] for g in groups_of(model) for r in g["rules"] if r.get("record") == name]
+
+
+def alerts(model) -> set[str]:
+    return {a.name for a in model.alerts}
+
+
+def test_an_alert_off_by_default_is_on_when_the_spec_names_it(tmp_path):
+    assert "GPUMemoryPressure" not in alerts(model_of(tmp_path))
+    assert "GPUMemoryPressure" in alerts(model_of(tmp_path, alerts={"GPUMemoryPressure": {"for": "10m"}}))
+    assert "GPUMemoryPressure" in alerts(model_of(tmp_path, alerts={"GPUMemoryPressure": {"enabled": True}}))
+    assert "GPUMemoryPressure" not in alerts(model_of(tmp_path, alerts={"GPUMemoryPressure": {"enabled": False}}))
+    assert "GPUThermalWarning" not in alerts(model_of(tmp_path, alerts={"GPUThermalWarning": {"enabled": False}}))
+
+
+@pytest.mark.parametrize("override, group", [
+    (None, "gpuobs.gpu"),  # off by default: only dashboards, health and aggregates read the share
+    ({"enabled": True}, "gpuobs.gpu"),  # its 5m default runs in the slow tier
+    ({"for": "1m"}, "gpuobs.alerts"),  # a fast alert reads it in the fast group, recorded just before
+])
+def test_the_framebuffer_share_is_recorded_where_its_fastest_reader_runs(tmp_path, override, group):
+    model = model_of(tmp_path, **({"alerts": {"GPUMemoryPressure": override}} if override else {}))
+    assert recorded_where(model, "gpu:framebuffer_used:ratio") == [group]

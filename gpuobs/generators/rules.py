@@ -275,20 +275,50 @@ def _used_share(used: str, free: str) -> str:
     return f"1 / (1 + {free} / {used})"
 
 
+def _framebuffer_share(model: FleetModel) -> list[dict]:
+    """Per MIG instance: each has its own framebuffer share; workload labels are shed."""
+    return _recorder(model)("gpu:framebuffer_used:ratio", lambda n: (
+        n.per_instance(_used_share(sel(n.fb_used, n.job), sel(n.fb_free, n.job)))
+        if n.serves("fb_used") and n.serves("fb_free") else None))
+
+
+def _read_fast(model: FleetModel, alert: str) -> bool:
+    """Whether `alert` is enabled and runs in the fast group, so what it reads is recorded there."""
+    return any(a.name == alert and not is_slow(model, a) for a in model.alerts)
+
+
 def signal_rules(model: FleetModel) -> list[dict]:
-    """The per-GPU series the fast alerts read that no raw series gives: each GPU's framebuffer
-    share and the GPUs reporting per host. Rules of a group run in order, so the alerts after them
+    """The per-GPU series the fast alerts read that no raw series gives: the GPUs reporting per
+    host, those past their warning temperature or power, and (for a fast GPUMemoryPressure) each
+    GPU's framebuffer share. Rules of a group run in order, so the alerts after them
     in the same group see this evaluation's values, not the last one's. Everything else the
     alerts read is raw (filtered, then reduced per GPU) or configuration."""
     record = _recorder(model)
-    # Per MIG instance: each has its own framebuffer share; workload labels are shed.
-    rules = record("gpu:framebuffer_used:ratio", lambda n: (
-        n.per_instance(_used_share(sel(n.fb_used, n.job), sel(n.fb_free, n.job)))
-        if n.serves("fb_used") and n.serves("fb_free") else None))
+    rules = _framebuffer_share(model) if _read_fast(model, "GPUMemoryPressure") else []
     # GPUs reporting per host, for GPUMissing: a GPU gone from the scrape counts at once.
     h = model.prometheus.host_label
     rules += record(HOST_GPUS, lambda n: f"count by (cluster, {h}) ({_presence(n)})")
+    for key, (name, _, _) in PAST_WARNING.items():
+        rules += record(name, _served(key, lambda n, key=key: _past_warning(n, key)))
     return rules
+
+
+# The GPUs past their warning threshold, recorded every evaluation (usually none): the warning
+# alert reads them as they are, and the critical alert (its threshold is higher, the spec checks
+# the order) compares only them with its own, instead of reading every GPU's reading again.
+# {raw key: (recorded name, comparison, threshold name with {} for the level)}
+PAST_WARNING = {
+    "gpu_temp": ("gpu:temperature_past_warning:celsius", ">=", "gpu:temperature_{}_threshold:celsius"),
+    "power_usage": ("gpu:power_usage_past_warning:watts", ">", "gpu:power_{}_threshold:watts"),
+}
+
+
+def _past_warning(n: Names, key: str) -> str:
+    """A setup's raw `key` past its per-GPU warning threshold, filtered before the per-GPU
+    reduction: the comparison passes few series, and it reads this scrape's value."""
+    _, op, threshold = PAST_WARNING[key]
+    past = f" {op} on (cluster, {n.host}, gpu) group_left () {sel(threshold.format('warning'), n.job)}"
+    return n.per_gpu(n.raw(key) + past) if n.profile.has_label("gpu") else n.gpu(key) + past
 
 
 def gpu_rules(model: FleetModel) -> list[dict]:
@@ -298,6 +328,7 @@ def gpu_rules(model: FleetModel) -> list[dict]:
     record = _recorder(model)
     rules = record("gpu:temperature:celsius", _served("gpu_temp", lambda n: n.gpu("gpu_temp")))
     rules += record("gpu:power_usage:watts", _served("power_usage", lambda n: n.gpu("power_usage")))
+    rules += [] if _read_fast(model, "GPUMemoryPressure") else _framebuffer_share(model)
     rules += record(PRESENT, _presence)
     rules += record("gpu:utilization:ratio", lambda n: _utilization(n, model))
     if any(n.serves("power_usage") for n in names_of(model)):
@@ -343,7 +374,10 @@ def _hw_throttle(n: Names, active_only: bool = False) -> str | None:
         flags = sel(n.clock_event_active, n.job, f"reason=~{quote('|'.join(HW_THROTTLE_REASONS))}")
         return f"max without (reason, {n.dropped}) ({flags}{flag})"
     if n.serves("clock_event_reasons"):
-        mask = n.gpu("clock_event_reasons")
+        # For the alert, only masks with a hardware bit possibly set (at least the lowest one) go
+        # through the arithmetic, which copies every series it touches.
+        lowest = min(CLOCK_EVENT_BITS[r] for r in HW_THROTTLE_REASONS)
+        mask = n.gpu("clock_event_reasons", where=f">= {lowest}" if active_only else "")
         bits = " + ".join(f"(floor({mask} / {CLOCK_EVENT_BITS[r]}) % 2)" for r in HW_THROTTLE_REASONS)
         return f"({bits}) > bool 0{flag}"
     return None
@@ -384,11 +418,14 @@ def health_rules(model: FleetModel) -> list[dict]:
             parts.append(f"clamp(1 - {n.gpu_increase('ecc_sbe_volatile', '1h')} / 100, 0, 1)")
         if parts:
             ecc.append("\nor\n".join(parts))
+    critical, warning = threshold_of(model, "power_critical_ratio"), threshold_of(model, "power_warning_ratio")
     components = {
         # Degrees to the critical threshold: for a GPU reporting its margin, the margin itself.
         "thermal": "clamp((gpu:temperature_critical_threshold:celsius - gpu:temperature:celsius) / 15, 0, 1)",
-        "power": "clamp(\n  (gpu:power_critical_threshold:watts - gpu:power_usage:watts)\n"
-                 "  / (gpu:power_critical_threshold:watts - gpu:power_warning_threshold:watts),\n  0, 1\n)",
+        # From warning (1) to critical (0); both thresholds are fractions of the limit, so one
+        # recorded ratio gives it: (c·L - P) / (c·L - w·L) = (c - P/L) / (c - w).
+        "power": by_model(model.gpu_models, lambda g: (critical(g), warning(g)), lambda m, v: (
+            f"clamp(({num(v[0])} - {sel('gpu:power_usage:ratio_of_limit', m)}) / ({num(v[0])} - {num(v[1])}), 0, 1)")),
         # The fullest MIG instance speaks for its GPU.
         "memory": f"min without ({', '.join(_all_mig_labels(model))}) "
                   "(clamp((1 - gpu:framebuffer_used:ratio) / 0.1, 0, 1))",
@@ -675,21 +712,6 @@ def alert_expressions(model: FleetModel) -> dict[str, str]:
     up = sel("up", exporter_jobs(model))
     temp = "gpu:temperature:celsius"
 
-    def over(key: str, op: str, threshold: str) -> str:
-        """Each setup's raw `key` past the per-GPU `threshold`, filtered before the per-GPU
-        reduction: the comparison passes few series, and the alert reads this scrape's value."""
-        clauses = []
-        for n in ns:
-            if n.serves(key):
-                past = f" {op} on (cluster, {h}, gpu) group_left () {sel(threshold, n.job)}"
-                clauses.append(n.per_gpu(n.raw(key) + past) if n.profile.has_label("gpu") else n.gpu(key) + past)
-        return union(clauses) if clauses else ""
-
-    def thermal(threshold: str) -> str:
-        """At or above the threshold in degrees, which for a GPU reporting its margin to T.Limit
-        is T.Limit less the margin threshold (so at margin 0 the critical alert fires)."""
-        return over("gpu_temp", ">=", f"gpu:temperature_{threshold}_threshold:celsius")
-
     def horizon_prediction(matcher: str, horizon: str) -> str:
         """Only near the limit: a GPU warming up after a job starts rises steeply far below it."""
         series = sel(temp, matcher)
@@ -697,6 +719,13 @@ def alert_expressions(model: FleetModel) -> dict[str, str]:
         return (f"predict_linear({series}[10m], {int(seconds(horizon))}) >= {critical}\n"
                 f"and {series} <= {critical}\n"
                 f"and {series} >= {critical} - {PREDICTION_NEAR_CELSIUS}")
+
+    def past_warning(key: str, level: str) -> str:
+        """The GPUs past their warning threshold, and with `level` those of them past that one."""
+        name, op, threshold = PAST_WARNING[key]
+        if not any(n.serves(key) for n in ns):
+            return ""
+        return f"{name} {op} {threshold.format(level)}" if level else name
 
     def per_setup(key: str, build, alert: str | None = None) -> str:
         """`build(names, models)` for every setup serving `key`, over the models `alert` concerns."""
@@ -720,12 +749,12 @@ def alert_expressions(model: FleetModel) -> dict[str, str]:
                    f"({ns[0].inventory_expected_gpus} > bool 0)\nor\n(\n{shortfall}\n"
                    f"  unless on (cluster, {h}) ({gpu_lost})\n)")
     exprs = {
-        "GPUThermalWarning": thermal("warning"),
-        "GPUThermalCritical": thermal("critical"),
+        "GPUThermalWarning": past_warning("gpu_temp", ""),
+        "GPUThermalCritical": past_warning("gpu_temp", "critical"),
         "GPUThermalCriticalPredicted": by_model(all_models, threshold_of(model, "thermal_prediction_horizon"),
                                                 horizon_prediction),
-        "GPUPowerSpike": over("power_usage", ">", "gpu:power_warning_threshold:watts"),
-        "GPUPowerCritical": over("power_usage", ">", "gpu:power_critical_threshold:watts"),
+        "GPUPowerSpike": past_warning("power_usage", ""),
+        "GPUPowerCritical": past_warning("power_usage", "critical"),
         "GPUEccCorrectableSpike": per_setup("ecc_sbe_volatile", lambda n, models: by_model(
             models, threshold_of(model, "ecc_correctable_warning"),
             lambda m, v: n.gpu_increase("ecc_sbe_volatile", matcher=m, where=f">= {num(v)}"))),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from gpuobs.alerts import ALERTS
+from gpuobs.alerts import ALERTS, is_enabled
 from gpuobs.catalog import DCGM_LABELS, NVIDIA_SMI_LABELS
 from gpuobs.errors import Problem
 from gpuobs.spec.schema import Fleet
@@ -22,7 +22,7 @@ def enabled_alerts(fleet: Fleet):
     """(alert, severity in force) for every alert the spec leaves enabled."""
     for alert in ALERTS:
         override = fleet.alerts.get(alert.name)
-        if override is None or override.enabled:
+        if is_enabled(alert, override):
             yield alert, (override and override.severity) or alert.severity
 
 

@@ -205,7 +205,7 @@ class Thresholds(Strict):
 
 
 class AlertOverride(Strict):
-    enabled: bool = True
+    enabled: bool | None = None  # None: on (an alert off by default is turned on by naming it)
     severity: Literal[SEVERITIES] | None = None  # type: ignore[valid-type]
     for_: Duration | None = Field(None, alias="for")
     labels: Labels = Field(default_factory=dict)
