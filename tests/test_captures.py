@@ -1,12 +1,13 @@
 """The generated rules on REAL exporter output: every vendored capture in tests/captures/.
 
 For each capture the test writes a spec describing one host that matches it (exporter kind and
-major version; for dcgm-exporter, `counters:` = the DCGM field families the capture serves; the
-GPU model whose NVML name is the capture's modelName; a MIG layout matching its instances; the
-count of distinct GPUs; every alert on, GPUMemoryPressure too), generates the output, and builds
-ONE promtool test file whose input series are the capture's own samples, with the host's target
-labels plus job/instance added as Prometheus' scrape adds them, each held flat for 20 minutes (the energy counter rises by the
-GPU's power draw each 15s, as on a real GPU). promtool then proves, at 15m (past every `for`),
+major version; for dcgm-exporter, `counters:` = the DCGM field families the capture serves; the GPU
+model whose NVML name is the capture's modelName; a MIG layout matching its instances; the count of
+distinct GPUs; every alert on, GPUMemoryPressure too), generates the output, and builds ONE
+promtool test file whose input series are the capture's own samples, with the host's target labels
+plus job/instance added as Prometheus' scrape adds them, each held flat for 20 minutes (the energy
+counter rises by the GPU's power draw each 15s, as on a real GPU). promtool then proves, at 15m
+(past every `for`),
 every alert name of the generated rule file with exact labels and annotations:
 
 1. healthy: nothing fires but the GPUAlertBlind instances the profile implies (one per GPU and
