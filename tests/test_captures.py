@@ -7,8 +7,7 @@ distinct GPUs; every alert on, GPUMemoryPressure too), generates the output, and
 promtool test file whose input series are the capture's own samples, with the host's target labels
 plus job/instance added as Prometheus' scrape adds them, each held flat for 20 minutes (the energy
 counter rises by the GPU's power draw each 15s, as on a real GPU). promtool then proves, at 15m
-(past every `for`),
-every alert name of the generated rule file with exact labels and annotations:
+(past every `for`), every alert name of the generated rule file with exact labels and annotations:
 
 1. healthy: nothing fires but the GPUAlertBlind instances the profile implies (one per GPU and
    blinded alert whose missing series the capture lacks, from `blind_rules(model)`), and what the
