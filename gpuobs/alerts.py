@@ -83,7 +83,8 @@ ALERTS: tuple[AlertDef, ...] = (
              "Uncorrectable ECC error",
              f"{_GPU} logged {_VALUE} uncorrectable (double-bit) ECC errors in the last 5 minutes; "
              "its work may have read corrupt memory.", needs=(("ecc_dbe_volatile",),)),
-    AlertDef("GPUThrottling", "throttle", "warning", "notify", "30s",
+    # 5m: a brief slowdown (a power brake on a supply transient) is the hardware protecting itself.
+    AlertDef("GPUThrottling", "throttle", "warning", "notify", "5m",
              "GPU clocks cut by hardware",
              f"{_GPU} has a hardware slowdown, hardware thermal or power brake clock event active.",
              needs=(("clock_event_active", "clock_event_reasons"),)),
