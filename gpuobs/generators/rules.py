@@ -745,9 +745,9 @@ def alert_expressions(model: FleetModel) -> dict[str, str]:
     missing = f"(\n{shortfall}\n)"
     if lost:
         gpu_lost = union([n.gpu("gpu_up", where="== 0") for n in lost])
+        # `or on (cluster, host)`: a host's shortfall only where no lost GPU of it is named.
         missing = (f"(1 - ({gpu_lost}))\n* on (cluster, {h}) group_left (gpu_model)\n"
-                   f"({ns[0].inventory_expected_gpus} > bool 0)\nor\n(\n{shortfall}\n"
-                   f"  unless on (cluster, {h}) ({gpu_lost})\n)")
+                   f"({ns[0].inventory_expected_gpus} > bool 0)\nor on (cluster, {h})\n(\n{shortfall}\n)")
     exprs = {
         "GPUThermalWarning": past_warning("gpu_temp", ""),
         "GPUThermalCritical": past_warning("gpu_temp", "critical"),
