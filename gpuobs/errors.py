@@ -2,7 +2,36 @@
 
 from __future__ import annotations
 
+import re
+import reprlib
 from dataclasses import dataclass
+
+SHOWN = 200  # characters of a value that one message quotes at most
+# 'user:password@' in a URL (or host:port), which no message may repeat.
+_CREDENTIALS = re.compile(r"(?<=//)[^/@\s]*@|^[^/@\s:]*:[^/@\s]*@")
+
+
+def _quoting() -> reprlib.Repr:
+    quoting = reprlib.Repr()
+    quoting.maxstring = quoting.maxother = SHOWN
+    quoting.maxlevel, quoting.maxlist, quoting.maxdict = 2, 4, 4
+    return quoting
+
+
+_QUOTING = _quoting()
+
+
+def shown(value) -> str:
+    """A value as a message quotes it: escaped (a line break shows as \\n), credentials masked, at
+    most SHOWN characters with '...' for the rest, however big the value a hostile spec holds."""
+    if isinstance(value, str):
+        value = _CREDENTIALS.sub("***@", value)
+    return clipped(_QUOTING.repr(value))
+
+
+def clipped(text: str, limit: int = SHOWN) -> str:
+    """Text a message repeats (an exception's own message), cut to `limit` characters."""
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 class GpuobsError(Exception):
@@ -29,10 +58,16 @@ class SpecError(GpuobsError):
     def render(self) -> str:
         lines = []
         for p in self.problems:
-            where = f"{self.source}: {p.path}: " if p.path else f"{self.source}: "
+            where = f"{self.source}: {_one_line(p.path)}: " if p.path else f"{self.source}: "
             suffix = f" (line {p.line})" if p.line else ""
             lines.append(f"{where}{p.message}{suffix}")
         return "\n".join(lines)
+
+
+def _one_line(path: str) -> str:
+    """A path as one short line, whatever keys a spec used in it (cross-checks name keys as given);
+    room for a quoted key of SHOWN characters and the path around it."""
+    return clipped(path if path.isprintable() else path.encode("unicode_escape").decode("ascii"), 2 * SHOWN)
 
 
 class ToolError(GpuobsError):

@@ -80,7 +80,7 @@ CASES = [
      "alertmanager.inhibit_rules[0].source.service", "the rule would never match"),
     ("inhibition-without-equal", lambda d: am(d).update(
         inhibit_rules=[{"source": {"alertname": "GPUMissing"}, "target": {"severity": "warning"}, "equal": []}]),
-     "alertmanager.inhibit_rules[0].equal", "List should have at least 1 item"),
+     "alertmanager.inhibit_rules[0].equal", "must list at least one item"),
     ("unknown-mute-interval", lambda d: am(d)["routing"].update(mute_warnings_outside="office"),
      "alertmanager.routing.mute_warnings_outside", "unknown time interval 'office'; known: none"),
     ("bad-weekday", lambda d: am(d).update(time_intervals=[{"name": "office", "weekdays": ["monday:fri"]}]),
@@ -89,7 +89,7 @@ CASES = [
      "alertmanager.time_intervals[0].location", "unknown time zone 'Mars/Base'"),
     ("bad-time", lambda d: am(d).update(time_intervals=[{"name": "office", "times": [
         {"start_time": "8:00", "end_time": "18:00"}]}]),
-     "alertmanager.time_intervals[0].times[0].start_time", "String should match pattern"),
+     "alertmanager.time_intervals[0].times[0].start_time", "does not have the required form"),
     ("group-by-a-label-no-alert-carries", lambda d: am(d)["routing"].update(group_by=["datacenter"]),
      "alertmanager.routing.group_by[0]", "no gpuobs alert carries label 'datacenter'"),
     ("team-receivers-without-alertmanager", lambda d: (

@@ -24,9 +24,11 @@ CASES = [
     ("unknown-unit", lambda d: grafana(d)["dashboards"][0]["panels"][0].update(unit="kelvins"),
      "grafana.dashboards[0].panels[0].unit", "unknown Grafana unit 'kelvins'; known: none, short, percent"),
     ("angular-panel-type", lambda d: grafana(d)["dashboards"][0]["panels"][0].update(type="graph"),
-     "grafana.dashboards[0].panels[0].type", "Input should be 'timeseries', 'stat', 'gauge'"),
+     "grafana.dashboards[0].panels[0].type", "must be 'timeseries', 'stat', 'gauge'"),
     ("unknown-dashboard-to-extend", lambda d: grafana(d)["panels"].update(overview=[PANEL]),
-     "grafana.panels.overview", "Input should be 'fleet-overview', 'gpu-detail', 'health' or 'monitoring'"),
+     "grafana.panels.overview", "unknown key 'overview'; did you mean 'fleet-overview'?"),
+    ("unknown-dashboard-to-extend-far-from-any", lambda d: grafana(d)["panels"].update(power=[PANEL]),
+     "grafana.panels.power", "unknown key 'power'; allowed: fleet-overview, gpu-detail, health, monitoring"),
     ("duplicate-custom-titles", lambda d: grafana(d)["dashboards"].append(
         {"title": "Capacity", "uid": "other", "panels": [PANEL]}),
      "grafana.dashboards[1].title", "title 'Capacity' is also the title of grafana.dashboards[0]"),
@@ -41,12 +43,12 @@ CASES = [
     ("title-whose-uid-collides", lambda d: grafana(d)["dashboards"][0].update(title="Health"),
      "grafana.dashboards[0].title", "dashboard uid 'gpuobs-g-health' is also the generated health dashboard"),
     ("uid-too-long", lambda d: grafana(d)["dashboards"][0].update(uid="x" * 41),
-     "grafana.dashboards[0].uid", "String should match pattern"),
+     "grafana.dashboards[0].uid", "does not have the required form ^[A-Za-z0-9_-]{1,40}$"),
     ("bad-colour", lambda d: grafana(d)["dashboards"][0]["panels"][0].update(
         thresholds=[{"value": 1, "color": "reddish"}]),
      "grafana.dashboards[0].panels[0].thresholds[0].color", "'reddish' is not a Grafana colour"),
     ("dashboard-without-panels", lambda d: grafana(d)["dashboards"][0].update(panels=[]),
-     "grafana.dashboards[0].panels", "List should have at least 1 item"),
+     "grafana.dashboards[0].panels", "must list at least one item"),
 ]
 
 

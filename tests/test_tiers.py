@@ -46,11 +46,12 @@ def rw(data, i=0):
 
 CASES = [
     ("remote-write-url-not-http", lambda d: rw(d).update(url="ftp://lts.example/push"),
-     "clusters[1].prometheus.remote_write[0].url", "'ftp://lts.example/push' is not an http(s) URL"),
+     "clusters[1].prometheus.remote_write[0].url", "a remote_write URL is not an http(s) URL"),
     ("remote-write-url-without-scheme", lambda d: rw(d).update(url="lts.example/api/v1/push"),
      "clusters[1].prometheus.remote_write[0].url", "is not an http(s) URL"),
     ("remote-write-url-with-credentials", lambda d: rw(d).update(url="https://u:pw@lts.example/push"),
-     "clusters[1].prometheus.remote_write[0].url", "must not carry credentials; use basic_auth or bearer_token_file"),
+     "clusters[1].prometheus.remote_write[0].url",
+     "must not carry credentials (user:password@); use basic_auth or bearer_token_file"),
     ("inline-bearer-token", lambda d: rw(d).update(bearer_token="s3cret"),
      "clusters[1].prometheus.remote_write[0].bearer_token",
      "'bearer_token' would put a secret into the spec; write it to a file and give bearer_token_file instead"),

@@ -19,7 +19,7 @@ from gpuobs.catalog import DCGM_NAMES
 from gpuobs.generators import grafana_model, rules
 from gpuobs.generators.rules import TOP_GPUS
 from gpuobs.model import FleetModel
-from gpuobs.promql import sel
+from gpuobs.promql import quote, sel
 
 DATASOURCE_UID = "gpuobs-prometheus"
 EXPECTED_GPUS = DCGM_NAMES["inventory_expected_gpus"]  # recorded by the generated rules, every profile
@@ -230,7 +230,7 @@ class Dashboards:
         drawn = {"custom": {"thresholdsStyle": {"mode": "dashed"}}}
         model_panels = [] if shared else [
             Panel("timeseries", f"Temperature of {gpu.key} GPUs against their thresholds",
-                  self.served(legend, "gpu_temp", f'modelName="{gpu.nvml_name}"', per_gpu=True),
+                  self.served(legend, "gpu_temp", f"modelName={quote(gpu.nvml_name)}", per_gpu=True),
                   unit="celsius", w=12, steps=steps, defaults=drawn)
             for gpu, steps in per_model.items()]
         on_off = {"mappings": [{"type": "value", "options": {"0": {"text": "off", "color": "green"},
@@ -451,9 +451,9 @@ def dashboards(model: FleetModel) -> dict[str, dict]:
                                        panels, _variables(model, VARIABLES[key], CLUSTER_SERIES.get(key)),
                                        ["gpuobs", fleet_tag])
     for custom in grafana.dashboards if grafana else []:
-        uid = custom.uid or model.dashboard_uid(links.slug(custom.title))
-        out[f"custom-{links.slug(custom.title)}.json"] = dashboard(
-            model, custom.title, uid, builder.custom(custom.panels),
+        out[links.custom_dashboard_file(custom.title)] = dashboard(
+            model, custom.title, links.custom_dashboard_uid(model.name, custom.title, custom.uid),
+            builder.custom(custom.panels),
             _variables(model, ("cluster", "host", "gpu")), ["gpuobs", fleet_tag, *custom.tags])
     return out
 

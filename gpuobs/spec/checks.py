@@ -17,12 +17,12 @@ from gpuobs.catalog import (
     WORKLOAD_LABELS,
 )
 from gpuobs.dcgm_fields import DCGM_FIELDS
-from gpuobs.errors import Problem
+from gpuobs.errors import Problem, shown
 from gpuobs.spec.gpu_models import check_gpu_models, known_models
 from gpuobs.spec.grafana_checks import check_grafana
 from gpuobs.spec.kubernetes_checks import check_kubernetes
 from gpuobs.spec.routing_checks import check_alertmanager
-from gpuobs.spec.schema import Exporter, Fleet, seconds, unknown_model_message
+from gpuobs.spec.schema import NAME, Exporter, Fleet, seconds, unknown_model_message
 from gpuobs.spec.tier_checks import check_tiers
 from gpuobs.thresholds import resolved_thresholds
 
@@ -43,6 +43,9 @@ def cross_check(fleet: Fleet, fleet_name: str) -> list[Problem]:
     problems: list[Problem] = []
     add = lambda path, message: problems.append(Problem(path, message))  # noqa: E731
     reserved = reserved_labels(fleet)
+    if fleet.name is None and not NAME.fullmatch(fleet_name):
+        add("name", f"the fleet takes its name from the file's, {shown(fleet_name)}, which is not a valid name "
+            "(lower-case letters, digits, '.', '_' and '-'); set name: in the spec")
 
     clusters = [c.name for c in fleet.clusters]
     for i, name in _duplicates(clusters):
@@ -98,7 +101,7 @@ def cross_check(fleet: Fleet, fleet_name: str) -> list[Problem]:
     used_models = {h.gpus.model for h in fleet.hosts}
     for model, override in fleet.thresholds.items():
         if model not in models:
-            add(f"thresholds.{model}", f"unknown GPU model '{model}'; known: {', '.join(models)}")
+            add(f"thresholds.{model}", unknown_model_message(model, models))
             continue
         if model not in used_models:
             add(f"thresholds.{model}", f"no host has {model} GPUs; thresholds for it would never apply")
@@ -112,7 +115,7 @@ def cross_check(fleet: Fleet, fleet_name: str) -> list[Problem]:
 
     for name, override in fleet.alerts.items():
         if name not in ALERTS_BY_NAME:
-            add(f"alerts.{name}", f"unknown alert '{name}'; known: {', '.join(ALERTS_BY_NAME)}")
+            add(f"alerts.{name}", f"unknown alert {shown(name)}; known: {', '.join(ALERTS_BY_NAME)}")
             continue
         _check_labels(add, f"alerts.{name}.labels", override.labels, reserved)
 
@@ -126,9 +129,6 @@ def cross_check(fleet: Fleet, fleet_name: str) -> list[Problem]:
     if seconds(prom.exporter_stale_after) < seconds(prom.scrape_interval):
         add("prometheus.exporter_stale_after", f"{prom.exporter_stale_after} is shorter than scrape_interval "
             f"{prom.scrape_interval}; every exporter would count as stale between two scrapes")
-    for i, target in enumerate(fleet.prometheus.alertmanagers):
-        if "://" in target or ":" not in target:
-            add(f"prometheus.alertmanagers[{i}]", f"'{target}' must be host:port, without a scheme")
     return (problems + check_tiers(fleet) + check_alertmanager(fleet) + check_grafana(fleet, fleet_name)
             + check_kubernetes(fleet, fleet_name))
 
@@ -173,12 +173,12 @@ def _check_exporter(add, path, exporter: Exporter) -> None:
         if name not in DCGM_FIELDS and name not in DCGM_FIELD_KEYS:
             close = difflib.get_close_matches(name, sorted(DCGM_FIELDS), n=1)
             hint = f"; did you mean {close[0]}?" if close else ""
-            add(f"{path}.counters[{j}]", f"'{name}' is not a DCGM field dcgm-exporter knows{hint}")
+            add(f"{path}.counters[{j}]", f"{shown(name)} is not a DCGM field dcgm-exporter knows{hint}")
         if name == CLOCK_EVENTS_FIELD and exporter.version == 3:
             add(f"{path}.counters[{j}]", f"dcgm-exporter 3.x exits on {name}; it knows the field as "
                 f"{OLD_CLOCK_EVENTS_FIELD}")
     for j, name in _duplicates(exporter.counters):
-        add(f"{path}.counters[{j}]", f"'{name}' is listed twice")
+        add(f"{path}.counters[{j}]", f"{shown(name)} is listed twice")
 
 
 def _check_mig(add, path, gpus, model):
@@ -189,7 +189,7 @@ def _check_mig(add, path, gpus, model):
     chosen = []
     for j, name in enumerate(gpus.mig.profiles):
         if name not in known:
-            add(f"{path}.mig.profiles[{j}]", f"unknown MIG profile '{name}' for {gpus.model}; known: "
+            add(f"{path}.mig.profiles[{j}]", f"unknown MIG profile {shown(name)} for {gpus.model}; known: "
                 f"{', '.join(known)}")
         else:
             chosen.append(known[name])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from gpuobs.errors import Problem
+from gpuobs.errors import Problem, shown
 from gpuobs.gpus import GPU_MODELS, GpuModel, MigProfile
 from gpuobs.spec.schema import Fleet, GpuModelSpec
 
@@ -46,7 +46,7 @@ def check_gpu_models(fleet: Fleet) -> list[Problem]:
             else:
                 if m.nvml_name and not re.fullmatch(m.nvml_pattern, m.nvml_name):
                     problems.append(Problem(f"{path}.nvml_pattern", f"does not match its own nvml_name "
-                                            f"'{m.nvml_name}'"))
+                                            f"{shown(m.nvml_name)}"))
         if m.gpu_temp_warning >= m.gpu_temp_critical:
             problems.append(Problem(f"{path}.gpu_temp_warning", f"gpu_temp_warning must be below gpu_temp_critical "
                                     f"(given: {m.gpu_temp_warning:g} and {m.gpu_temp_critical:g})"))

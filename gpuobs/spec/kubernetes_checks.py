@@ -3,7 +3,7 @@ tolerations, requests within limits, and a Secret for every secret file a receiv
 
 from __future__ import annotations
 
-from gpuobs.errors import Problem
+from gpuobs.errors import Problem, shown
 from gpuobs.spec.kube import quantity_value
 from gpuobs.spec.schema import Exporter, Fleet, Receiver
 from gpuobs.spec.tier_checks import per_cluster
@@ -70,9 +70,9 @@ def check_kubernetes(fleet: Fleet, fleet_name: str) -> list[Problem]:
     if k.exporter is None and any(kinds[h.name].kind == "gpuobs" for h in fleet.hosts):
         add("kubernetes.exporter", "required: some hosts run gpuobs-exporter, which the kubernetes section "
             "deploys as a DaemonSet (image, node selector, ...)")
-    if "_" in fleet_name:
-        add("name", f"fleet name '{fleet_name}' names Kubernetes objects, which cannot contain '_'; "
-            "set a name with '-' instead")
+    if "_" in fleet_name or any(pair in fleet_name for pair in ("..", ".-", "-.")):
+        add("name", f"fleet name {shown(fleet_name)} names Kubernetes objects, which cannot contain '_', nor '.' "
+            "next to '.' or '-'; set a name with '-' instead")
     for part in ("prometheus_labels", "dashboard_labels"):
         for key in getattr(k, part):
             if key.startswith(OWN_LABEL_PREFIX):

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from gpuobs.alerts import ALERTS, is_enabled
 from gpuobs.catalog import DCGM_LABELS, NVIDIA_SMI_LABELS
-from gpuobs.errors import Problem
+from gpuobs.errors import Problem, shown
 from gpuobs.spec.schema import Fleet
 
 DISCARD_RECEIVER = "gpuobs-discard"
@@ -100,14 +100,14 @@ def check_alertmanager(fleet: Fleet) -> list[Problem]:
         for j, days in enumerate(interval.weekdays):
             if any(day not in WEEKDAYS for day in days.split(":")) or days.count(":") > 1:
                 add(f"alertmanager.time_intervals[{i}].weekdays[{j}]",
-                    f"'{days}' is not a weekday or a range like monday:friday")
+                    f"{shown(days)} is not a weekday or a range like monday:friday")
         for j, times in enumerate(interval.times):
             if times.start_time >= times.end_time:
                 add(f"alertmanager.time_intervals[{i}].times[{j}]", "start_time must be before end_time")
         try:
             ZoneInfo(interval.location)
         except (ZoneInfoNotFoundError, ValueError):
-            add(f"alertmanager.time_intervals[{i}].location", f"unknown time zone '{interval.location}'")
+            add(f"alertmanager.time_intervals[{i}].location", f"unknown time zone {shown(interval.location)}")
     if routing.mute_warnings_outside is not None and routing.mute_warnings_outside not in intervals:
         add("alertmanager.routing.mute_warnings_outside",
             f"unknown time interval '{routing.mute_warnings_outside}'; known: {', '.join(intervals) or 'none'}")

@@ -15,32 +15,72 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from gpuobs.alerts import ACTIONS, SEVERITIES
 from gpuobs.alerts import BY_NAME as ALERTS_BY_NAME
 from gpuobs.catalog import GPUOBS, KINDS
+from gpuobs.errors import shown
 from gpuobs.gpus import GPU_MODELS
 from gpuobs.spec import kube
+from gpuobs.spec.recording import init_recorded
 
-_DURATION = re.compile(r"^(?:0|(?:\d+y)?(?:\d+w)?(?:\d+d)?(?:\d+h)?(?:\d+m)?(?:\d+s)?(?:\d+ms)?)$")
-_LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
-_NAME = re.compile(r"^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$")
-_HOSTNAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$")
-_HOST_PORT = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?):(?P<port>\d{1,5})$")
+# Every pattern here is matched whole (fullmatch): `$` would also accept a trailing line break.
+_DURATION = re.compile(r"0|(?:\d+y)?(?:\d+w)?(?:\d+d)?(?:\d+h)?(?:\d+m)?(?:\d+s)?(?:\d+ms)?")
+_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+NAME = re.compile(r"[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?")
+_HOSTNAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?")
+_HOST_PORT = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?):(?P<port>\d{1,5})")
+_URL = re.compile(r"https?://[!-~]+")  # printable ASCII, no space
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")  # and the line separators YAML breaks lines at
+_TEMPLATE = "{{"  # Prometheus expands alert labels and annotations as Go templates from here on
+
+
+class Secret:
+    """Marks a field whose value may hold a secret (a token in a webhook URL): no message quotes it."""
+
+
+SECRET = Secret()
 
 
 def _duration(value: str) -> str:
-    if not value or not _DURATION.match(value):
-        raise ValueError(f"'{value}' is not a Prometheus duration; use e.g. 30s, 5m, 1h30m")
+    if not value or not _DURATION.fullmatch(value):
+        raise ValueError(f"{shown(value)} is not a Prometheus duration; use e.g. 30s, 5m, 1h30m")
     return value
 
 
 def _label_name(value: str) -> str:
-    if not _LABEL_NAME.match(value) or value.startswith("__"):
-        raise ValueError(f"'{value}' is not a valid label name; use letters, digits and _, not starting "
+    if not _LABEL_NAME.fullmatch(value) or value.startswith("__"):
+        raise ValueError(f"{shown(value)} is not a valid label name; use letters, digits and _, not starting "
                          "with a digit or __")
     return value
 
 
+def _label_value(value: str) -> str:
+    if not value:
+        raise ValueError("an empty label value removes the label in Prometheus; give a value or leave the label out")
+    return _one_line(value, "a label value")
+
+
+def _alert_label_value(value: str) -> str:
+    return _no_template(_label_value(value), "alert labels")
+
+
+def _one_line(value: str, what: str) -> str:
+    if _CONTROL.search(value):
+        raise ValueError(f"{shown(value)}: {what} must be one line, without control characters")
+    return value
+
+
+def _text_line(value: str) -> str:
+    return _one_line(value, "this text")
+
+
+def _no_template(value: str, where: str) -> str:
+    if _TEMPLATE in value:
+        raise ValueError(f"{shown(value)} contains '{{{{', which Prometheus expands as a template in {where}; "
+                         "write the text without it")
+    return value
+
+
 def _name(value: str) -> str:
-    if not _NAME.match(value):
-        raise ValueError(f"'{value}' is not a valid name; use lower-case letters, digits, '.', '_' and '-'")
+    if not NAME.fullmatch(value):
+        raise ValueError(f"{shown(value)} is not a valid name; use lower-case letters, digits, '.', '_' and '-'")
     return value
 
 
@@ -50,9 +90,9 @@ def _address(value: str) -> str:
             return str(ipaddress.IPv6Address(value))
         except ValueError:
             pass
-    elif _HOSTNAME.match(value):
+    elif _HOSTNAME.fullmatch(value):
         return value
-    raise ValueError(f"'{value}' is not a host name or IP address (no scheme, no port: set exporter_port)")
+    raise ValueError(f"{shown(value)} is not a host name or IP address (no scheme, no port: set exporter_port)")
 
 
 def seconds(duration: str) -> float:
@@ -62,18 +102,51 @@ def seconds(duration: str) -> float:
 
 
 def _url(value: str) -> str:
-    if not re.match(r"^https?://[^\s]+$", value):
-        raise ValueError(f"'{value}' is not an http(s) URL")
+    """An http(s) URL written into generated files as it is: so without credentials, which would
+    be there in plain text (and, for links, in every alert's annotations)."""
+    if not _URL.fullmatch(value):
+        raise ValueError(f"{shown(value)} is not an http(s) URL (ASCII, no spaces or line breaks)")
+    if _has_userinfo(value):
+        raise ValueError("a URL here must not carry credentials (user:password@): they would be written in plain "
+                         "text into the generated files; give them to the tool that keeps secrets instead (for "
+                         "Grafana's data source: basicAuth with secureJsonData, from an environment variable)")
+    return _no_template(value, "alert annotations").rstrip("/")
+
+
+def _has_userinfo(url: str) -> bool:
+    return "@" in url.split("//", 1)[1].split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
+
+
+def _secret_url(value: str, what: str, instead: str) -> str:
+    """A URL that may hold a token (in its path or query): refused without being quoted."""
+    if not _URL.fullmatch(value):
+        raise ValueError(f"{what} is not an http(s) URL (ASCII, no spaces or line breaks); not quoted here, "
+                         "as it may hold a secret")
+    if _has_userinfo(value):
+        raise ValueError(f"{what} must not carry credentials (user:password@); use {instead}")
     return value.rstrip("/")
 
 
+def _host_port(value: str) -> str:
+    match = _HOST_PORT.fullmatch(value)
+    if not match or not 0 < int(match["port"]) < 65536:
+        raise ValueError(f"{shown(value)} is not host:port (no scheme, no path; an IPv6 address in brackets)")
+    return value
+
+
 Duration = Annotated[str, AfterValidator(_duration)]
+HostPort = Annotated[str, AfterValidator(_host_port)]
 LabelName = Annotated[str, AfterValidator(_label_name)]
+LabelValue = Annotated[str, AfterValidator(_label_value)]
 Name = Annotated[str, AfterValidator(_name)]
 Address = Annotated[str, AfterValidator(_address)]
 Url = Annotated[str, AfterValidator(_url)]
-Labels = dict[LabelName, str]
+Labels = dict[LabelName, LabelValue]
+AlertLabels = dict[LabelName, Annotated[str, AfterValidator(_alert_label_value)]]  # no templates: see _TEMPLATE
+Line = Annotated[str, AfterValidator(_text_line)]
 StrictInt = Annotated[int, Field(strict=True)]  # YAML `true` must not pass as 1
+
+
 def _gpu_model(value: str, info: ValidationInfo) -> str:
     """Checked here when the loader says which models the spec defines, so an unknown model is
     reported with the file's other problems; spec/checks.py checks it again for Python specs."""
@@ -84,7 +157,7 @@ def _gpu_model(value: str, info: ValidationInfo) -> str:
 
 
 def unknown_model_message(value: str, known) -> str:
-    return f"unknown GPU model '{value}'; known: {', '.join(known)} (or describe it under gpu_models)"
+    return f"unknown GPU model {shown(value)}; known: {', '.join(known)} (or describe it under gpu_models)"
 
 
 GpuModelName = Annotated[str, AfterValidator(_gpu_model),
@@ -94,6 +167,14 @@ GpuModelName = Annotated[str, AfterValidator(_gpu_model),
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    def __init__(self, /, **data):
+        """A Python spec's objects are recorded with their lines (spec/recording.py)."""
+        init_recorded(self, data, super().__init__)
+
+    # As RootModel does: nested values are still validated by pydantic alone (with the loader's
+    # context), not through this __init__, which only a spec's own calls go through.
+    __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]
 
 
 class MigLayout(Strict):
@@ -128,7 +209,7 @@ class GpuModelSpec(Strict):
 
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$")] = Field(
         description="the name hosts[].gpus.model uses: letters, digits, '.', '_' and '-'")
-    nvml_name: str | None = Field(None, min_length=1, description="the name NVML reports (dcgm-exporter's "
+    nvml_name: Line | None = Field(None, min_length=1, description="the name NVML reports (dcgm-exporter's "
                                   "modelName), e.g. 'NVIDIA A800 80GB PCIe'")
     nvml_pattern: str | None = Field(None, min_length=1, description="a regular expression matching the whole "
                                      "NVML name, where several names are one model")
@@ -208,7 +289,7 @@ class AlertOverride(Strict):
     enabled: bool | None = None  # None: on (an alert off by default is turned on by naming it)
     severity: Literal[SEVERITIES] | None = None  # type: ignore[valid-type]
     for_: Duration | None = Field(None, alias="for")
-    labels: Labels = Field(default_factory=dict)
+    labels: AlertLabels = Field(default_factory=dict)
 
 
 class Prometheus(Strict):
@@ -220,8 +301,8 @@ class Prometheus(Strict):
                                 "written as guidance, set it on the server's command line")
     service_discovery: Literal["static", "file_sd"] = "static"
     host_label: LabelName = Field("host", description="target label naming the host on every series")
-    self_address: str = "localhost:9090"
-    alertmanagers: list[str] = Field(default_factory=lambda: ["localhost:9093"])
+    self_address: HostPort = "localhost:9090"
+    alertmanagers: list[HostPort] = Field(default_factory=lambda: ["localhost:9093"])
     external_labels: Labels = Field(default_factory=dict)
     exporter_stale_after: Duration = Field(
         "2m", description="GPUExporterStale counts an exporter stale once its last successful collection "
@@ -245,32 +326,16 @@ FilePath = Annotated[str, Field(min_length=1, pattern=r"^[^\s]+$",
 
 
 def _webhook_url(value: str) -> str:
-    value = _url(value)
-    if "@" in value.split("//", 1)[1].split("/", 1)[0]:
-        raise ValueError("a webhook URL must not carry credentials; use bearer_token_file or basic_auth")
-    return value
+    return _secret_url(value, "a webhook URL", "bearer_token_file or basic_auth")
 
 
 class BasicAuth(Strict):
-    username: str
+    username: Line
     password_file: FilePath
 
 
-def _host_port(value: str) -> str:
-    match = _HOST_PORT.match(value)
-    if not match or not 0 < int(match["port"]) < 65536:
-        raise ValueError(f"'{value}' is not host:port (no scheme, no path; an IPv6 address in brackets)")
-    return value
-
-
 def _remote_write_url(value: str) -> str:
-    value = _url(value)
-    if "@" in value.split("//", 1)[1].split("/", 1)[0]:
-        raise ValueError("a remote_write URL must not carry credentials; use basic_auth or bearer_token_file")
-    return value
-
-
-HostPort = Annotated[str, AfterValidator(_host_port)]
+    return _secret_url(value, "a remote_write URL", "basic_auth or bearer_token_file")
 
 
 class RemoteWriteQueue(Strict):
@@ -288,7 +353,7 @@ class RemoteWriteQueue(Strict):
 class RemoteWrite(Strict):
     """An endpoint a Prometheus sends every sample to (a long-term store, or another Prometheus)."""
 
-    url: Annotated[str, AfterValidator(_remote_write_url)]
+    url: Annotated[str, AfterValidator(_remote_write_url), SECRET]
     basic_auth: BasicAuth | None = None
     bearer_token_file: FilePath | None = None
     queue: RemoteWriteQueue | None = None
@@ -318,7 +383,7 @@ Cluster.model_rebuild()  # its prometheus field names ClusterPrometheus, defined
 
 
 class Webhook(Strict):
-    url: Annotated[str, AfterValidator(_webhook_url)]
+    url: Annotated[str, AfterValidator(_webhook_url), SECRET]
     bearer_token_file: FilePath | None = None
     basic_auth: BasicAuth | None = None
     max_alerts: StrictInt = Field(0, ge=0, description="0: all alerts of the group")
@@ -326,7 +391,7 @@ class Webhook(Strict):
 
 class Slack(Strict):
     api_url_file: FilePath
-    channel: str | None = None
+    channel: Line | None = None
 
 
 class PagerDuty(Strict):
@@ -334,10 +399,10 @@ class PagerDuty(Strict):
 
 
 class Email(Strict):
-    to: str
-    from_: str = Field(alias="from")
-    smarthost: str = Field(pattern=r"^[^\s:]+:\d+$", description="host:port of the mail relay")
-    auth_username: str | None = None
+    to: Line
+    from_: Line = Field(alias="from")
+    smarthost: HostPort = Field(description="host:port of the mail relay")
+    auth_username: Line | None = None
     auth_password_file: FilePath | None = None
     require_tls: bool = True
 
@@ -380,7 +445,7 @@ class TimeInterval(Strict):
     name: Name
     weekdays: list[str] = Field(default_factory=list, description="e.g. monday:friday")
     times: list[TimeRange] = Field(default_factory=list)
-    location: str = "UTC"
+    location: Line = "UTC"
 
 
 class InhibitRule(Strict):
@@ -406,8 +471,8 @@ UNITS = ("none", "short", "percent", "percentunit", "celsius", "fahrenheit", "wa
          "gbytes", "deckbytes", "decmbytes", "decgbytes", "bits", "Bps", "binBps", "bps", "KBs", "MBs", "GBs",
          "ns", "µs", "ms", "s", "m", "h", "d", "dtdurations", "dateTimeAsIso", "ops", "reqps", "rps", "wps",
          "iops", "cps", "locale", "bool", "bool_yes_no", "bool_on_off")
-_COLOR = re.compile(r"^(#[0-9a-fA-F]{6}|(dark-|semi-dark-|light-|super-light-)?(green|yellow|orange|red|blue|purple)"
-                    r"|transparent|text)$")
+_COLOR = re.compile(r"#[0-9a-fA-F]{6}|(dark-|semi-dark-|light-|super-light-)?(green|yellow|orange|red|blue|purple)"
+                    r"|transparent|text")
 _GRAFANA_MACROS = re.compile(r"\$__(rate_interval|interval|range|range_s|interval_ms)\b")
 
 
@@ -423,13 +488,13 @@ def _promql(value: str) -> str:
 
 def _unit(value: str) -> str:
     if value not in UNITS:
-        raise ValueError(f"unknown Grafana unit '{value}'; known: {', '.join(UNITS)}")
+        raise ValueError(f"unknown Grafana unit {shown(value)}; known: {', '.join(UNITS)}")
     return value
 
 
 def _color(value: str) -> str:
-    if not _COLOR.match(value):
-        raise ValueError(f"'{value}' is not a Grafana colour; use green, yellow, orange, red, blue, purple "
+    if not _COLOR.fullmatch(value):
+        raise ValueError(f"{shown(value)} is not a Grafana colour; use green, yellow, orange, red, blue, purple "
                          "(optionally dark-, light-, ...) or #rrggbb")
     return value
 
@@ -442,9 +507,9 @@ class ThresholdStep(Strict):
 class PanelSpec(Strict):
     """A panel of your own: one PromQL query; $cluster, $host, $gpu and $__rate_interval work."""
 
-    title: str = Field(min_length=1)
+    title: Line = Field(min_length=1)
     expr: Annotated[str, AfterValidator(_promql)]
-    legend: str = ""
+    legend: Line = ""
     type: Literal[PANEL_TYPES] = "timeseries"  # type: ignore[valid-type]
     unit: Annotated[str, AfterValidator(_unit)] = "short"
     thresholds: list[ThresholdStep] = Field(default_factory=list, description="colour from each value upwards")
@@ -452,15 +517,15 @@ class PanelSpec(Strict):
 
 
 class DashboardSpec(Strict):
-    title: str = Field(min_length=1)
+    title: Line = Field(min_length=1)
     uid: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,40}$", description="default: from the title")
-    tags: list[str] = Field(default_factory=list)
+    tags: list[Line] = Field(default_factory=list)
     panels: list[PanelSpec] = Field(min_length=1)
 
 
 class Grafana(Strict):
     prometheus_url: Url = Field("http://prometheus:9090", description="the provisioned data source's URL")
-    folder: str = Field("GPU fleet", min_length=1)
+    folder: Line = Field("GPU fleet", min_length=1)
     dashboards: list[DashboardSpec] = Field(default_factory=list, description="dashboards of your own")
     panels: dict[Literal["fleet-overview", "gpu-detail", "health", "monitoring"], list[PanelSpec]] = Field(
         default_factory=dict, description="panels appended to a generated dashboard")
@@ -522,7 +587,7 @@ class KubernetesAlertmanager(Strict):
 
     config_secret: KubeName = Field("alertmanager-gpuobs", description="name of the generated Secret holding "
                                     "alertmanager.yaml (the Alertmanager's configSecret)")
-    secrets: dict[FilePath, SecretKey] = Field(
+    secrets: Annotated[dict[FilePath, SecretKey], SECRET] = Field(
         default_factory=dict, description="every secret file a receiver names -> the existing Secret and key "
         "that holds it")
 

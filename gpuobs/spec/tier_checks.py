@@ -60,7 +60,7 @@ def _remote_writes(add, path: str, endpoints: list[RemoteWrite]) -> None:
     for i, endpoint in enumerate(endpoints):
         where = f"{path}[{i}]"
         if endpoint.url in urls:
-            add(f"{where}.url", f"'{endpoint.url}' is listed twice; every sample would be sent twice")
+            add(f"{where}.url", "this URL is listed twice; every sample would be sent twice")
         urls.add(endpoint.url)
         if endpoint.basic_auth is not None and endpoint.bearer_token_file is not None:
             add(f"{where}.bearer_token_file", "give basic_auth or bearer_token_file, not both; Prometheus "
