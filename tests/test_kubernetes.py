@@ -243,15 +243,15 @@ def test_prometheus_rules_are_the_plain_rule_files(stem):
     header line, with every line indented by two more spaces; parsed, the groups are equal too."""
     plain = (FLEET / (rule_file(stem))).read_text()
     wrapped = (KUBE / f"prometheusrule-{stem}.yaml").read_text()
-    assert plain.startswith(header("specs/fleet.yaml"))
-    assert _groups_block(wrapped) == plain.removeprefix(header("specs/fleet.yaml"))
+    assert plain.startswith(header("fleet.yaml"))
+    assert _groups_block(wrapped) == plain.removeprefix(header("fleet.yaml"))
     assert yaml.safe_load(wrapped)["spec"]["groups"] == yaml.safe_load(plain)["groups"]
 
 
 def test_rule_identity_check_sees_a_changed_rule():
     plain = (FLEET / rule_file("alerts")).read_text()
     wrapped = (KUBE / "prometheusrule-alerts.yaml").read_text().replace("for: 60s", "for: 61s", 1)
-    assert _groups_block(wrapped) != plain.removeprefix(header("specs/fleet.yaml"))
+    assert _groups_block(wrapped) != plain.removeprefix(header("fleet.yaml"))
 
 
 def test_objects_carry_the_labels_prometheus_and_grafana_select_by(output):
