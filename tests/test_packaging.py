@@ -4,18 +4,23 @@ would take a name other distributions use), with both programs running from a fr
 pip builds the wheel as the image does, in an isolated environment with the setuptools that
 pyproject.toml asks for: the one installed here may be older than the project needs."""
 
+import contextlib
 import os
 import shutil
 import subprocess
 import sys
+import time
 import tomllib
+import urllib.request
 import venv
 import zipfile
 from pathlib import Path
 
 import pytest
+import yaml
 
-from conftest import ROOT
+from conftest import MINIMAL_SPEC, ROOT
+from gpuobs.stack import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -58,6 +63,28 @@ def test_the_wheel_holds_every_module_under_our_own_names(wheel):
     assert "gpuobs-simulator = gpuobs_exporters.simulator.cli:main" in entry_points
 
 
+@contextlib.contextmanager
+def _serving(argv: list, port: int, cwd: Path):
+    """A program started from the venv, until its /metrics on `port` answers (bounded)."""
+    process = subprocess.Popen([str(a) for a in argv], cwd=cwd, env=_ENV, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:
+                    metrics = answer.read().decode()
+                break
+            except OSError:
+                assert process.poll() is None, f"{argv[0]} exited: {process.stderr.read()}"
+                assert time.monotonic() < deadline, f"{argv[0]} did not serve /metrics within 30 s"
+                time.sleep(0.2)
+        yield metrics
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
 def test_both_programs_run_from_a_fresh_environment(wheel, tmp_path):
     home = tmp_path / "venv"
     try:  # the dependencies come from the outer environment: no registry needed
@@ -93,3 +120,18 @@ for name, module in sys.modules.items():
         result = _run([home / "bin" / program, "--help"], tmp_path)
         assert result.returncode == 0, result.stderr
         assert f"sage: {program} " in result.stdout  # argparse's "usage:", click's "Usage:"
+    # What a user does next, from a folder outside the repository: generate from their own spec,
+    # then start both programs (the exporter without a GPU here, as it allows).
+    spec = tmp_path / "fleet.yaml"
+    spec.write_text(yaml.safe_dump(MINIMAL_SPEC))
+    result = _run([home / "bin" / "gpuobs", "generate", spec, "-o", tmp_path / "out"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "out" / "fleet" / "prometheus" / "rules" / "alerts.yml").is_file()
+    port = free_port()
+    with _serving([home / "bin" / "gpuobs-simulator", "--hosts", 1, "--gpus", 2, "--base-port", port,
+                   "--control-address", f"127.0.0.1:{free_port()}"], port, tmp_path) as metrics:
+        assert "DCGM_FI_DEV_GPU_TEMP{" in metrics
+    port = free_port()
+    with _serving([home / "bin" / "gpuobs-exporter", "--allow-no-gpu", "--web.listen-address", f"127.0.0.1:{port}"],
+                  port, tmp_path) as metrics:
+        assert "gpuobs_exporter_build_info{" in metrics
