@@ -54,6 +54,14 @@ def schema_errors(dashboard: dict) -> list[str]:
     return errors
 
 
+def test_grafanalib_is_used_through_its_public_api_only():
+    """A private name (`grafanalib._gen`, `core._deep_update`) may go in any release of grafanalib."""
+    for path in (ROOT / "gpuobs").rglob("*.py"):
+        private = re.findall(r"\bgrafanalib(?:\.\w+)*\._\w+|from grafanalib\S* import .*\b_\w+|\bcore\._\w+",
+                             path.read_text())
+        assert private == [], path
+
+
 def test_there_are_dashboards_for_every_committed_fleet():
     fleets = {p.parent.parent.parent.name for p in dashboard_files()}
     assert fleets == {"demo", "fleet", "lab"}

@@ -1,11 +1,10 @@
-"""From grafanalib 0.7.1's output to Grafana 11.6's dashboard model.
+"""From grafanalib's output to Grafana 11.6's dashboard model.
 
-grafanalib builds the dashboard, its panels, targets, grid and variables, but writes the model
-of Grafana 6-8: `schemaVersion: 12`, top-level `rows`/`style`/`hideControls`/`sharedCrosshair`,
-nulls where Grafana 11 expects a value or nothing, panel options that lack fields Grafana 11
-requires (every modern panel type), Grafana 6 `fieldOptions` on bar gauges and the Angular
-heatmap model. This module keeps what Grafana 11 knows and supplies complete options per panel
-type; tests validate the result against Grafana 11.6's JSON schemas.
+grafanalib builds the dashboard, its panels, targets, grid and variables, and gpuobs hands it
+everything its constructors take (schema version, panels, variables, links, annotations, table
+transformations). Whatever the arguments, its objects also write parts of Grafana 6-8's model,
+which Grafana 11.6's schema (no additional properties, anywhere) rejects: this module rewrites
+those parts and only those, and tests validate the result against Grafana 11.6's JSON schemas.
 """
 
 from __future__ import annotations
@@ -14,15 +13,25 @@ import copy
 
 SCHEMA_VERSION = 41  # Grafana 11.6
 
+# The keys of grafanalib's output that gpuobs keeps, in the order dashboards are written. The others
+# are Grafana 6-8 fields the schema rejects (the dashboard's `rows`, `style`, `hideControls`,
+# `sharedCrosshair`, `__inputs`; a panel's `editable`, `error`, `height`, `span`, `minSpan`; a target's
+# `query`, `target`, `metric`, `step`; a variable's `useTags` and tag queries), fields grafanalib
+# leaves null, which the schema rejects too (`id`, `gnetId`, a panel's `repeat`, `interval`,
+# `timeFrom`, `cacheTimeout`, a variable's `regex`), a target's `intervalFactor`, deprecated in
+# Grafana 11, and interval variables' `auto*`. `timepicker` and `current` keep their place here and
+# take gpuobs's values: see dashboard() and variable().
 DASHBOARD_KEYS = ("uid", "title", "description", "tags", "timezone", "editable", "graphTooltip", "time",
-                  "timepicker", "fiscalYearStartMonth", "liveNow", "weekStart", "refresh", "schemaVersion",
-                  "version", "panels", "templating", "annotations", "links")
-PANEL_KEYS = ("type", "id", "title", "description", "transparent", "datasource", "gridPos", "links", "repeat",
-              "repeatDirection", "maxPerRow", "maxDataPoints", "transformations", "interval", "timeFrom",
-              "timeShift", "hideTimeOverride", "targets", "options", "fieldConfig")
-VARIABLE_KEYS = ("type", "name", "label", "hide", "skipUrlSync", "description", "query", "datasource", "current",
-                 "multi", "options", "refresh", "sort", "includeAll", "allValue", "regex")
+                  "timepicker", "refresh", "schemaVersion", "version", "panels", "templating", "annotations",
+                  "links")
+PANEL_KEYS = ("type", "id", "title", "description", "transparent", "datasource", "gridPos", "links",
+              "maxDataPoints", "transformations", "hideTimeOverride")
+VARIABLE_KEYS = ("type", "name", "label", "hide", "query", "datasource", "current", "multi", "options", "refresh",
+                 "sort", "includeAll", "allValue")
 TARGET_KEYS = ("refId", "expr", "legendFormat", "instant", "range", "format", "datasource", "interval", "hide")
+
+# grafanalib's TimePicker always writes `time_options`, which Grafana 11 dropped, and a null `nowDelay`.
+TIMEPICKER = {"refresh_intervals": ["10s", "30s", "1m", "5m", "15m", "1h"]}
 
 _REDUCE = {"calcs": ["lastNotNull"], "fields": "", "values": False}
 _LEGEND = {"showLegend": True, "displayMode": "list", "placement": "bottom", "calcs": []}
@@ -72,19 +81,26 @@ def merge(base: dict, override: dict) -> dict:
     return out
 
 
-def _pick(data: dict, keys) -> dict:
-    return {k: data[k] for k in keys if k in data and data[k] is not None}
+def _keep(data: dict, keys) -> dict:
+    """`keys` of grafanalib's output, in that order. grafanalib writes null for what is not set (the
+    datasource variable's `datasource` and `allValue`); Grafana's schema wants a value or nothing."""
+    return {k: data[k] for k in keys if data.get(k) is not None}
 
 
 def target(data: dict) -> dict:
-    return _pick(data, TARGET_KEYS)
+    """grafanalib's Target has no `range`. Grafana 11 reads `instant` and `range` as a pair (both set:
+    both queries); written out, Grafana's query editor shows the query each target runs."""
+    return _keep({**data, "range": not data["instant"]}, TARGET_KEYS)
 
 
 def panel(data: dict, options: dict, field_defaults: dict) -> dict:
-    """grafanalib's panel, reduced to Grafana 11's keys, with complete options and field config."""
+    """grafanalib's panel with complete options and field config. Its own are replaced, not mended:
+    for every modern panel type they lack fields Grafana 11 requires and grafanalib takes no argument
+    for (a legend's `showLegend`, a stat's `wideLayout`, a table's `frameIndex`), bar gauges carry
+    Grafana 6's `fieldOptions`, heatmaps the Angular model, field config nulls."""
     kind = data["type"]
-    out = _pick(data, PANEL_KEYS)
-    out["targets"] = [target(t) for t in data.get("targets", [])]
+    out = _keep(data, PANEL_KEYS)
+    out["targets"] = [target(t) for t in data["targets"]]
     out["options"] = merge(OPTIONS[kind], options)
     defaults = copy.deepcopy(field_defaults)
     if kind in CUSTOM:
@@ -92,29 +108,14 @@ def panel(data: dict, options: dict, field_defaults: dict) -> dict:
     # No overrides: the 11.6 schema types matcher options as objects, while byName/byRegexp take
     # strings, so any name-matching override fails validation. Panels are designed without them.
     out["fieldConfig"] = {"defaults": defaults, "overrides": []}
-    for key in ("links", "transformations"):
-        out.setdefault(key, [])
     return out
 
 
 def variable(data: dict, current: dict) -> dict:
-    out = _pick(data, VARIABLE_KEYS)
-    out["current"] = current
-    if not out.get("allValue"):
-        out.pop("allValue", None)
-    return out
+    """grafanalib's variable showing `current`: its own current value has `tags`, which the schema
+    rejects, and text that can only repeat the value."""
+    return {**_keep(data, VARIABLE_KEYS), "current": current}
 
 
-def dashboard(data: dict, panels: list[dict], variables: list[dict], links: list[dict]) -> dict:
-    out = _pick(data, DASHBOARD_KEYS)
-    out["schemaVersion"] = SCHEMA_VERSION
-    out["panels"] = panels
-    out["templating"] = {"list": variables}
-    out["links"] = links
-    out["timepicker"] = {"refresh_intervals": ["10s", "30s", "1m", "5m", "15m", "1h"]}
-    out["annotations"] = {"list": [{
-        "name": "Annotations & Alerts", "builtIn": 1, "enable": True, "hide": True,
-        "iconColor": "rgba(0, 211, 255, 1)", "type": "dashboard",
-        "datasource": {"type": "grafana", "uid": "-- Grafana --"},
-    }]}
-    return out
+def dashboard(data: dict) -> dict:
+    return {**_keep(data, DASHBOARD_KEYS), "timepicker": TIMEPICKER}
