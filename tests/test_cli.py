@@ -41,7 +41,7 @@ def test_generate_then_check_passes_and_detects_drift(tmp_path):
     out = tmp_path / "out"
     result = run("generate", spec, "-o", out)
     assert result.exit_code == 0, result.output
-    assert f"{out / 'alpha'}: 12 files" in result.output  # 6 Prometheus, 2 provisioning, 4 dashboards
+    assert f"{out / 'alpha'}: 13 files" in result.output  # 6 Prometheus, 2 provisioning, 4 dashboards, README
     assert run("check", spec, "-o", out).exit_code == 0
     spec.write_text(yaml.safe_dump({**MINIMAL_SPEC, "prometheus": {"scrape_interval": "30s"}}))
     result = run("check", spec, "-o", out)
