@@ -99,3 +99,13 @@ def test_python_dash_m_gpuobs_is_the_same_command():
 @pytest.mark.parametrize("args", [["generate"], ["check"], ["validate"]])
 def test_missing_arguments_exit_2(args):
     assert run(*args).exit_code == 2
+
+
+def test_every_command_lists_a_whole_sentence_even_in_a_narrow_terminal():
+    """click cuts a short help at the first sentence, or mid-sentence with "..." past its limit;
+    at click's narrowest layout (50 columns) the limit is 50 - 6 - the longest command name."""
+    limit = 50 - 6 - max(len(name) for name in main.commands)
+    for name, command in main.commands.items():
+        short = command.get_short_help_str(limit)
+        assert short.endswith(".") and not short.endswith("..."), (name, short)
+        assert command.help.startswith(short), name
