@@ -41,7 +41,10 @@ def main():
 @OUT
 @_errors_to_exit
 def generate(specs, out_dir):
-    """Generate output for SPECS; all specs must be valid before anything is written."""
+    """Write each spec's output under OUT.
+
+    Every spec in SPECS must be valid before anything is written; each fleet folder is swapped in
+    whole, so a failure leaves the previous output untouched."""
     from gpuobs.generate import generate as run_generate
     outputs = run_generate(specs, out_dir)
     for name, files in outputs.items():
@@ -53,7 +56,9 @@ def generate(specs, out_dir):
 @OUT
 @_errors_to_exit
 def check(specs, out_dir):
-    """Exit 1 with a diff when the output under OUT is not what SPECS generate."""
+    """Check that the output is current.
+
+    Exits 1 with a diff when the output under OUT is not what SPECS generate."""
     from gpuobs.generate import check as run_check
     diffs = run_check(specs, out_dir)
     if diffs:
@@ -68,7 +73,10 @@ def check(specs, out_dir):
 @click.argument("spec", type=click.Path(path_type=Path))
 @_errors_to_exit
 def validate(spec):
-    """Check SPEC, then check its output with promtool and amtool when they are on PATH."""
+    """Check a spec and its output.
+
+    Reports every problem of SPEC and the alerts each exporter setup leaves blind, then checks the
+    output with promtool and amtool when they are on PATH."""
     from gpuobs.validate import validate_spec
     said = validate_spec(spec)
     for line in said:
@@ -84,7 +92,10 @@ def validate(spec):
 @click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @_errors_to_exit
 def test_command(folder):
-    """Run the generated promtool and amtool tests under FOLDER (generated/ or generated/<fleet>)."""
+    """Run the generated tests.
+
+    The promtool unit tests and the routing tests (amtool) of every fleet under FOLDER: generated/
+    or generated/<fleet>."""
     from gpuobs.validate import find_outputs, run_tests
     outputs = find_outputs(folder)
     if not outputs:
@@ -102,13 +113,18 @@ def test_command(folder):
 @click.option("--duration", type=float, help="stop after this many seconds instead of at Ctrl-C")
 @_errors_to_exit
 def demo(spec, out_dir, fault, fault_gpu, duration):
-    """Run the demo fleet here without Docker: simulator, Alertmanager, Prometheus, webhook sink."""
+    """Run the demo fleet, without Docker.
+
+    Generates the spec, then runs the simulator, Alertmanager, Prometheus and a webhook sink that
+    prints notifications, on the ports the generated configuration names; Ctrl-C stops them all."""
     from gpuobs.demo import run_demo
     run_demo(spec, out_dir, lambda line: click.echo(line), fault=fault, fault_gpu=fault_gpu, duration=duration)
 
 
 @main.command()
 def schema():
-    """Print the JSON Schema of the YAML spec format, for editors."""
+    """Print the spec format's JSON Schema.
+
+    For editors that validate YAML against a schema, such as the YAML language server."""
     from gpuobs.spec import json_schema
     click.echo(json.dumps(json_schema(), indent=2))

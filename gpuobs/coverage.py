@@ -4,18 +4,14 @@ before anything is deployed (GPUAlertBlind names the same ones, and runtime ones
 from __future__ import annotations
 
 from gpuobs.generators.rules import applicable, names_of
-from gpuobs.model import FleetModel
+from gpuobs.model import ExporterSetup, FleetModel
 
 
-def blind_spots(model: FleetModel) -> dict[str, list[tuple[str, tuple[str, ...]]]]:
-    """{setup description: [(alert, metric names it would need), ...]} for alerts enabled in the
-    spec that a setup serves no input of, for GPU models the alert concerns."""
-    out = {}
+def unserved(model: FleetModel) -> list[tuple[ExporterSetup, list[tuple[str, tuple[str, ...]]]]]:
+    """(setup, [(alert, metric names it would need), ...]) for every exporter setup: the alerts
+    enabled in the spec that it serves no input of, for GPU models the alert concerns."""
+    out = []
     for n in names_of(model):
-        e = n.exporter
-        hosts = model.hosts_of(e)
-        counters = f", counters {e.counters_name}" if e.counters_name else ""
-        key = f"{e.kind} (scrape job {e.job}{counters}; {len(hosts)} host{'s' * (len(hosts) != 1)})"
         missing = []
         for alert in model.alerts:
             if not applicable(n, alert.definition):
@@ -23,13 +19,20 @@ def blind_spots(model: FleetModel) -> dict[str, list[tuple[str, tuple[str, ...]]
             for signal in alert.definition.needs:
                 if not any(n.serves(k) for k in signal):
                     missing.append((alert.name, n.missing_names(signal)))
-        out[key] = missing
+        out.append((n.exporter, missing))
     return out
+
+
+def _setup(model: FleetModel, e: ExporterSetup) -> str:
+    hosts = model.hosts_of(e)
+    counters = f", counters {e.counters_name}" if e.counters_name else ""
+    return f"{e.kind} (scrape job {e.job}{counters}; {len(hosts)} host{'s' * (len(hosts) != 1)})"
 
 
 def report(model: FleetModel) -> list[str]:
     lines = []
-    for setup, missing in blind_spots(model).items():
+    for e, missing in unserved(model):
+        setup = _setup(model, e)
         if not missing:
             lines.append(f"{setup}: every enabled alert can see its GPUs")
             continue

@@ -14,6 +14,7 @@ from gpuobs.generators import (
     kubernetes,
     prometheus,
     promtests,
+    readme,
     rules,
 )
 from gpuobs.model import FleetModel, build_model
@@ -22,7 +23,7 @@ from gpuobs.render import to_json, to_yaml
 from gpuobs.spec import load_spec
 
 GENERATORS = (prometheus.generate, federation.generate, rules.generate, promtests.generate, alertmanager.generate,
-              grafana.generate, kubernetes.generate, dcgm_counters.generate)
+              grafana.generate, kubernetes.generate, dcgm_counters.generate, readme.generate)
 
 
 def load_model(spec_path: str | Path) -> FleetModel:

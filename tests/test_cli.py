@@ -41,7 +41,7 @@ def test_generate_then_check_passes_and_detects_drift(tmp_path):
     out = tmp_path / "out"
     result = run("generate", spec, "-o", out)
     assert result.exit_code == 0, result.output
-    assert f"{out / 'alpha'}: 12 files" in result.output  # 6 Prometheus, 2 provisioning, 4 dashboards
+    assert f"{out / 'alpha'}: 13 files" in result.output  # 6 Prometheus, 2 provisioning, 4 dashboards, README
     assert run("check", spec, "-o", out).exit_code == 0
     spec.write_text(yaml.safe_dump({**MINIMAL_SPEC, "prometheus": {"scrape_interval": "30s"}}))
     result = run("check", spec, "-o", out)
@@ -99,3 +99,13 @@ def test_python_dash_m_gpuobs_is_the_same_command():
 @pytest.mark.parametrize("args", [["generate"], ["check"], ["validate"]])
 def test_missing_arguments_exit_2(args):
     assert run(*args).exit_code == 2
+
+
+def test_every_command_lists_a_whole_sentence_even_in_a_narrow_terminal():
+    """click cuts a short help at the first sentence, or mid-sentence with "..." past its limit;
+    at click's narrowest layout (50 columns) the limit is 50 - 6 - the longest command name."""
+    limit = 50 - 6 - max(len(name) for name in main.commands)
+    for name, command in main.commands.items():
+        short = command.get_short_help_str(limit)
+        assert short.endswith(".") and not short.endswith("..."), (name, short)
+        assert command.help.startswith(short), name

@@ -1,9 +1,14 @@
 """README and runbooks keep up with the code: every alert and spec key is documented."""
 
 import re
+import tomllib
+
+import yaml
 
 from conftest import ROOT
+from exporters.simulator.cli import build_parser
 from gpuobs.alerts import ALERTS
+from gpuobs.demo import CONTROL_PORT
 from gpuobs.gpus import GPU_MODELS
 from gpuobs.spec import schema
 
@@ -38,3 +43,25 @@ def test_every_spec_key_is_in_the_readme():
 def test_every_gpu_model_is_in_the_readme():
     for key, model in GPU_MODELS.items():
         assert f"| {key} | {model.nvml_name} |" in README, key
+
+
+def test_set_up_installs_into_a_virtual_environment_and_names_the_quick_loop():
+    setup = README.split("\n## Set up\n", 1)[1].split("\n## ", 1)[0]
+    assert "python3 -m venv .venv && . .venv/bin/activate\npip install -e '.[test]'" in setup
+    assert "full suite takes a few minutes" in setup
+    assert '\npython3 -m pytest -m "not slow"\n' in setup
+    markers = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]["markers"]
+    assert any(m.startswith("slow:") for m in markers), "the quick loop leaves out a marker that exists"
+
+
+def test_every_fault_api_port_the_docs_name_is_the_demos():
+    """`gpuobs demo`, the simulator's default and compose/ serve the control API on one port, and the
+    examples send faults there."""
+    assert build_parser().get_default("control_address") == f"127.0.0.1:{CONTROL_PORT}"
+    simulator = yaml.safe_load((ROOT / "compose" / "docker-compose.yml").read_text())["services"]["simulator"]
+    command = simulator["command"]
+    assert command[command.index("--control-address") + 1] == f"127.0.0.1:{CONTROL_PORT}"
+    docs = README + (ROOT / "exporters" / "README.md").read_text()
+    named = re.findall(r"(?:127\.0\.0\.1|localhost):(\d+)/faults", docs) + re.findall(
+        r"(?:--control-address[ =]|control API: )\S*?:(\d+)", docs)
+    assert named and set(named) == {str(CONTROL_PORT)}, named

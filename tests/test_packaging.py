@@ -35,6 +35,12 @@ def _modules() -> list[str]:
             for folder in _PACKAGES for p in (ROOT / folder).rglob("*.py")]
 
 
+def _package_data() -> list[str]:
+    """Every file a package reads at run time besides its modules: the fleet README's template."""
+    return [p.relative_to(ROOT).as_posix()
+            for p in (ROOT / "gpuobs" / "generators" / "templates").iterdir()]
+
+
 def _run(argv: list, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run([str(a) for a in argv], cwd=cwd, env=_ENV, capture_output=True, text=True, timeout=120)
 
@@ -58,6 +64,7 @@ def test_the_wheel_holds_every_module_under_our_own_names(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     assert {n.split("/")[0] for n in names if ".dist-info/" not in n} == {"gpuobs", "gpuobs_exporters"}
     assert sorted(set(_modules()) - names) == [], "pyproject.toml's packages list lacks these"
+    assert sorted(set(_package_data()) - names) == [], "pyproject.toml's package-data lacks these"
     entry_points = next(zipfile.Path(wheel, n).read_text() for n in names if n.endswith("entry_points.txt"))
     assert "gpuobs-exporter = gpuobs_exporters.nvml_exporter:main" in entry_points
     assert "gpuobs-simulator = gpuobs_exporters.simulator.cli:main" in entry_points

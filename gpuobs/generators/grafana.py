@@ -467,26 +467,34 @@ def dashboards(model: FleetModel) -> dict[str, dict]:
     return out
 
 
+PROVISIONING_FOLDER = "grafana/provisioning"  # mounted at Grafana's /etc/grafana/provisioning
+DASHBOARDS_MOUNT = "/var/lib/grafana/dashboards/gpuobs"  # where the provider reads grafana/dashboards/
+
+
+def dashboard_path(name: str) -> str:
+    return f"grafana/dashboards/{name}"
+
+
 def provisioning(model: FleetModel) -> dict[str, dict]:
     grafana = model.grafana
     url = grafana.prometheus_url if grafana else "http://prometheus:9090"
     folder = grafana.folder if grafana else "GPU fleet"
     return {
-        "grafana/provisioning/datasources/gpuobs.yml": {"apiVersion": 1, "datasources": [{
+        f"{PROVISIONING_FOLDER}/datasources/gpuobs.yml": {"apiVersion": 1, "datasources": [{
             "name": "Prometheus", "type": "prometheus", "uid": DATASOURCE_UID, "access": "proxy", "url": url,
             "isDefault": True, "editable": False,
             "jsonData": {"timeInterval": model.prometheus.scrape_interval, "httpMethod": "POST"}}]},
-        "grafana/provisioning/dashboards/gpuobs.yml": {"apiVersion": 1, "providers": [{
+        f"{PROVISIONING_FOLDER}/dashboards/gpuobs.yml": {"apiVersion": 1, "providers": [{
             "name": f"gpuobs-{model.name}", "folder": folder, "type": "file", "disableDeletion": False,
             "allowUiUpdates": False, "updateIntervalSeconds": 30,
-            "options": {"path": "/var/lib/grafana/dashboards/gpuobs", "foldersFromFilesStructure": False}}]},
+            "options": {"path": DASHBOARDS_MOUNT, "foldersFromFilesStructure": False}}]},
     }
 
 
 def generate(model: FleetModel) -> dict[str, object]:
     files: dict[str, object] = dict(provisioning(model))
     for name, document in dashboards(model).items():
-        files[f"grafana/dashboards/{name}"] = document
+        files[dashboard_path(name)] = document
     return files
 
 
