@@ -65,6 +65,9 @@ def _pods(path: str) -> PodMapping:
     if not stat.S_ISSOCK(mode):
         raise ValueError(f"{POD_RESOURCES_FLAG}: {path} is not a unix socket: give the kubelet's pod-resources "
                          f"socket (default {DEFAULT_SOCKET})")
+    if not os.access(path, os.R_OK | os.W_OK):
+        raise ValueError(f"{POD_RESOURCES_FLAG}: user {os.getuid()} may not connect to {path} (it takes read and "
+                         "write access): the kubelet's socket is root's, so run the exporter as root")
     try:
         from .kubelet import PodResourcesClient, messages
 

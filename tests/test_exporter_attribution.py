@@ -126,6 +126,18 @@ def test_an_attribution_source_that_is_not_there_exits_1_with_a_message(nvml, ca
     assert message.format(tmp=tmp_path) in err and len(err.strip().splitlines()) == 1
 
 
+def test_a_socket_this_user_may_not_connect_to_exits_1_with_a_message(nvml, capsys, monkeypatch, tmp_path):
+    nvml([FakeGpu(0)])
+    path = str(tmp_path / "kubelet.sock")
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode: p != path and real_access(p, mode))  # as for a non-root user
+    with socket.socket(socket.AF_UNIX) as listener:
+        listener.bind(path)
+        assert nvml_exporter.main(["--web.listen-address", "127.0.0.1:0", f"--kubernetes-pod-resources={path}"]) == 1
+    assert f"may not connect to {path} (it takes read and write access): the kubelet's socket is root's, so run " \
+           "the exporter as root" in capsys.readouterr().err
+
+
 @pytest.mark.skipif(os.path.exists(DEFAULT_SOCKET), reason="this machine runs a kubelet")
 def test_the_default_socket_from_the_environment_is_checked_too(nvml, capsys, monkeypatch):
     nvml([FakeGpu(0)])
