@@ -18,8 +18,6 @@ import pynvml
 from .exposition import Entity
 
 OTHER = "other"
-# The process lists are asked for by version: the unversioned names raise an exception of their own
-# (not NVML's FunctionNotFound) on drivers before R510, which lack v3, where these series are absent.
 _NO_INSTANCE = 0xFFFFFFFF  # gpuInstanceId of a process on a GPU without MIG
 
 
@@ -46,6 +44,8 @@ class Processes:
         utilization samples are fields of their own within it, so that a GPU without them (a compute
         GPU, a MIG GPU) still serves memory per process."""
         processes: dict[int, _Process] = {}
+        # The lists are asked for by version: the unversioned names raise an exception of pynvml's own,
+        # not NVML's FunctionNotFound, on drivers before R510, which lack v3 (these series are absent there).
         _add(processes, pynvml.nvmlDeviceGetComputeRunningProcesses_v3(dev.handle))
         if "graphics_processes" not in dev.unsupported:
             reader.attempt(dev, "graphics_processes", _read_graphics, dev.handle, processes)
