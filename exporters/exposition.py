@@ -107,6 +107,13 @@ class Entity:
         self.vocabulary = vocabulary
         self._prefixes: dict = {}
 
+    def with_attributes(self, attributes: tuple) -> Entity:
+        """This entity with other attribute labels (the workload on it now); itself, prefix cache and
+        all, while they stay the same."""
+        if attributes == self.attributes:
+            return self
+        return Entity(self.pairs, self.vocabulary, attributes)
+
     def prefix(self, key: str, extra: tuple = ()) -> str:
         cache_key = (key, extra) if extra else key
         prefix = self._prefixes.get(cache_key)

@@ -16,7 +16,9 @@ import threading
 from dataclasses import dataclass
 
 from . import flags
+from .attribution import open_attribution
 from .collector import Collector, ErrorCounts
+from .pods import DEFAULT_SOCKET
 from .server import MetricsServer, parse_listen_address
 from .webconfig import WebConfig, WebConfigError, load_web_config
 
@@ -25,6 +27,14 @@ log = logging.getLogger("gpuobs-exporter")
 
 def _env_flag(name: str) -> bool:
     return os.environ.get(name, "").lower() in ("1", "true", "yes")
+
+
+def _env_socket(name: str) -> str | None:
+    """A socket's path from the environment: 1, true or yes for the default one, empty or 0 for none."""
+    value = os.environ.get(name, "")
+    if value.lower() in ("", "0", "false", "no"):
+        return None
+    return DEFAULT_SOCKET if _env_flag(name) else value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,6 +55,22 @@ def build_parser() -> argparse.ArgumentParser:
                         help="start without NVML and serve self-health metrics only [GPUOBS_ALLOW_NO_GPU=1]")
     parser.add_argument("--log-level", default=env("GPUOBS_LOG_LEVEL", "info"),
                         choices=["debug", "info", "warning", "error"], help="[GPUOBS_LOG_LEVEL]")
+    parser.add_argument("--kubernetes-pod-resources", dest="pod_resources", nargs="?", const=DEFAULT_SOCKET,
+                        metavar="SOCKET", default=_env_socket("GPUOBS_KUBERNETES_POD_RESOURCES"),
+                        help="pod, namespace and container labels on the series of each GPU and MIG instance a "
+                             "pod holds, from the kubelet's pod-resources API on SOCKET (default "
+                             f"{DEFAULT_SOCKET}) [GPUOBS_KUBERNETES_POD_RESOURCES=SOCKET, or 1 for the default]")
+    parser.add_argument("--hpc-job-mapping-dir", dest="hpc_job_dir", metavar="DIR",
+                        default=env("GPUOBS_HPC_JOB_MAPPING_DIR") or None,
+                        help="an hpc_job label on the series of each GPU and MIG instance a batch job holds, from "
+                             "the files a scheduler's prolog writes into DIR: named by GPU index (or <gpu>.<GPU "
+                             "instance id>), job ids one per line [GPUOBS_HPC_JOB_MAPPING_DIR]")
+    parser.add_argument("--process-metrics", action="store_true", default=_env_flag("GPUOBS_PROCESS_METRICS"),
+                        help="GPU memory and SM utilization per process [GPUOBS_PROCESS_METRICS=1]")
+    parser.add_argument("--process-metrics.max-per-gpu", dest="process_cap", metavar="N",
+                        default=env("GPUOBS_PROCESS_METRICS_MAX_PER_GPU", "10"),
+                        help="processes with series of their own per GPU or MIG instance; the rest are summed "
+                             'into pid="other" (default 10) [GPUOBS_PROCESS_METRICS_MAX_PER_GPU]')
     flags.add_server_limits(parser, environment=True)
     return parser
 
@@ -72,18 +98,20 @@ class StartupError(Exception):
     pass
 
 
-def _open_nvml(hostname: str, errors: ErrorCounts, allow_no_gpu: bool):
+def _open_nvml(hostname: str, errors: ErrorCounts, allow_no_gpu: bool, attribution, process_cap: int | None):
     hint = "check that the NVIDIA driver is installed and libnvidia-ml.so.1 is visible (NVIDIA container runtime)"
     try:
         import pynvml
     except ImportError:
         problem = "the nvidia-ml-py package is not installed (pip install 'gpuobs[exporter]')"
     else:
+        from .nvml_processes import Processes
         from .nvml_source import NvmlSource
 
         try:
             pynvml.nvmlInit()
-            return NvmlSource(hostname, errors)
+            processes = Processes(process_cap) if process_cap else None
+            return NvmlSource(hostname, errors, attribution=attribution, processes=processes)
         except pynvml.NVMLError as exc:
             problem = f"NVML is not available ({exc}): {hint}"
     if not allow_no_gpu:
@@ -103,10 +131,15 @@ def start(args: argparse.Namespace) -> Exporter:
     try:
         args.interval = flags.positive(args.interval, "--interval (GPUOBS_INTERVAL)")
         limits = flags.server_limits(args, environment=True)
+        process_cap = None
+        if args.process_metrics:
+            process_cap = flags.count(args.process_cap, "--process-metrics.max-per-gpu "
+                                      "(GPUOBS_PROCESS_METRICS_MAX_PER_GPU)", 1000)
+        attribution = open_attribution(args.pod_resources, args.hpc_job_dir)
     except ValueError as exc:
         raise StartupError(str(exc)) from None
     errors = ErrorCounts()
-    source = _open_nvml(args.hostname, errors, args.allow_no_gpu)
+    source = _open_nvml(args.hostname, errors, args.allow_no_gpu, attribution, process_cap)
     collector = Collector(source.collect if source else lambda builder, errors: False, args.interval, "nvml",
                           errors=errors)
     try:
@@ -119,6 +152,11 @@ def start(args: argparse.Namespace) -> Exporter:
     server.start()
     gpus = len(source.devices) if source else 0
     log.info("serving %d GPUs on %s/metrics (collecting every %ss)", gpus, server.url, args.interval)
+    for on, what in ((args.pod_resources, f"pod labels from the kubelet at {args.pod_resources}"),
+                     (args.hpc_job_dir, f"hpc_job labels from {args.hpc_job_dir}"),
+                     (process_cap, f"series per process, {process_cap} per GPU or MIG instance at most")):
+        if on:
+            log.info("with %s", what)
     return Exporter(server, collector, source)
 
 

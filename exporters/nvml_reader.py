@@ -20,12 +20,14 @@ from dataclasses import dataclass, field
 
 import pynvml
 
+from .attribution import Attribution
 from .collector import ErrorCounts
 from .exposition import Builder, Entity, gpu_entity
 from .gpm import PCIE_METRICS, PROF_METRICS, GpmSampler, supported
 from .gpu import add_clock_events, add_info
 from .nvml_errors import Unreadable, expected, permanent
 from .nvml_mig import MigProfiles
+from .nvml_processes import Processes
 
 log = logging.getLogger(__name__)
 
@@ -58,13 +60,13 @@ class Device:
     nvlink_previous: tuple[float, int] | None = None
     instances: dict[tuple[int, str], Entity] = field(default_factory=dict)
 
-    def instance_entity(self, gi_id: int, profile: str, hostname: str) -> Entity:
+    def instance_entity(self, gi_id: int, profile: str, hostname: str, attributes: tuple = ()) -> Entity:
         key = (gi_id, profile)
         entity = self.instances.get(key)
         if entity is None:
             # UUID on instance series is the parent GPU's, as dcgm-exporter labels them.
             entity = gpu_entity(self.index, self.uuid, self.pci_bus_id, self.model_name, hostname, profile, gi_id)
-            self.instances[key] = entity
+        entity = self.instances[key] = entity.with_attributes(attributes)
         return entity
 
 
@@ -376,12 +378,17 @@ class _Held:
 
 
 class Reader:
-    """Reads devices into per-GPU builders; keeps what spans cycles (GPM samples, NVLink totals)."""
+    """Reads devices into per-GPU builders; keeps what spans cycles (GPM samples, NVLink totals).
+    With `attribution`, MIG instances carry the workload labels it gives; with `processes`, each GPU
+    also serves its processes."""
 
-    def __init__(self, hostname: str, errors: ErrorCounts, monotonic: Callable[[], float] = time.monotonic):
+    def __init__(self, hostname: str, errors: ErrorCounts, monotonic: Callable[[], float] = time.monotonic,
+                 attribution: Attribution | None = None, processes: Processes | None = None):
         self.hostname = hostname
         self.errors = errors
         self.monotonic = monotonic
+        self.attribution = attribution
+        self.processes = processes
         self.gpm = GpmSampler()
         self._mig: dict[int, list] = {}
         self._warned: set[tuple] = set()
@@ -406,7 +413,7 @@ class Reader:
         add_info(out, dev.entity, *dev.info)
         return out
 
-    def _attempt(self, dev: Device, name: str, read: Callable, *args) -> bool:
+    def attempt(self, dev: Device, name: str, read: Callable, *args) -> bool:
         """Calls `read(*args)` for field `name` of `dev`; False when it failed, which is logged
         and counted, and remembered when permanent. GpuIsLost passes: it ends the GPU's cycle."""
         try:
@@ -427,7 +434,7 @@ class Reader:
             if name in dev.unsupported:
                 continue
             held = _Held()
-            if self._attempt(dev, name, read, self, dev, held):
+            if self.attempt(dev, name, read, self, dev, held):
                 held.commit(out)
                 read_any = True
         return read_any
@@ -438,11 +445,13 @@ class Reader:
         if not self._mig[dev.index]:
             yield "memory", _memory
         if dev.gpm is None and "gpm_support" not in dev.unsupported:
-            self._attempt(dev, "gpm_support", _query_gpm, dev)
+            self.attempt(dev, "gpm_support", _query_gpm, dev)
         if dev.gpm:
             yield "gpm", _gpm
         else:
             yield "pcie_throughput", _pcie_throughput
+        if self.processes is not None:
+            yield "processes", self.processes.read
 
     def mig_instances(self, dev: Device) -> list:
         return self._mig.get(dev.index, [])
@@ -487,8 +496,25 @@ class Reader:
                 _log_failure(dev.index, "mig", exc, self._warned)
                 self.errors.count(dev.index, "mig")
                 continue
-            instances.append((handle, dev.instance_entity(gi_id, profile, self.hostname), gi_id))
+            attributes = self._instance_attributes(dev, handle, gi_id)
+            instances.append((handle, dev.instance_entity(gi_id, profile, self.hostname, attributes), gi_id))
         return instances
+
+    def _instance_attributes(self, dev: Device, handle, gi_id: int) -> tuple:
+        """The workload labels of a MIG instance; a MIG device UUID NVML does not give costs the
+        labels the kubelet gives by it, not the instance."""
+        if self.attribution is None:
+            return ()
+        mig_uuid = None
+        if self.attribution.needs_mig_uuid:
+            try:
+                mig_uuid = _text(pynvml.nvmlDeviceGetUUID(handle))
+            except pynvml.NVMLError_GpuIsLost:
+                raise
+            except Exception as exc:
+                _log_failure(dev.index, "mig_uuid", exc, self._warned)
+                self.errors.count(dev.index, "mig_uuid")
+        return self.attribution.instance(dev.index, gi_id, mig_uuid)
 
     def _read_instances(self, dev: Device, out: Builder) -> None:
         if dev.gpm:
@@ -496,11 +522,11 @@ class Reader:
         for handle, entity, gi_id in self._mig[dev.index]:
             held = _Held()
             if "instance_memory" not in dev.unsupported and \
-                    self._attempt(dev, "instance_memory", add_memory, held, entity, handle):
+                    self.attempt(dev, "instance_memory", add_memory, held, entity, handle):
                 held.commit(out)
             held = _Held()
             if dev.gpm and "instance_gpm" not in dev.unsupported and \
-                    self._attempt(dev, "instance_gpm", self._instance_gpm, dev, gi_id, entity, held):
+                    self.attempt(dev, "instance_gpm", self._instance_gpm, dev, gi_id, entity, held):
                 held.commit(out)
 
     def _instance_gpm(self, dev: Device, gi_id: int, entity: Entity, out: _Held) -> None:

@@ -15,6 +15,16 @@ def pytest_addoption(parser):
 
 
 @pytest.fixture
+def nvml(monkeypatch):
+    """nvml(gpus, **options) installs a fake NVML of those GPUs (tests/nvml_fake.py) for the test."""
+    from nvml_fake import FakeNvml
+
+    def make(gpus, **options) -> FakeNvml:
+        return FakeNvml(gpus, **options).install(monkeypatch)
+    return make
+
+
+@pytest.fixture
 def update_golden(request) -> bool:
     return request.config.getoption("--update-golden")
 

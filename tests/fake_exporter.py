@@ -14,7 +14,8 @@ from gpuobs import catalog
 
 EXTRA_LABEL_VALUES = {"reason": "hw_thermal", "xid": "13", "err_code": "13", "err_msg": "", "field": "power",
                       "driver_version": "550.54.15", "serial": "1320000000001", "vbios_version": "92.00.45.00.06",
-                      "version": "0.1.0", "source": "test", "gpu_model": "A100-SXM4-80GB", "gpu": "0"}
+                      "version": "0.1.0", "source": "test", "gpu_model": "A100-SXM4-80GB", "gpu": "0",
+                      "pid": "4242", "process_name": "python3"}
 RISING_COUNTERS = {"total_energy", "nvlink_bandwidth"}
 VALUES = {"gpu_temp": 55, "gpu_temp_margin": 30, "gpu_max_op_temp": 85, "power_usage": 250,
           "enforced_power_limit": 400, "power_limit": 400, "fb_used": 20000, "fb_free": 60000, "gpu_util": 70,

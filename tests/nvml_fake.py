@@ -19,6 +19,7 @@ import pynvml
 
 MIB = 1048576
 _NVLINK_DATA = (pynvml.NVML_FI_DEV_NVLINK_THROUGHPUT_DATA_RX, pynvml.NVML_FI_DEV_NVLINK_THROUGHPUT_DATA_TX)
+_FRIENDLY = pynvml.nvmlStructToFriendlyObject  # pynvml's own helper, kept from install() replacing nvml* names
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,16 @@ class FakeMig:
 
 
 @dataclass
+class FakeProcess:
+    pid: int
+    memory_mib: int | None = 1000  # None: NVML does not say (NVML_VALUE_NOT_AVAILABLE)
+    name: str | None = "python3"  # None: nvmlSystemGetProcessName answers NoPermission
+    sm: int | None = None  # percent in the utilization samples; None: no sample
+    gi_id: int | None = None  # the MIG instance it runs in
+    graphics: bool = False  # listed by nvmlDeviceGetGraphicsRunningProcesses instead of ...Compute...
+
+
+@dataclass
 class FakeGpu:
     index: int
     name: str = "NVIDIA A100-SXM4-80GB"
@@ -81,6 +92,7 @@ class FakeGpu:
     gpm_values: dict = field(default_factory=lambda: {1: 50.0, 5: 25.0, 10: 40.0, 20: 100.0, 21: 200.0})
     mig: list[FakeMig] = field(default_factory=list)
     mig_profiles: tuple[FakeProfile, ...] = A100_80GB_PROFILES
+    processes: list[FakeProcess] = field(default_factory=list)
     lost: bool = False
     # function name -> NVML error code, or an exception to raise
     fail: dict[str, int | BaseException] = field(default_factory=dict)
@@ -95,6 +107,9 @@ class FakeGpu:
 
     def profile(self, name: str) -> FakeProfile:
         return next(p for p in self.mig_profiles if p.name == f"MIG {name}")
+
+    def mig_uuid(self, gi_id: int) -> str:
+        return f"MIG-{self.index:08x}-{gi_id:04x}-fake-0000-000000000000"
 
 
 @dataclass(frozen=True)
@@ -121,6 +136,7 @@ class FakeNvml:
         self.events: queue.Queue = queue.Queue()
         self.live_samples: dict[int, tuple] = {}
         self._sample_ids = itertools.count(0x1000, 0x10)
+        self.utilization_time = 1_000_000  # µs: the timestamp of the process utilization samples
         self._lock = threading.Lock()
         self._objects: dict[int, object] = {}  # handle address -> what it stands for
         self._addresses: dict[tuple, int] = {}
@@ -203,7 +219,9 @@ class FakeNvml:
 
     # -- identity --------------------------------------------------------------------------
     def nvmlDeviceGetUUID(self, handle):
-        return self._gpu(handle, "nvmlDeviceGetUUID").uuid
+        gpu = self._gpu(handle, "nvmlDeviceGetUUID")
+        thing = self._objects[_address(handle)]
+        return gpu.mig_uuid(thing.mig.gi_id) if isinstance(thing, _MigDevice) else gpu.uuid
 
     def nvmlDeviceGetPciInfo(self, handle):
         info = pynvml.nvmlPciInfo_t()
@@ -445,6 +463,46 @@ class FakeNvml:
     def nvmlGpmSampleFree(self, gpmSample):
         with self._lock:
             del self.live_samples[_address(gpmSample)]
+
+    # -- processes -------------------------------------------------------------------------
+    def _processes(self, handle, function: str, graphics: bool) -> list:
+        listed = []
+        for process in self._gpu(handle, function).processes:
+            if process.graphics != graphics:
+                continue
+            info = pynvml.c_nvmlProcessInfo_v3_t(pid=process.pid, usedGpuMemory=(process.memory_mib or 0) * MIB,
+                                                 gpuInstanceId=0xFFFFFFFF if process.gi_id is None else process.gi_id,
+                                                 computeInstanceId=0xFFFFFFFF if process.gi_id is None else 0)
+            friendly = _FRIENDLY(info)
+            if process.memory_mib is None:
+                friendly.usedGpuMemory = None  # as pynvml turns NVML_VALUE_NOT_AVAILABLE
+            listed.append(friendly)
+        return listed
+
+    def nvmlDeviceGetComputeRunningProcesses_v3(self, handle):
+        return self._processes(handle, "nvmlDeviceGetComputeRunningProcesses_v3", graphics=False)
+
+    def nvmlDeviceGetGraphicsRunningProcesses_v3(self, handle):
+        return self._processes(handle, "nvmlDeviceGetGraphicsRunningProcesses_v3", graphics=True)
+
+    def nvmlDeviceGetProcessUtilization(self, handle, timeStamp):
+        """Samples stamped `utilization_time`, newer than `timeStamp` only; NotFound when none is."""
+        gpu = self._gpu(handle, "nvmlDeviceGetProcessUtilization")
+        if gpu.mig:
+            raise self._unsupported()
+        samples = [pynvml.c_nvmlProcessUtilizationSample_t(pid=p.pid, timeStamp=self.utilization_time, smUtil=p.sm)
+                   for p in gpu.processes if p.sm is not None and self.utilization_time > timeStamp]
+        if not samples:
+            raise pynvml.NVMLError(pynvml.NVML_ERROR_NOT_FOUND)
+        return samples
+
+    def nvmlSystemGetProcessName(self, pid):
+        process = next((p for g in self.gpus for p in g.processes if p.pid == pid), None)
+        if process is None:
+            raise pynvml.NVMLError(pynvml.NVML_ERROR_NOT_FOUND)
+        if process.name is None:
+            raise pynvml.NVMLError(pynvml.NVML_ERROR_NO_PERMISSION)
+        return process.name
 
     # -- events ----------------------------------------------------------------------------
     def nvmlEventSetCreate(self):

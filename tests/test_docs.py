@@ -65,3 +65,17 @@ def test_every_fault_api_port_the_docs_name_is_the_demos():
     named = re.findall(r"(?:127\.0\.0\.1|localhost):(\d+)/faults", docs) + re.findall(
         r"(?:--control-address[ =]|control API: )\S*?:(\d+)", docs)
     assert named and set(named) == {str(CONTROL_PORT)}, named
+
+
+def test_every_exporter_flag_and_its_variable_are_in_its_flag_table():
+    from exporters.nvml_exporter import build_parser
+
+    text = (ROOT / "exporters" / "README.md").read_text()
+    table = text.split("\n## gpuobs-exporter\n", 1)[1].split("\n### ", 1)[0]
+    for action in build_parser()._actions:
+        for flag in action.option_strings:
+            if flag.startswith("--") and flag != "--help":
+                assert f"| `{flag}" in table, flag
+        variable = re.search(r"\[(GPUOBS_[A-Z_]+)", action.help or "")
+        if variable:
+            assert f"`{variable[1]}" in table, variable[1]

@@ -6,36 +6,11 @@ import time
 import pynvml
 import pytest
 from exposition_helpers import DCGM, find, names, samples, value
-from nvml_fake import FakeGpu, FakeMig, FakeNvml
+from nvml_fake import FakeGpu, FakeMig, FakeProcess
+from nvml_helpers import Exporter
 
-from exporters.collector import Collector, ErrorCounts
-from exporters.nvml_source import NvmlSource
+from exporters.nvml_processes import Processes
 from gpuobs import catalog
-
-
-@pytest.fixture
-def nvml(monkeypatch):
-    def make(gpus, **kwargs) -> FakeNvml:
-        return FakeNvml(gpus, **kwargs).install(monkeypatch)
-    return make
-
-
-class Exporter:
-    """An NvmlSource and its collector, cycled by hand."""
-
-    def __init__(self):
-        pynvml.nvmlInit()
-        self.errors = ErrorCounts()
-        self.source = NvmlSource("node-1", self.errors, xid_timeout_ms=50)
-        self.collector = Collector(self.source.collect, 60, "nvml", errors=self.errors)
-
-    def cycle(self, times: int = 1) -> bytes:
-        for _ in range(times):
-            body = self.collector.collect_once().body
-        return body
-
-    def errors_of(self, gpu, field):
-        return dict(self.errors.items()).get((str(gpu), field), 0)
 
 
 def test_every_field_is_read_in_dcgm_units(nvml):
@@ -207,11 +182,11 @@ def test_nvlink_bandwidth_is_dcgms_rate_of_the_data_counters(nvml):
 
 def test_the_exporter_serves_every_catalog_metric_it_can_read(nvml):
     """Names served across a varied fleet == the catalog's GPU, instance and exporter metrics."""
-    fake = nvml([FakeGpu(0, fan=60, vgpu_licensed=0),
+    fake = nvml([FakeGpu(0, fan=60, vgpu_licensed=0, processes=[FakeProcess(100, sm=50), FakeProcess(101)]),
                  FakeGpu(1, name="NVIDIA H100 80GB HBM3", gpm=True, margin=20, max_op=None),
                  FakeGpu(2, name="Tesla V100-SXM2-32GB", retired={0: 1, 1: 0, "pending": 0}),
                  FakeGpu(3, gpm=True, mig=[FakeMig(1, "7g.80gb")])])
-    exporter = Exporter()
+    exporter = Exporter(processes=Processes(cap=1))
     exporter.source.xids.record(0, 31, 1.0)
     exporter.cycle()
     body = exporter.cycle()

@@ -16,7 +16,7 @@ from types import SimpleNamespace
 
 import pynvml
 import pytest
-from nvml_fake import FakeGpu, FakeMig, FakeNvml
+from nvml_fake import FakeGpu, FakeMig, FakeNvml, FakeProcess
 
 from conftest import ROOT
 
@@ -65,14 +65,28 @@ def test_fake_functions_have_pynvml_signatures(name):
 
 
 class _Library:
-    """libnvidia-ml where every function succeeds and writes nothing."""
+    """libnvidia-ml where every function succeeds and writes nothing, except that a call asking how
+    many entries there are (a process list, utilization samples: no buffer given) is told one, so
+    that the wrapper's second call returns entries of their real type."""
+
+    SIZED = ("nvmlDeviceGetComputeRunningProcesses_v3", "nvmlDeviceGetGraphicsRunningProcesses_v3",
+             "nvmlDeviceGetProcessUtilization")
 
     def __getattr__(self, name):
-        return lambda *args: pynvml.NVML_SUCCESS
+        return _sized if name in self.SIZED else lambda *args: pynvml.NVML_SUCCESS
+
+
+def _sized(*args):
+    if any(arg is None for arg in args):
+        count = next(arg._obj for arg in args if type(arg).__name__ == "CArgObject")  # byref(c_uint)
+        count.value = 1
+        return pynvml.NVML_ERROR_INSUFFICIENT_SIZE
+    return pynvml.NVML_SUCCESS
 
 
 def _fake_side() -> tuple[FakeNvml, SimpleNamespace]:
-    gpus = [FakeGpu(0, margin=20, fan=50, vgpu_licensed=1, gpm=True),
+    gpus = [FakeGpu(0, margin=20, fan=50, vgpu_licensed=1, gpm=True,
+                    processes=[FakeProcess(100, sm=30), FakeProcess(101, graphics=True)]),
             FakeGpu(1, name="Tesla V100-SXM2-32GB", retired={0: 2, 1: 0, "pending": 1}),
             FakeGpu(2, mig=[FakeMig(1, "1g.10gb+me")])]
     fake = FakeNvml(gpus)
@@ -117,7 +131,7 @@ CALLS = {
     "nvmlDeviceGetCount": [lambda s: ((), {})],
     "nvmlDeviceGetHandleByIndex": [lambda s: ((0,), {})],
     "nvmlDeviceGetIndex": [_gpu()],
-    "nvmlDeviceGetUUID": [_gpu()],
+    "nvmlDeviceGetUUID": [_gpu(), lambda s: ((s.mig,), {})],
     "nvmlDeviceGetPciInfo": [_gpu()],
     "nvmlDeviceGetName": [_gpu()],
     "nvmlDeviceGetSerial": [_gpu()],
@@ -166,6 +180,10 @@ CALLS = {
     "nvmlGpmMigSampleGet": [lambda s: ((s.mig_gpu, 1, s.sample), {})],
     "nvmlGpmMetricsGet": [lambda s: ((s.request,), {})],
     "nvmlGpmSampleFree": [lambda s: ((s.sample,), {})],
+    "nvmlDeviceGetComputeRunningProcesses_v3": [_gpu()],
+    "nvmlDeviceGetGraphicsRunningProcesses_v3": [_gpu()],
+    "nvmlDeviceGetProcessUtilization": [_gpu(0)],
+    "nvmlSystemGetProcessName": [lambda s: ((100,), {})],
     "nvmlEventSetCreate": [lambda s: ((), {})],
     "nvmlDeviceRegisterEvents": [lambda s: ((s.gpu, pynvml.nvmlEventTypeXidCriticalError, s.event_set), {})],
     "nvmlEventSetWait_v2": [lambda s: ((s.event_set, 10), {})],

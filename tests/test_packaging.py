@@ -36,9 +36,12 @@ def _modules() -> list[str]:
 
 
 def _package_data() -> list[str]:
-    """Every file a package reads at run time besides its modules: the fleet README's template."""
-    return [p.relative_to(ROOT).as_posix()
-            for p in (ROOT / "gpuobs" / "generators" / "templates").iterdir()]
+    """Every file a package reads at run time besides its modules: the fleet README's template, the
+    kubelet API's descriptor and its proto."""
+    files = [*(ROOT / "gpuobs" / "generators" / "templates").iterdir(),
+             *(p for p in (ROOT / "exporters" / "kubelet").iterdir() if p.suffix in (".binpb", ".proto"))]
+    return [f"{_PACKAGES[p.relative_to(ROOT).parts[0]]}/{p.relative_to(ROOT).as_posix().split('/', 1)[1]}"
+            for p in files]
 
 
 def _run(argv: list, cwd: Path) -> subprocess.CompletedProcess:

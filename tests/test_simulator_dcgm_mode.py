@@ -213,14 +213,13 @@ def test_the_program_serves_dcgm_exporter_from_flags_and_from_a_spec(tmp_path):
                      "--pods").values()
     assert 'Hostname="gpu-node-01"' in body and 'pod="train-gpu-node-01-gpu0"' in body and "gpuobs_" not in body
     bodies = _serve("--spec", str(_spec(tmp_path, "{kind: dcgm-exporter, counters: gpuobs}")), "--pods")
-    assert "gpuobs_gpu_up" in bodies["own"] and "pod=" not in bodies["own"]
+    assert "gpuobs_gpu_up" in bodies["own"] and 'pod="train-own-gpu0"' in bodies["own"]
     assert "DCGM_FI_DEV_ECC_DBE_VOL_TOTAL" in bodies["k8s"] and 'hostname="k8s"' in bodies["k8s"]
     assert "gpuobs_" not in bodies["k8s"] and 'pod="train-k8s-gpu1"' in bodies["k8s"]
 
 
 @pytest.mark.parametrize("args, message", [
     (["--dcgm-version", "3"], "need --exporter dcgm-exporter"),
-    (["--pods"], "needs dcgm-exporter hosts"),
 ])
 def test_dcgm_flags_without_dcgm_exporter_are_refused(args, message):
     with pytest.raises(LayoutError, match=message):

@@ -18,8 +18,8 @@ from exporters.simulator.runtime import Endpoint
 from gpuobs import catalog
 
 SERVED_LEVELS = (catalog.GPU, catalog.INSTANCE, catalog.EXPORTER)
-# The simulator's reads never fail, so it has no read errors to count.
-SIMULATOR_NEVER_SERVES = {"exporter_collection_errors"}
+# The simulator's reads never fail, so it has no read errors to count, and it runs no processes.
+SIMULATOR_NEVER_SERVES = {"exporter_collection_errors", "process_memory_used", "process_sm_util", "process_folded"}
 
 
 def simulator_output() -> bytes:

@@ -49,8 +49,15 @@ def build_parser() -> argparse.ArgumentParser:
                           help="dcgm-exporter's counters CSV: default (as shipped) or gpuobs (the default plus "
                                "every field gpuobs' alerts and dashboards read); default: default")
     exporter.add_argument("--pods", action="store_true",
-                          help="dcgm-exporter's Kubernetes mapping: pod, namespace and container labels on every "
-                               "GPU, a pod of its own on every MIG instance")
+                          help="the Kubernetes pod mapping (gpuobs-exporter's --kubernetes-pod-resources, "
+                               "dcgm-exporter's): pod, namespace and container labels on every GPU, a pod of its "
+                               "own on every MIG instance")
+    exporter.add_argument("--hpc-jobs", action="store_true",
+                          help="the HPC job mapping (either exporter's --hpc-job-mapping-dir): an hpc_job label on "
+                               "every GPU, a job of its own on every MIG instance")
+    exporter.add_argument("--workload-gpus", type=int, metavar="N",
+                          help="with --pods or --hpc-jobs: only GPUs 0 to N-1 of each host hold a workload, the "
+                               "others none (default: every GPU)")
     ports = parser.add_argument_group("ports")
     ports.add_argument("--listen-host", default="127.0.0.1", help="address every host's port binds (default 127.0.0.1)")
     ports.add_argument("--base-port", type=int, help="host i listens on BASE+i (0: ephemeral ports, printed); "
@@ -86,10 +93,14 @@ def _layouts(args) -> list[layouts.HostLayout]:
         base = 9400 if args.base_port is None else args.base_port
         hosts = layouts.from_flags(args.hosts, args.gpus, args.model, base, args.host_prefix, profiles,
                                    _exporter(args))
-    if args.pods:
-        if not any(h.exporter.dcgm_exporter for h in hosts):
-            raise layouts.LayoutError("--pods is dcgm-exporter's Kubernetes mapping: it needs dcgm-exporter hosts")
-        hosts = [dataclasses.replace(h, pods=h.exporter.dcgm_exporter) for h in hosts]
+    if args.workload_gpus is not None:
+        if not (args.pods or args.hpc_jobs):
+            raise layouts.LayoutError("--workload-gpus says which GPUs hold a workload: it needs --pods or --hpc-jobs")
+        if args.workload_gpus < 0:
+            raise layouts.LayoutError(f"--workload-gpus must be 0 or more, not {args.workload_gpus}")
+    if args.pods or args.hpc_jobs:
+        hosts = [dataclasses.replace(h, pods=args.pods, hpc_jobs=args.hpc_jobs, workload_gpus=args.workload_gpus)
+                 for h in hosts]
     return hosts
 
 

@@ -55,14 +55,25 @@ class SimHost:
 
     def _entity(self, model_name: str, index: int, uuid: str, pci: str, mig_profile: str | None = None,
                 gi_id: int | None = None) -> Entity:
-        """A GPU's or MIG instance's labels; with pods on, dcgm-exporter's Kubernetes mapping adds the
-        pod holding it (each MIG instance its own pod)."""
-        pod = ()
-        if self.layout.pods:
-            name = f"train-{self.name}-gpu{index}" + (f"-mig{gi_id}" if gi_id else "")
-            pod = (("container", "trainer"), ("namespace", "ml"), ("pod", name))
+        """A GPU's or MIG instance's labels, with those of the workload holding it."""
         return gpu_entity(index, uuid, pci, model_name, self.name, mig_profile, gi_id, driver_version=DRIVER_VERSION,
-                          attributes=pod, vocabulary=self.vocabulary)
+                          attributes=self._workload(index, gi_id), vocabulary=self.vocabulary)
+
+    def _workload(self, index: int, gi_id: int | None) -> tuple:
+        """What the exporters' pod and job mappings say of a GPU or MIG instance: each MIG instance
+        holds a workload of its own, so gpuobs-exporter puts none on a MIG GPU's own series."""
+        layout = self.layout
+        if layout.workload_gpus is not None and index >= layout.workload_gpus:
+            return ()
+        if gi_id is None and layout.mig_for(index) and not layout.exporter.dcgm_exporter:
+            return ()
+        labels = ()
+        if layout.pods:
+            name = f"train-{self.name}-gpu{index}" + (f"-mig{gi_id}" if gi_id else "")
+            labels = (("pod", name), ("namespace", "ml"), ("container", "trainer"))
+        if layout.hpc_jobs:
+            labels += (("hpc_job", str(1000 + 10 * index + (gi_id or 0))),)
+        return labels
 
     def emit(self, out: Builder) -> None:
         for gpu in self.gpus:

@@ -69,7 +69,11 @@ class HostLayout:
     mig_gpus: tuple[int, ...] | None = None  # GPU indices partitioned; None: all of them
     target_labels: tuple[tuple[str, str], ...] = ()  # what the generated scrape config puts on the target
     exporter: ExporterMode = ExporterMode()
-    pods: bool = False  # dcgm-exporter's Kubernetes mapping: a pod on every GPU and MIG instance
+    # The exporters' workload mappings: Kubernetes pods (pod, namespace, container) and HPC jobs (hpc_job)
+    # on GPUs 0 to workload_gpus - 1 (all when None), each MIG instance holding its own.
+    pods: bool = False
+    hpc_jobs: bool = False
+    workload_gpus: int | None = None
 
     def mig_for(self, index: int) -> tuple[str, ...]:
         if not self.mig_profiles or (self.mig_gpus is not None and index not in self.mig_gpus):
