@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import math
 import queue
 import re
 import resource
@@ -41,7 +42,11 @@ MAX_BUFFERED_BODY = 65536  # a GET's body read and dropped; past that the connec
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
 _CONTENT_LENGTH = re.compile(rb"(?im)^content-length:[ \t]*(\d{1,9})[ \t]*\r?$")
 _TOO_LARGE = b"HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-_SWEEP_EVERY = 0.25  # seconds between deadline checks, and the longest the loop sleeps
+# The least time between two deadline sweeps: a deadline is met within this much. Between sweeps
+# the loop sleeps until the earliest deadline it knows of, not on a timer: a process serving many
+# ports (the simulator) would otherwise wake every loop a few times a second for nothing, and its
+# threads would spend the CPU contending for the interpreter lock.
+_SWEEP_EVERY = 0.25
 
 # Where a connection is: what the loop waits for on it (a worker holds it while BUSY).
 HANDSHAKE, HEADER, IDLE, BUSY = "handshake", "header", "idle", "busy"
@@ -148,6 +153,7 @@ class ConnectionLoop:
         self._wake_r, self._wake_w = socket.socketpair()
         self._stopping = False
         self._accept_paused_until = 0.0
+        self._next_due = math.inf  # no later than the earliest deadline, or the accept pause's end
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
     # -- running -----------------------------------------------------------------------------
@@ -175,11 +181,15 @@ class ConnectionLoop:
         except (BlockingIOError, OSError):
             pass  # a wake-up is pending already, or the loop has ended
 
+    def _due(self, when: float) -> None:
+        """Something must happen at `when` (a deadline, the end of an accept pause)."""
+        self._next_due = min(self._next_due, when)
+
     def _run(self) -> None:
-        next_sweep = time.monotonic() + _SWEEP_EVERY
         try:
             while not self._stopping:
-                for key, events in self._selector.select(_SWEEP_EVERY):
+                wait = None if self._next_due == math.inf else max(0.0, self._next_due - time.monotonic())
+                for key, events in self._selector.select(wait):
                     if key.data == "listen":
                         self._accept()
                     elif key.data == "wake":
@@ -191,8 +201,7 @@ class ConnectionLoop:
                     else:
                         self._read(key.data)
                 now = time.monotonic()
-                if now >= next_sweep:
-                    next_sweep = now + _SWEEP_EVERY
+                if now >= self._next_due:
                     self._sweep(now)
         except Exception:  # the loop must never die silently: every scrape would hang
             log.exception("%s: connection loop failed", self._name)
@@ -220,6 +229,7 @@ class ConnectionLoop:
                 if not self._evict_one():
                     self._selector.unregister(self._listener)
                     self._accept_paused_until = time.monotonic() + 0.1
+                    self._due(self._accept_paused_until)
                 return
             if self.connections() >= self.cap and not self._evict_one():
                 log.debug("%s: %d connections, all being answered: closing %s", self._name, self.cap, address)
@@ -246,6 +256,7 @@ class ConnectionLoop:
             conn = Connection(tls, address, HANDSHAKE, deadline)
         self._waiting[conn] = None
         self._selector.register(conn.sock, selectors.EVENT_READ, conn)
+        self._due(deadline)
         if conn.phase == HANDSHAKE:
             self._handshake(conn)
 
@@ -298,6 +309,7 @@ class ConnectionLoop:
             if conn.phase == IDLE:
                 conn.phase = HEADER
                 conn.deadline = time.monotonic() + self._limits.header_timeout
+                self._due(conn.deadline)
             self._waiting.move_to_end(conn)
             self._dispatch_if_complete(conn)
 
@@ -360,6 +372,7 @@ class ConnectionLoop:
             now = time.monotonic()
             conn.phase, conn.deadline = (HEADER, now + self._limits.header_timeout) if rest else \
                 (IDLE, now + self._limits.idle_timeout)
+            self._due(conn.deadline)
             if rest:
                 self._dispatch_if_complete(conn)
 
@@ -371,6 +384,10 @@ class ConnectionLoop:
         if self._accept_paused_until and now >= self._accept_paused_until:
             self._accept_paused_until = 0.0
             self._selector.register(self._listener, selectors.EVENT_READ, "listen")
+        pending = [c.deadline for c in self._waiting]
+        if self._accept_paused_until:
+            pending.append(self._accept_paused_until)
+        self._next_due = max(min(pending), now + _SWEEP_EVERY) if pending else math.inf
 
     def _close(self, conn: Connection) -> None:
         if conn in self._waiting:  # registered with the selector only while waiting
