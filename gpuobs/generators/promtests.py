@@ -23,6 +23,7 @@ from gpuobs.generators.rules import (
     GLOBAL_INVENTORY,
     NVLINK_ERROR_KINDS,
     PREDICTION_NEAR_CELSIUS,
+    XID_WINDOW,
     Names,
     active_alerts,
     alert_labels,
@@ -37,6 +38,8 @@ from gpuobs.generators.rules import (
 )
 from gpuobs.generators.rules import generate as rule_documents
 from gpuobs.gpus import GpuModel
+from gpuobs.health import lowerable
+from gpuobs.health import score as health_score
 from gpuobs.model import Alert, FleetModel, Host
 from gpuobs.promql import num, quote
 from gpuobs.spec.schema import seconds
@@ -93,6 +96,11 @@ def chain_lengths(groups: list[dict]) -> dict[str, int]:
 
 def flat(value: float, seconds: int) -> str:
     return f"{num(value)}x{seconds // STEP}"
+
+
+def held(value: float | str, seconds: int) -> str:
+    """A value held flat for `seconds`, or a series' values as given."""
+    return value if isinstance(value, str) else flat(value, seconds)
 
 
 def ramp_after_baseline(step: float, seconds: int) -> str:
@@ -222,17 +230,18 @@ class Builder:
 
     def _gauge_alert(self, alert, name, labels, inputs_fire, inputs_quiet, value, extra=None,
                      quiet_name="below threshold"):
-        """Fire case (checked before and after `for`) and a quiet case, for gauge conditions."""
+        """Fire case (checked before and after `for`) and a quiet case, for gauge conditions; an
+        input is a value held flat, or the text of its values."""
         hold, due = hold_of(alert), self.due(alert)
         fire = Case(f"{alert.name} {name}: fires")
         for metric, lbls, v in inputs_fire:
-            fire.add(metric, lbls, flat(v, due))
+            fire.add(metric, lbls, held(v, due))
         if hold >= 2 * STEP:
             fire.checks.append((hold - STEP, alert.name, []))
         fire.checks.append((due, alert.name, [self.expect(alert, labels, value, extra)]))
         quiet = Case(f"{alert.name} {name}: {quiet_name}, quiet")
         for metric, lbls, v in inputs_quiet:
-            quiet.add(metric, lbls, flat(v, due))
+            quiet.add(metric, lbls, held(v, due))
         quiet.checks.append((due, alert.name, []))
         return [fire, quiet]
 
@@ -297,32 +306,41 @@ class Builder:
         return self._thermal(alert, gpu, t, critical=True)
 
     def _GPUThermalCriticalPredicted(self, alert, gpu, t):
+        """Rising steadily, a GPU is predicted to cross its critical threshold for at most the
+        horizon before it does: the alert fires on the way up where `for` fits in that time, else
+        only for a GPU that levels off at its threshold."""
         n = self.n
         labels = self.gpu_labels(self.host_of(gpu))
         critical = t.gpu_temp_critical
-        extra = []
-        horizon = seconds(t.thermal_prediction_horizon) / 60
+        horizon = int(seconds(t.thermal_prediction_horizon)) / 60  # minutes, as the rule rounds it
         # Rising 1 C/min: after 5 minutes both predicted to cross and near enough to count.
         start = critical - min(horizon, PREDICTION_NEAR_CELSIUS) - 5
         end = 300 + self.due(alert) + STEP
-        fire = Case(f"{alert.name} {n.exporter.job} {gpu.key}: rising 1 C/min towards {num(critical)} C, fires")
-        fire.add(n.gpu_temp, labels, f"{num(start)}+0.25x{end // STEP + 1}")
+        if start + end / 60 <= critical:
+            fire = Case(f"{alert.name} {n.exporter.job} {gpu.key}: rising 1 C/min towards {num(critical)} C, fires")
+            fire.add(n.gpu_temp, labels, f"{num(start)}+0.25x{end // STEP + 1}")
+            fire.checks.append((end, alert.name, [self.expect(alert, labels, start + end / 60 + horizon)]))
+        else:
+            fire, end = self._levelling_off(alert, gpu, labels, critical)
         quiet = Case(f"{alert.name} {n.exporter.job} {gpu.key}: steady {num(start)} C, quiet")
         quiet.add(n.gpu_temp, labels, flat(start, end + STEP))
+        quiet.checks.append((end, alert.name, []))
         warming = Case(f"{alert.name} {n.exporter.job} {gpu.key}: warming up steeply far below the threshold, quiet")
         warming.add(n.gpu_temp, labels, f"{num(critical - PREDICTION_NEAR_CELSIUS - 45)}+1x{end // STEP + 1}")
         warming.checks.append((end, alert.name, []))
-        for metric, lbls, v in extra:
-            fire.add(metric, lbls, flat(v, end + STEP))
-            quiet.add(metric, lbls, flat(v, end + STEP))
-        predicted = start + end / 60 + horizon
-        if start + end / 60 > critical:
-            return []  # the spec's horizon is shorter than `for`: nothing to predict before it is critical
-        fire.checks.append((end, alert.name, [self.expect(alert, labels, predicted)]))
-        quiet.checks.append((end, alert.name, []))
-        for metric, lbls, v in extra:
-            warming.add(metric, lbls, flat(v, end + STEP))
         return [fire, quiet, warming]
+
+    def _levelling_off(self, alert, gpu, labels, critical) -> tuple[Case, int]:
+        """Rising 1 C/min to exactly the threshold, then held there: from then on the temperature
+        is not past it and the line through the last 10 minutes reaches it within any horizon. It
+        is checked once those 10 minutes are flat, where the prediction is the threshold itself."""
+        n = self.n
+        end = 300 + max(600, hold_of(alert)) + self.chains[alert.name] * STEP
+        case = Case(f"{alert.name} {n.exporter.job} {gpu.key}: rising 1 C/min to {num(critical)} C and staying "
+                    "there, fires")
+        case.add(n.gpu_temp, labels, f"{num(critical - 5)}+0.25x19 {num(critical)}x{(end - 300) // STEP + 1}")
+        case.checks.append((end, alert.name, [self.expect(alert, labels, critical)]))
+        return case, end
 
     def _power(self, alert, gpu, t, ratio):
         n = self.n
@@ -372,33 +390,37 @@ class Builder:
                                    t.pcie_replay_warning)
 
     def _GPUThrottling(self, alert, gpu, t):
-        n = self.n
         labels = self.gpu_labels(self.host_of(gpu))
-        flag = lambda reason: {**labels, "reason": reason}  # noqa: E731
+        what, throttled, unthrottled, quiet_name = self._hardware_slowdown(labels)
+        return self._gauge_alert(alert, f"{self.n.exporter.job} {what}", labels, throttled, unthrottled, 1,
+                                 quiet_name=quiet_name)
+
+    def _hardware_slowdown(self, labels) -> tuple[str, list, list, str]:
+        """(what is read, inputs with a hardware slowdown, inputs with only software clock events,
+        what those are) in the setup's own series."""
+        n = self.n
         if n.profile.name == NVIDIA_GPU_EXPORTER:
             reason = "nvidia_smi_clocks_event_reasons_{}".format
-            return self._gauge_alert(
-                alert, f"{n.exporter.job} hw_thermal_slowdown", labels,
-                [(reason("hw_thermal_slowdown"), labels, 1), (reason("hw_slowdown"), labels, 0)],
-                [(reason("hw_thermal_slowdown"), labels, 0), (reason("sw_power_cap"), labels, 1)],
-                1, quiet_name="software power cap only")
+            return ("hw_thermal_slowdown",
+                    [(reason("hw_thermal_slowdown"), labels, 1), (reason("hw_slowdown"), labels, 0)],
+                    [(reason("hw_thermal_slowdown"), labels, 0), (reason("sw_power_cap"), labels, 1)],
+                    "software power cap only")
         if n.serves("clock_event_active"):
-            return self._gauge_alert(
-                alert, f"{n.exporter.job} hw_thermal flag", labels,
-                [(n.clock_event_active, flag("hw_thermal"), 1), (n.clock_event_active, flag("hw_slowdown"), 0)],
-                [(n.clock_event_active, flag("hw_thermal"), 0), (n.clock_event_active, flag("power_cap"), 1)],
-                1, quiet_name="software power cap only")
-        return self._gauge_alert(
-            alert, f"{n.exporter.job} clock events bitmask", labels,
-            [(n.clock_event_reasons, labels, 0x40 | 0x04)], [(n.clock_event_reasons, labels, 0x04 | 0x01)], 1,
-            quiet_name="software power cap and idle bits only")
+            flag = lambda reason: {**labels, "reason": reason}  # noqa: E731
+            return ("hw_thermal flag",
+                    [(n.clock_event_active, flag("hw_thermal"), 1), (n.clock_event_active, flag("hw_slowdown"), 0)],
+                    [(n.clock_event_active, flag("hw_thermal"), 0), (n.clock_event_active, flag("power_cap"), 1)],
+                    "software power cap only")
+        return ("clock events bitmask", [(n.clock_event_reasons, labels, 0x40 | 0x04)],
+                [(n.clock_event_reasons, labels, 0x04 | 0x01)], "software power cap and idle bits only")
 
     def _GPUMemoryPressure(self, alert, gpu, t):
         n = self.n
         labels = self.gpu_labels(self.host_of(gpu))
         total = gpu.memory_mib
-        used = math.ceil(total * t.memory_used_warning_ratio) + 64
-        below = math.floor(total * t.memory_used_warning_ratio) - 64
+        # 64 MiB either side of the threshold, within the framebuffer.
+        used = min(total, math.ceil(total * t.memory_used_warning_ratio) + 64)
+        below = max(0, math.floor(total * t.memory_used_warning_ratio) - 64)
         mib = lambda v: self.value("fb_used", v)  # noqa: E731
         return self._gauge_alert(
             alert, f"{n.exporter.job} {gpu.key} {num(t.memory_used_warning_ratio * 100)}%", labels,
@@ -424,26 +446,54 @@ class Builder:
         return cases
 
     def _GPUHealthLow(self, alert, gpu, t):
+        """The fewest components at 0 that take the score (their mean) below the threshold, the
+        others at 1; and a GPU healthy in every component. The spec makes sure the GPU's exporter
+        serves enough components (spec/alert_checks.py)."""
         n = self.n
         labels = self.gpu_labels(self.host_of(gpu))
-        own_limit = n.serves("enforced_power_limit")
-        limit = 400 if own_limit else t.power_limit_watts
-        critical_watts = t.power_critical_ratio * limit
-        common = [(n.enforced_power_limit, labels, 400)] if own_limit else []
-        if n.serves("gpu_max_op_temp"):
-            common.append((n.gpu_max_op_temp, labels, 90))
-        common += [(m, lbls, v) for m, lbls, v in self.presence(labels) if m != n.fb_used]
+        components = lowerable(n.profile, gpu)
+        lowered = next(k for k in range(1, len(components) + 1) if health_score(k) < t.health_score_warning)
+        sick, well = self._health_inputs(alert, gpu, t, labels)
+        fire = [i for c in components[:lowered] for i in sick[c]] + [i for c in components[lowered:] for i in well[c]]
+        quiet = [i for c in components for i in well[c]]
+        return self._gauge_alert(alert, f"{n.exporter.job} {gpu.key} {', '.join(components[:lowered])} at 0", labels,
+                                 self._with_limits(labels, fire), self._with_limits(labels, quiet),
+                                 health_score(lowered), quiet_name="healthy")
+
+    def _health_inputs(self, alert, gpu, t, labels) -> tuple[dict, dict]:
+        """({component: inputs taking it to 0}, {component: inputs keeping it at 1}); the GPU's own
+        limits, where served, are 90 C and 400 W (_with_limits)."""
+        n = self.n
+        critical = 90 if n.serves("gpu_max_op_temp") else t.gpu_temp_critical
+        limit = 400 if n.serves("enforced_power_limit") else t.power_limit_watts
         mib = lambda v: self.value("fb_used", v)  # noqa: E731
-        sick = [(n.gpu_temp, labels, 95), (n.power_usage, labels, critical_watts + 10),
-                (n.fb_used, labels, mib(1000)), (n.fb_free, labels, 0)]
-        well = [(n.gpu_temp, labels, 50), (n.power_usage, labels, 0.1 * limit),
-                (n.fb_used, labels, mib(100)), (n.fb_free, labels, mib(900))]
-        # thermal, power and memory components at 0, ECC and throttling at 1: (0+0+0+1+1)/5
-        score = (0 + 0 + 0 + 1 + 1) / 5
-        if score >= t.health_score_warning:
-            return []
-        return self._gauge_alert(alert, f"{n.exporter.job} {gpu.key} hot, over power, memory full", labels,
-                                 common + sick, common + well, score, quiet_name="healthy")
+        sick = {"thermal": [(n.gpu_temp, labels, critical + 5)],
+                "power": [(n.power_usage, labels, t.power_critical_ratio * limit + 10)],
+                "memory": [(n.fb_used, labels, mib(1000)), (n.fb_free, labels, 0)],
+                "ecc": self._ecc_errors(alert, labels),
+                "throttle": self._hardware_slowdown(labels)[1]}
+        well = {"thermal": [(n.gpu_temp, labels, critical - 40)],
+                "power": [(n.power_usage, labels, t.power_warning_ratio * limit / 2)],
+                "memory": [(n.fb_used, labels, mib(100)), (n.fb_free, labels, mib(900))],
+                "ecc": [], "throttle": []}
+        return sick, well
+
+    def _ecc_errors(self, alert, labels) -> list:
+        """A double-bit error or a thousand single-bit ones within the hour, else a failed row remap."""
+        n = self.n
+        for key in ("ecc_dbe_volatile", "ecc_sbe_volatile"):
+            if n.serves(key):
+                return [(getattr(n, key), labels, f"0 1000x{self.due(alert) // STEP}")]
+        return [(n.row_remap_failure, labels, 1)]
+
+    def _with_limits(self, labels, inputs: list) -> list:
+        """`inputs` with the GPU's own limits where the setup serves them, and the series that makes
+        it present where `inputs` lack it."""
+        n = self.n
+        limits = [(getattr(n, key), labels, value) for key, value in (("enforced_power_limit", 400),
+                                                                      ("gpu_max_op_temp", 90)) if n.serves(key)]
+        given = {metric for metric, _, _ in inputs}
+        return limits + inputs + [p for p in self.presence(labels) if p[0] not in given]
 
     def _xid(self, alert, gpu, t):
         """Every code of the tier on its own GPU, through each XID series the setup serves."""
@@ -451,7 +501,11 @@ class Builder:
         host = self.host_of(gpu)
         codes = [str(c) for c in alert.definition.xid_codes]
         other = "13"  # graphics engine exception: an application fault, not a GPU fault
-        end = 10 * STEP
+        end = self.due(alert) + 9 * STEP
+        # The counters hold an XID for the rule's window: a longer `for` needs it to recur (each scrape here).
+        once = end <= seconds(XID_WINDOW)
+        rising = f"1x3 2x{end // STEP}" if once else f"1+1x{end // STEP}"
+        appearing = f"_x3 1x{end // STEP}" if once else f"_x3 1+1x{end // STEP}"
         tier = f"{alert.name} {n.exporter.job} XID {', '.join(codes)}"
         # Each code on a GPU of its own: the last-value gauge holds one code per GPU.
         gpus = [self.gpu_labels(host, i) for i in range(len(codes))]
@@ -472,8 +526,9 @@ class Builder:
             cases.append(case)
 
         if n.serves("xid_errors"):
-            fires("counters rise", n.xid_errors, lambda c: f"1x3 2x{end // STEP}", lambda c: 1)
-            fires("counters appear at 1", n.xid_errors, lambda c: f"_x3 1x{end // STEP}", lambda c: 1)
+            # The value, an increase or a count, shows in no annotation.
+            fires("counters rise", n.xid_errors, lambda c: rising, lambda c: 1)
+            fires("counters appear at 1", n.xid_errors, lambda c: appearing, lambda c: 1)
             quiet("counter only", n.xid_errors, {**gpus[0], "xid": other}, f"1x3 2x{end // STEP}")
         if n.serves("xid_window_count"):
             window = {"window_size_in_ms": "300000"}
