@@ -444,6 +444,23 @@ def gpuobs_dcgm_counters(enabled_alerts, version: int = 4) -> tuple[str, ...]:
     return tuple(fields)
 
 
+def dcgm_counters(counters, version: int, enabled_alerts) -> tuple[str, tuple[str, ...]]:
+    """(name, fields) of dcgm-exporter's counters CSV as a spec gives it: default (as shipped),
+    gpuobs (gpuobs_dcgm_counters; what a spec that says nothing gets) or a list of fields (custom)."""
+    if counters == "default":
+        return counters, DCGM_DEFAULT_COUNTERS
+    if counters in (None, "gpuobs"):
+        return "gpuobs", gpuobs_dcgm_counters(enabled_alerts, version)
+    return "custom", tuple(counters)
+
+
+def exporter_profile(kind: str, version: int | None, fields: tuple[str, ...]) -> Profile:
+    """What an exporter of this kind serves; for dcgm-exporter, the `fields` of its counters CSV."""
+    if kind == DCGM_EXPORTER:
+        return dcgm_exporter_profile(fields, "Hostname" if version == 3 else "hostname")
+    return GPUOBS_PROFILE if kind == GPUOBS else NVIDIA_SMI_PROFILE
+
+
 DEFAULT_PORTS = {GPUOBS: 9400, DCGM_EXPORTER: 9400, NVIDIA_GPU_EXPORTER: 9835}
 
 

@@ -7,17 +7,7 @@ from dataclasses import dataclass
 
 from gpuobs import links
 from gpuobs.alerts import ALERTS, AlertDef, is_enabled
-from gpuobs.catalog import (
-    DCGM_DEFAULT_COUNTERS,
-    DCGM_EXPORTER,
-    DEFAULT_PORTS,
-    GPUOBS,
-    GPUOBS_PROFILE,
-    NVIDIA_SMI_PROFILE,
-    Profile,
-    dcgm_exporter_profile,
-    gpuobs_dcgm_counters,
-)
+from gpuobs.catalog import DCGM_EXPORTER, DEFAULT_PORTS, GPUOBS, Profile, dcgm_counters, exporter_profile
 from gpuobs.gpus import GpuModel
 from gpuobs.spec.gpu_models import known_models
 from gpuobs.spec.schema import Alertmanager, Exporter, Fleet, Grafana, Kubernetes, RemoteWrite, seconds
@@ -246,15 +236,8 @@ _BASE_JOBS = {GPUOBS: "gpu-exporter", DCGM_EXPORTER: "dcgm-exporter", "nvidia_gp
 def _setup_key(exporter: Exporter, enabled: list[AlertDef]) -> tuple:
     if exporter.kind != DCGM_EXPORTER:
         return exporter.kind, None, "", ()
-    counters = exporter.counters if exporter.counters is not None else "gpuobs"
     version = exporter.version or 4
-    if counters == "default":
-        fields = DCGM_DEFAULT_COUNTERS
-    elif counters == "gpuobs":
-        fields = gpuobs_dcgm_counters(enabled, version)
-    else:
-        fields = tuple(counters)
-    return exporter.kind, version, counters if isinstance(counters, str) else "custom", fields
+    return exporter.kind, version, *dcgm_counters(exporter.counters, version, enabled)
 
 
 def _setups(keys: list[tuple]) -> dict[tuple, ExporterSetup]:
@@ -270,11 +253,8 @@ def _setups(keys: list[tuple]) -> dict[tuple, ExporterSetup]:
             parts.append(f"v{version}")
         if len({k[3] for k in same_kind if k[1] == version}) > 1:
             parts.append(counters_name + (str(customs.index(key) + 1) if counters_name == "custom" else ""))
-        if kind == DCGM_EXPORTER:
-            profile = dcgm_exporter_profile(fields, "Hostname" if version == 3 else "hostname")
-        else:
-            profile = GPUOBS_PROFILE if kind == GPUOBS else NVIDIA_SMI_PROFILE
-        setups[key] = ExporterSetup(profile, "-".join(parts), version, counters_name, fields)
+        setups[key] = ExporterSetup(exporter_profile(kind, version, fields), "-".join(parts), version, counters_name,
+                                    fields)
     return setups
 
 

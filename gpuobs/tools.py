@@ -13,6 +13,10 @@ import yaml
 
 from gpuobs.errors import ToolError, UsageError
 
+# libyaml where PyYAML was built with it: a fleet's test files run to megabytes, read and split per run.
+YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+YAML_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
 
 def available(tool: str) -> bool:
     return shutil.which(tool) is not None
@@ -46,15 +50,15 @@ def promtool_test_rules(test_files: list[Path], workers: int | None = None) -> s
     with tempfile.TemporaryDirectory(prefix="gpuobs-promtool-") as tmp:
         parts: list[tuple[Path, Path]] = []  # (test file, part)
         for test_file in map(Path, test_files):
-            document = yaml.safe_load(test_file.read_text(encoding="utf-8"))
+            document = yaml.load(test_file.read_text(encoding="utf-8"), Loader=YAML_LOADER)
             # Parts live elsewhere: their rule files are named by absolute path.
             rule_files = [str((test_file.parent / f).resolve()) for f in document.get("rule_files", [])]
             tests = document.get("tests") or []
             count = max(1, min(workers, len(tests)))
             for i in range(count):
                 part = Path(tmp) / f"{test_file.stem}-{len(parts)}.yml"
-                part.write_text(yaml.safe_dump({**document, "rule_files": rule_files, "tests": tests[i::count]},
-                                               sort_keys=False), encoding="utf-8")
+                part.write_text(yaml.dump({**document, "rule_files": rule_files, "tests": tests[i::count]},
+                                          Dumper=YAML_DUMPER, sort_keys=False), encoding="utf-8")
                 parts.append((test_file, part))
         with ThreadPoolExecutor(max_workers=workers) as pool:
             results = list(pool.map(_test_part, [part for _, part in parts]))

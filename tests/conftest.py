@@ -101,6 +101,40 @@ MINIMAL_SPEC = {
 }
 
 
+# Everything the spec can vary at once: models with and without T.Limit reporting or MIG, a model
+# of the spec's own, per-model values that force model matchers, a renamed host label, alert
+# overrides, and all three exporter kinds (dcgm-exporter with its default counters and with the set
+# gpuobs generates).
+VARIANTS = {
+    "name": "variants",
+    "clusters": [{"name": "c1", "labels": {"dc": "x"}},
+                 {"name": "c2", "exporter": {"kind": "dcgm-exporter", "counters": "default"}},
+                 {"name": "c3", "exporter": {"kind": "nvidia_gpu_exporter"}}],
+    "gpu_models": [{"name": "a800-pcie", "nvml_name": "NVIDIA A800 80GB PCIe", "power_limit_watts": 300,
+                    "gpu_temp_warning": 80, "gpu_temp_critical": 85, "memory_mib": 81920}],
+    "hosts": [
+        {"name": "l40s-1", "cluster": "c1", "address": "10.0.0.1", "gpus": {"model": "L40S", "count": 4}},
+        {"name": "v100-1", "cluster": "c1", "address": "10.0.0.2", "node_exporter_port": None,
+         "gpus": {"model": "V100-SXM2-32GB", "count": 8}},
+        {"name": "a10-1", "cluster": "c2", "address": "10.0.0.3", "exporter_port": 19400,
+         "gpus": {"model": "A10", "count": 2}},
+        {"name": "h200-1", "cluster": "c2", "address": "10.0.0.4",
+         "gpus": {"model": "H200-SXM5-141GB", "count": 8, "mig": {"profiles": ["7g.141gb"], "gpus": [7]}},
+         "exporter": {"kind": "dcgm-exporter", "version": 3, "counters": "gpuobs"}},
+        {"name": "a800-1", "cluster": "c3", "address": "10.0.0.5", "gpus": {"model": "a800-pcie", "count": 2}},
+    ],
+    "teams": [{"name": "t1", "hosts": ["l40s-1", "a10-1"]}],
+    "thresholds": {
+        "L40S": {"gpu_temp_margin_warning": 8, "ecc_correctable_warning": 3, "thermal_prediction_horizon": "20m"},
+        "V100-SXM2-32GB": {"nvlink_errors_warning": 5, "pcie_replay_warning": 7, "health_score_warning": 0.6},
+        "A10": {"gpu_temp_warning": 84, "memory_used_warning_ratio": 0.8, "power_critical_ratio": 1.3},
+    },
+    "alerts": {"GPUThermalCritical": {"severity": "warning", "for": "2m", "labels": {"page": "no"}},
+               "GPUXidDrain": {"enabled": False}},
+    "prometheus": {"host_label": "node", "alertmanagers": []},
+}
+
+
 def faster_rule_file(source: Path, copy: Path, factor: float) -> Path:
     """A generated rule file written to `copy` with every group's own `interval` multiplied by
     `factor`: a test that runs the generated configuration on a faster clock keeps the tiers'

@@ -1,52 +1,22 @@
 """The generated Prometheus output passes promtool, and its generated unit tests can fail."""
 
 import copy
+import random
 import re
+import shutil
 from pathlib import Path
 
 import pytest
 import yaml
 
-from conftest import MINIMAL_SPEC, ROOT, SPECS, needs
+from conftest import MINIMAL_SPEC, ROOT, SPECS, VARIANTS, needs
 from gpuobs import tools
 from gpuobs.errors import ToolError
 from gpuobs.generate import load_model, render, write_tree
+from gpuobs.generators.rules import EVALUATION_ORDER
 from gpuobs.validate import check_with_tools, run_tests
 
 pytestmark = [needs("promtool"), needs("amtool")]
-
-# Everything the spec can vary at once: models with and without T.Limit reporting or MIG, a model
-# of the spec's own, per-model values that force model matchers, a renamed host label, alert
-# overrides, and all three exporter kinds (dcgm-exporter with its default counters and with the set
-# gpuobs generates).
-VARIANTS = {
-    "name": "variants",
-    "clusters": [{"name": "c1", "labels": {"dc": "x"}},
-                 {"name": "c2", "exporter": {"kind": "dcgm-exporter", "counters": "default"}},
-                 {"name": "c3", "exporter": {"kind": "nvidia_gpu_exporter"}}],
-    "gpu_models": [{"name": "a800-pcie", "nvml_name": "NVIDIA A800 80GB PCIe", "power_limit_watts": 300,
-                    "gpu_temp_warning": 80, "gpu_temp_critical": 85, "memory_mib": 81920}],
-    "hosts": [
-        {"name": "l40s-1", "cluster": "c1", "address": "10.0.0.1", "gpus": {"model": "L40S", "count": 4}},
-        {"name": "v100-1", "cluster": "c1", "address": "10.0.0.2", "node_exporter_port": None,
-         "gpus": {"model": "V100-SXM2-32GB", "count": 8}},
-        {"name": "a10-1", "cluster": "c2", "address": "10.0.0.3", "exporter_port": 19400,
-         "gpus": {"model": "A10", "count": 2}},
-        {"name": "h200-1", "cluster": "c2", "address": "10.0.0.4",
-         "gpus": {"model": "H200-SXM5-141GB", "count": 8, "mig": {"profiles": ["7g.141gb"], "gpus": [7]}},
-         "exporter": {"kind": "dcgm-exporter", "version": 3, "counters": "gpuobs"}},
-        {"name": "a800-1", "cluster": "c3", "address": "10.0.0.5", "gpus": {"model": "a800-pcie", "count": 2}},
-    ],
-    "teams": [{"name": "t1", "hosts": ["l40s-1", "a10-1"]}],
-    "thresholds": {
-        "L40S": {"gpu_temp_margin_warning": 8, "ecc_correctable_warning": 3, "thermal_prediction_horizon": "20m"},
-        "V100-SXM2-32GB": {"nvlink_errors_warning": 5, "pcie_replay_warning": 7, "health_score_warning": 0.6},
-        "A10": {"gpu_temp_warning": 84, "memory_used_warning_ratio": 0.8, "power_critical_ratio": 1.3},
-    },
-    "alerts": {"GPUThermalCritical": {"severity": "warning", "for": "2m", "labels": {"page": "no"}},
-               "GPUXidDrain": {"enabled": False}},
-    "prometheus": {"host_label": "node", "alertmanagers": []},
-}
 
 
 def generated_folder(tmp_path: Path, spec: dict) -> Path:
@@ -88,6 +58,75 @@ def test_every_alert_has_a_firing_and_a_quiet_case():
             mine = [c for c in checks if c["alertname"] == alert]
             assert any(c["exp_alerts"] for c in mine), f"{spec.name}: {alert} has no case that must fire"
             assert any(not c["exp_alerts"] for c in mine), f"{spec.name}: {alert} has no case that must not fire"
+
+
+# Orders for group_eval_order other than the generated one (without the list, promtool draws one
+# at random for each test group): reversed, each group evaluated before the groups it reads (every
+# link of a chain a step late), and a fixed shuffle.
+ORDERS = {
+    "reversed": lambda names: names[::-1],
+    "shuffled": lambda names: random.Random(14).sample(names, len(names)),
+}
+
+
+def order_sensitive(groups: list[dict]) -> set[str]:
+    """Alerts whose rules read a series some rule records. An alert over raw series alone sees the
+    same in any group order, so only these alerts' cases, and the recording tests, can depend on it."""
+    recorded = {r["record"] for g in groups for r in g["rules"] if "record" in r}
+    return {r["alert"] for g in groups for r in g["rules"]
+            if "alert" in r and any(name in r["expr"] for name in recorded)}
+
+
+def reordered(prometheus: Path, target: Path, reorder) -> list[Path]:
+    """The test files of a copy of a generated prometheus folder, evaluating the rule groups in the
+    order `reorder` makes of the generated one, with the cases an order can touch."""
+    shutil.copytree(prometheus, target)
+    files = sorted((target / "tests").glob("*.yml"))
+    for test_file in files:
+        document = yaml.load(test_file.read_text(), Loader=tools.YAML_LOADER)
+        groups = [g for path in document["rule_files"]
+                  for g in yaml.load((test_file.parent / path).read_text(), Loader=tools.YAML_LOADER)["groups"]]
+        document["group_eval_order"] = reorder(sorted({g["name"] for g in groups}, key=EVALUATION_ORDER.index))
+        sensitive = order_sensitive(groups)
+        document["tests"] = [t for t in document["tests"] if "promql_expr_test" in t
+                             or sensitive & {check["alertname"] for check in t["alert_rule_test"]}]
+        test_file.write_text(yaml.dump(document, Dumper=tools.YAML_DUMPER, sort_keys=False))
+    return files
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("order", ORDERS)
+def test_generated_tests_pass_in_any_group_order(tmp_path, order):
+    files = []
+    for spec in SPECS:
+        name = load_model(spec).name
+        files += reordered(ROOT / "generated" / name / "prometheus", tmp_path / name, ORDERS[order])
+    assert "FAILED" not in tools.promtool_test_rules(files)
+
+
+# Specs whose alerts the generated tests once left without a case that fires: the cases they get
+# now pass promtool. (alert, change to MINIMAL_SPEC)
+EDGES = {
+    "health threshold below three components": ("GPUHealthLow", {
+        "thresholds": {"A100-SXM4-80GB": {"health_score_warning": 0.3}}}),
+    "health threshold below every component": ("GPUHealthLow", {
+        "thresholds": {"A100-SXM4-80GB": {"health_score_warning": 1e-9}}}),
+    "prediction waiting longer than its horizon": ("GPUThermalCriticalPredicted", {
+        "alerts": {"GPUThermalCriticalPredicted": {"for": "16m"}}}),
+    "no prediction horizon": ("GPUThermalCriticalPredicted", {
+        "thresholds": {"A100-SXM4-80GB": {"thermal_prediction_horizon": "0"}}}),
+    "XID waiting longer than the rule's window": ("GPUXidReset", {"alerts": {"GPUXidReset": {"for": "14m"}}}),
+    "framebuffer full": ("GPUMemoryPressure", {
+        "alerts": {"GPUMemoryPressure": {}}, "thresholds": {"A100-SXM4-80GB": {"memory_used_warning_ratio": 1}}}),
+}
+
+
+@pytest.mark.parametrize("alert, change", EDGES.values(), ids=EDGES)
+def test_cases_for_edge_specs_pass_promtool(tmp_path, alert, change):
+    output = generated_folder(tmp_path, {**copy.deepcopy(MINIMAL_SPEC), "name": "edge", **change})
+    test_file = output / "prometheus" / "tests" / "alerts.yml"
+    only_tests(test_file, alert)
+    assert "FAILED" not in tools.promtool_test_rules([test_file])
 
 
 def only_tests(test_file: Path, prefix: str) -> None:

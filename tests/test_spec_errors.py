@@ -302,6 +302,17 @@ CASES = [
      f"thresholds.{MODEL}.gpu_temp_critical", ["must be at most 150; got the number 200"]),
     ("threshold-ratio-zero", set_thresholds(MODEL, memory_used_warning_ratio=0),
      f"thresholds.{MODEL}.memory_used_warning_ratio", ["must be greater than 0; got the number 0"]),
+    # --- alerts that could never fire
+    ("health-threshold-at-the-floor-of-default-counters", lambda d: (
+        d["clusters"][0].update(exporter={"kind": "dcgm-exporter", "counters": "default"}),
+        set_thresholds(MODEL, health_score_warning=0.2)(d)),
+     f"thresholds.{MODEL}.health_score_warning",
+     [f"GPUHealthLow could never fire for {MODEL} GPUs on dcgm-exporter 4.x with default counters (hosts[0] h1",
+      "no series for the throttle component of", "never below 0.2; set health_score_warning above 0.2"]),
+    ("default-health-threshold-above-what-custom-counters-can-reach", lambda d: d["clusters"][0].update(exporter={
+        "kind": "dcgm-exporter", "counters": ["DCGM_FI_DEV_GPU_TEMP", "DCGM_FI_DEV_POWER_USAGE"]}),
+     "clusters[0].exporter", ["fires below health_score_warning 0.5", "memory, ecc and throttle components",
+                              "never below 0.6", "or disable GPUHealthLow"]),
     # --- alerts, alertmanagers
     ("unknown-alert-name", set_alert("GPUOnFire", enabled=False), "alerts.GPUOnFire",
      ["unknown alert 'GPUOnFire'; known: GPUThermalWarning, GPUThermalCritical"]),
@@ -354,6 +365,15 @@ def test_invalid_yaml_spec(tmp_path, case_id, change, path, fragments):
 
 
 # --- whole-file problems ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("change", [set_thresholds(MODEL, health_score_warning=0.21),
+                                    set_alert("GPUHealthLow", enabled=False)], ids=["above-the-floor", "alert-off"])
+def test_default_counters_take_a_health_threshold_they_can_reach_or_the_alert_off(tmp_path, change):
+    data = base()
+    data["clusters"][0]["exporter"] = {"kind": "dcgm-exporter", "counters": "default"}
+    change(data)
+    load_spec(write_yaml(tmp_path, data))
+
 
 def test_not_valid_yaml_reports_line(tmp_path):
     path = write_text(tmp_path, """

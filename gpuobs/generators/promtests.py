@@ -3,12 +3,15 @@
 Each alert gets a case that must fire, with its exact labels and annotations, and a case just
 below its threshold (or before its `for` elapses) that must not. Inputs are sampled every 15s
 like a real scrape; counter inputs ramp linearly so increase() is exact on Prometheus 2 and 3.
+Cases pass whatever order promtool evaluates the rule groups in (see chain_lengths).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
+import re
 from dataclasses import dataclass, field
 
 from gpuobs.alerts import BLIND_ALERT
@@ -20,6 +23,7 @@ from gpuobs.generators.rules import (
     GLOBAL_INVENTORY,
     NVLINK_ERROR_KINDS,
     PREDICTION_NEAR_CELSIUS,
+    XID_WINDOW,
     Names,
     active_alerts,
     alert_labels,
@@ -34,6 +38,8 @@ from gpuobs.generators.rules import (
 )
 from gpuobs.generators.rules import generate as rule_documents
 from gpuobs.gpus import GpuModel
+from gpuobs.health import lowerable
+from gpuobs.health import score as health_score
 from gpuobs.model import Alert, FleetModel, Host
 from gpuobs.promql import num, quote
 from gpuobs.spec.schema import seconds
@@ -61,8 +67,40 @@ def hold_of(alert: Alert) -> int:
     return math.ceil(seconds(alert.for_) / STEP) * STEP
 
 
+_NAME = re.compile(r"[A-Za-z_:][A-Za-z0-9_:]*")
+
+
+def chain_lengths(groups: list[dict]) -> dict[str, int]:
+    """{alert: groups in the longest chain of rules feeding it, its own included}. A rule reading a
+    series another group records sees this evaluation's value only where promtool evaluates that
+    group first; in any other order it sees the last one, so each group along the chain may add a
+    step before the alert sees a fault (rules of one group run in order)."""
+    writers: dict[str, list[tuple[int, int]]] = {}
+    for g, group in enumerate(groups):
+        for r, rule in enumerate(group["rules"]):
+            if "record" in rule:
+                writers.setdefault(rule["record"], []).append((g, r))
+
+    @functools.cache
+    def length(g: int, r: int) -> int:
+        read = set(_NAME.findall(groups[g]["rules"][r]["expr"])) & writers.keys()
+        return max([length(*w) + (w[0] != g or w[1] > r) for name in read for w in writers[name]], default=1)
+
+    chains: dict[str, int] = {}
+    for g, group in enumerate(groups):
+        for r, rule in enumerate(group["rules"]):
+            if "alert" in rule:
+                chains[rule["alert"]] = max(chains.get(rule["alert"], 1), length(g, r))
+    return chains
+
+
 def flat(value: float, seconds: int) -> str:
     return f"{num(value)}x{seconds // STEP}"
+
+
+def held(value: float | str, seconds: int) -> str:
+    """A value held flat for `seconds`, or a series' values as given."""
+    return value if isinstance(value, str) else flat(value, seconds)
 
 
 def ramp_after_baseline(step: float, seconds: int) -> str:
@@ -79,6 +117,12 @@ class Builder:
         self.model = model
         self.names = {e.job: Names(model, e) for e in model.exporters}
         self.n = self.names[model.exporters[0].job]
+        self.chains = chain_lengths(fleet_wide_groups(model))
+
+    def due(self, alert: Alert) -> int:
+        """When a case expects the alert firing: `for` on the evaluation grid, then a step per group
+        in the chain feeding the alert (its own included: the step after `for` elapses)."""
+        return hold_of(alert) + self.chains[alert.name] * STEP
 
     # -- the GPU under test -------------------------------------------------------------
     def host_of(self, gpu: GpuModel) -> Host:
@@ -150,8 +194,7 @@ class Builder:
         each signal the setup serves (every other signal present) raises GPUAlertBlind for exactly
         the alerts that signal blinds; a GPU with every signal raises only the never-served ones."""
         cases = []
-        hold = hold_of(alert)
-        duration = hold + 10 * STEP
+        due = self.due(alert)
         by_host: dict = {}
         for blinded, exporter, missing, _expr in blind_rules(self.model):
             models = [g for g in self.model.models_of(exporter) if blinded.definition.concerns(g)]
@@ -168,44 +211,43 @@ class Builder:
                 labels = self.gpu_labels(host, index)
                 given = signals - set(missing)
                 for metric, lbls, v in self.presence(labels):
-                    case.add(metric, lbls, flat(v, duration))
+                    case.add(metric, lbls, flat(v, due))
                     given.discard(metric)
                 for metric in sorted(given):
-                    case.add(metric, labels, flat(0, duration))
+                    case.add(metric, labels, flat(0, due))
                 # Every rule of the setup that concerns this model, also those tested on another host.
                 expected += [self.expect(alert, labels, 1, {"blind_alert": b.name, "missing": " or ".join(m)},
                                          blind_fill(self.model, b, m))
                              for b, e, m, _ in blind_rules(self.model)
                              if e is n.exporter and b.definition.concerns(host.gpu)
                              and not (signals - set(missing)) & set(m)]
-            case.checks.append((hold + STEP, alert.name, expected))
+            case.checks.append((due, alert.name, expected))
             quiet = Case(f"{alert.name} {n.exporter.job} {host.gpu.key}: no GPU, quiet")
-            quiet.add("up", self._up_labels(host), flat(1, duration))
-            quiet.checks.append((hold + STEP, alert.name, []))
+            quiet.add("up", self._up_labels(host), flat(1, due))
+            quiet.checks.append((due, alert.name, []))
             cases += [case, quiet]
         return cases
 
     def _gauge_alert(self, alert, name, labels, inputs_fire, inputs_quiet, value, extra=None,
                      quiet_name="below threshold"):
-        """Fire case (checked before and after `for`) and a quiet case, for gauge conditions."""
-        hold = hold_of(alert)
-        duration = hold + 10 * STEP
+        """Fire case (checked before and after `for`) and a quiet case, for gauge conditions; an
+        input is a value held flat, or the text of its values."""
+        hold, due = hold_of(alert), self.due(alert)
         fire = Case(f"{alert.name} {name}: fires")
         for metric, lbls, v in inputs_fire:
-            fire.add(metric, lbls, flat(v, duration))
+            fire.add(metric, lbls, held(v, due))
         if hold >= 2 * STEP:
             fire.checks.append((hold - STEP, alert.name, []))
-        fire.checks.append((hold + STEP, alert.name, [self.expect(alert, labels, value, extra)]))
+        fire.checks.append((due, alert.name, [self.expect(alert, labels, value, extra)]))
         quiet = Case(f"{alert.name} {name}: {quiet_name}, quiet")
         for metric, lbls, v in inputs_quiet:
-            quiet.add(metric, lbls, flat(v, duration))
-        quiet.checks.append((hold + STEP, alert.name, []))
+            quiet.add(metric, lbls, held(v, due))
+        quiet.checks.append((due, alert.name, []))
         return [fire, quiet]
 
     def _counter_alert(self, alert, name, metric, labels, threshold, extra_series=()):
         """Linear ramps: one well above the threshold (must fire), one at half of it (must not)."""
-        hold = hold_of(alert)
-        end = BASELINE + 300 + hold + 4 * STEP
+        end = self._counter_end(alert)
         window_samples = 300 // STEP
         fire_step = max(1, math.ceil((threshold + 1) / window_samples * 2))
         fire = Case(f"{alert.name} {name}: fires")
@@ -218,6 +260,10 @@ class Builder:
         fire.checks.append((end, alert.name, [self.expect(alert, labels, fire_step * window_samples)]))
         quiet.checks.append((end, alert.name, []))
         return [fire, quiet]
+
+    def _counter_end(self, alert) -> int:
+        """When counter cases check: a full 5-minute window of the ramp, then `for`, with room."""
+        return BASELINE + 300 + self.due(alert) + 3 * STEP
 
     def _thermal(self, alert, gpu, t, critical: bool):
         n = self.n
@@ -260,33 +306,41 @@ class Builder:
         return self._thermal(alert, gpu, t, critical=True)
 
     def _GPUThermalCriticalPredicted(self, alert, gpu, t):
+        """Rising steadily, a GPU is predicted to cross its critical threshold for at most the
+        horizon before it does: the alert fires on the way up where `for` fits in that time, else
+        only for a GPU that levels off at its threshold."""
         n = self.n
         labels = self.gpu_labels(self.host_of(gpu))
         critical = t.gpu_temp_critical
-        extra = []
-        horizon = seconds(t.thermal_prediction_horizon) / 60
-        hold = hold_of(alert)
+        horizon = int(seconds(t.thermal_prediction_horizon)) / 60  # minutes, as the rule rounds it
         # Rising 1 C/min: after 5 minutes both predicted to cross and near enough to count.
         start = critical - min(horizon, PREDICTION_NEAR_CELSIUS) - 5
-        end = 300 + hold + 2 * STEP
-        fire = Case(f"{alert.name} {n.exporter.job} {gpu.key}: rising 1 C/min towards {num(critical)} C, fires")
-        fire.add(n.gpu_temp, labels, f"{num(start)}+0.25x{end // STEP + 1}")
+        end = 300 + self.due(alert) + STEP
+        if start + end / 60 <= critical:
+            fire = Case(f"{alert.name} {n.exporter.job} {gpu.key}: rising 1 C/min towards {num(critical)} C, fires")
+            fire.add(n.gpu_temp, labels, f"{num(start)}+0.25x{end // STEP + 1}")
+            fire.checks.append((end, alert.name, [self.expect(alert, labels, start + end / 60 + horizon)]))
+        else:
+            fire, end = self._levelling_off(alert, gpu, labels, critical)
         quiet = Case(f"{alert.name} {n.exporter.job} {gpu.key}: steady {num(start)} C, quiet")
         quiet.add(n.gpu_temp, labels, flat(start, end + STEP))
+        quiet.checks.append((end, alert.name, []))
         warming = Case(f"{alert.name} {n.exporter.job} {gpu.key}: warming up steeply far below the threshold, quiet")
         warming.add(n.gpu_temp, labels, f"{num(critical - PREDICTION_NEAR_CELSIUS - 45)}+1x{end // STEP + 1}")
         warming.checks.append((end, alert.name, []))
-        for metric, lbls, v in extra:
-            fire.add(metric, lbls, flat(v, end + STEP))
-            quiet.add(metric, lbls, flat(v, end + STEP))
-        predicted = start + end / 60 + horizon
-        if start + end / 60 > critical:
-            return []  # the spec's horizon is shorter than `for`: nothing to predict before it is critical
-        fire.checks.append((end, alert.name, [self.expect(alert, labels, predicted)]))
-        quiet.checks.append((end, alert.name, []))
-        for metric, lbls, v in extra:
-            warming.add(metric, lbls, flat(v, end + STEP))
         return [fire, quiet, warming]
+
+    def _levelling_off(self, alert, gpu, labels, critical) -> tuple[Case, int]:
+        """Rising 1 C/min to exactly the threshold, then held there: from then on the temperature
+        is not past it and the line through the last 10 minutes reaches it within any horizon. It
+        is checked once those 10 minutes are flat, where the prediction is the threshold itself."""
+        n = self.n
+        end = 300 + max(600, hold_of(alert)) + self.chains[alert.name] * STEP
+        case = Case(f"{alert.name} {n.exporter.job} {gpu.key}: rising 1 C/min to {num(critical)} C and staying "
+                    "there, fires")
+        case.add(n.gpu_temp, labels, f"{num(critical - 5)}+0.25x19 {num(critical)}x{(end - 300) // STEP + 1}")
+        case.checks.append((end, alert.name, [self.expect(alert, labels, critical)]))
+        return case, end
 
     def _power(self, alert, gpu, t, ratio):
         n = self.n
@@ -324,7 +378,7 @@ class Builder:
         labels = self.gpu_labels(self.host_of(gpu))
         if not gpu.nvlink_links:
             return []
-        end = BASELINE + 300 + hold_of(alert) + 5 * STEP
+        end = self._counter_end(alert) + STEP
         served = [getattr(n, key) for key, _ in NVLINK_ERROR_KINDS if n.serves(key)]
         steady = [(name, labels, flat(3, end)) for name in served[1:2]]
         return self._counter_alert(alert, f"{n.exporter.job} {gpu.key}", served[0], labels, t.nvlink_errors_warning,
@@ -336,33 +390,37 @@ class Builder:
                                    t.pcie_replay_warning)
 
     def _GPUThrottling(self, alert, gpu, t):
-        n = self.n
         labels = self.gpu_labels(self.host_of(gpu))
-        flag = lambda reason: {**labels, "reason": reason}  # noqa: E731
+        what, throttled, unthrottled, quiet_name = self._hardware_slowdown(labels)
+        return self._gauge_alert(alert, f"{self.n.exporter.job} {what}", labels, throttled, unthrottled, 1,
+                                 quiet_name=quiet_name)
+
+    def _hardware_slowdown(self, labels) -> tuple[str, list, list, str]:
+        """(what is read, inputs with a hardware slowdown, inputs with only software clock events,
+        what those are) in the setup's own series."""
+        n = self.n
         if n.profile.name == NVIDIA_GPU_EXPORTER:
             reason = "nvidia_smi_clocks_event_reasons_{}".format
-            return self._gauge_alert(
-                alert, f"{n.exporter.job} hw_thermal_slowdown", labels,
-                [(reason("hw_thermal_slowdown"), labels, 1), (reason("hw_slowdown"), labels, 0)],
-                [(reason("hw_thermal_slowdown"), labels, 0), (reason("sw_power_cap"), labels, 1)],
-                1, quiet_name="software power cap only")
+            return ("hw_thermal_slowdown",
+                    [(reason("hw_thermal_slowdown"), labels, 1), (reason("hw_slowdown"), labels, 0)],
+                    [(reason("hw_thermal_slowdown"), labels, 0), (reason("sw_power_cap"), labels, 1)],
+                    "software power cap only")
         if n.serves("clock_event_active"):
-            return self._gauge_alert(
-                alert, f"{n.exporter.job} hw_thermal flag", labels,
-                [(n.clock_event_active, flag("hw_thermal"), 1), (n.clock_event_active, flag("hw_slowdown"), 0)],
-                [(n.clock_event_active, flag("hw_thermal"), 0), (n.clock_event_active, flag("power_cap"), 1)],
-                1, quiet_name="software power cap only")
-        return self._gauge_alert(
-            alert, f"{n.exporter.job} clock events bitmask", labels,
-            [(n.clock_event_reasons, labels, 0x40 | 0x04)], [(n.clock_event_reasons, labels, 0x04 | 0x01)], 1,
-            quiet_name="software power cap and idle bits only")
+            flag = lambda reason: {**labels, "reason": reason}  # noqa: E731
+            return ("hw_thermal flag",
+                    [(n.clock_event_active, flag("hw_thermal"), 1), (n.clock_event_active, flag("hw_slowdown"), 0)],
+                    [(n.clock_event_active, flag("hw_thermal"), 0), (n.clock_event_active, flag("power_cap"), 1)],
+                    "software power cap only")
+        return ("clock events bitmask", [(n.clock_event_reasons, labels, 0x40 | 0x04)],
+                [(n.clock_event_reasons, labels, 0x04 | 0x01)], "software power cap and idle bits only")
 
     def _GPUMemoryPressure(self, alert, gpu, t):
         n = self.n
         labels = self.gpu_labels(self.host_of(gpu))
         total = gpu.memory_mib
-        used = math.ceil(total * t.memory_used_warning_ratio) + 64
-        below = math.floor(total * t.memory_used_warning_ratio) - 64
+        # 64 MiB either side of the threshold, within the framebuffer.
+        used = min(total, math.ceil(total * t.memory_used_warning_ratio) + 64)
+        below = max(0, math.floor(total * t.memory_used_warning_ratio) - 64)
         mib = lambda v: self.value("fb_used", v)  # noqa: E731
         return self._gauge_alert(
             alert, f"{n.exporter.job} {gpu.key} {num(t.memory_used_warning_ratio * 100)}%", labels,
@@ -388,26 +446,54 @@ class Builder:
         return cases
 
     def _GPUHealthLow(self, alert, gpu, t):
+        """The fewest components at 0 that take the score (their mean) below the threshold, the
+        others at 1; and a GPU healthy in every component. The spec makes sure the GPU's exporter
+        serves enough components (spec/alert_checks.py)."""
         n = self.n
         labels = self.gpu_labels(self.host_of(gpu))
-        own_limit = n.serves("enforced_power_limit")
-        limit = 400 if own_limit else t.power_limit_watts
-        critical_watts = t.power_critical_ratio * limit
-        common = [(n.enforced_power_limit, labels, 400)] if own_limit else []
-        if n.serves("gpu_max_op_temp"):
-            common.append((n.gpu_max_op_temp, labels, 90))
-        common += [(m, lbls, v) for m, lbls, v in self.presence(labels) if m != n.fb_used]
+        components = lowerable(n.profile, gpu)
+        lowered = next(k for k in range(1, len(components) + 1) if health_score(k) < t.health_score_warning)
+        sick, well = self._health_inputs(alert, gpu, t, labels)
+        fire = [i for c in components[:lowered] for i in sick[c]] + [i for c in components[lowered:] for i in well[c]]
+        quiet = [i for c in components for i in well[c]]
+        return self._gauge_alert(alert, f"{n.exporter.job} {gpu.key} {', '.join(components[:lowered])} at 0", labels,
+                                 self._with_limits(labels, fire), self._with_limits(labels, quiet),
+                                 health_score(lowered), quiet_name="healthy")
+
+    def _health_inputs(self, alert, gpu, t, labels) -> tuple[dict, dict]:
+        """({component: inputs taking it to 0}, {component: inputs keeping it at 1}); the GPU's own
+        limits, where served, are 90 C and 400 W (_with_limits)."""
+        n = self.n
+        critical = 90 if n.serves("gpu_max_op_temp") else t.gpu_temp_critical
+        limit = 400 if n.serves("enforced_power_limit") else t.power_limit_watts
         mib = lambda v: self.value("fb_used", v)  # noqa: E731
-        sick = [(n.gpu_temp, labels, 95), (n.power_usage, labels, critical_watts + 10),
-                (n.fb_used, labels, mib(1000)), (n.fb_free, labels, 0)]
-        well = [(n.gpu_temp, labels, 50), (n.power_usage, labels, 0.1 * limit),
-                (n.fb_used, labels, mib(100)), (n.fb_free, labels, mib(900))]
-        # thermal, power and memory components at 0, ECC and throttling at 1: (0+0+0+1+1)/5
-        score = (0 + 0 + 0 + 1 + 1) / 5
-        if score >= t.health_score_warning:
-            return []
-        return self._gauge_alert(alert, f"{n.exporter.job} {gpu.key} hot, over power, memory full", labels,
-                                 common + sick, common + well, score, quiet_name="healthy")
+        sick = {"thermal": [(n.gpu_temp, labels, critical + 5)],
+                "power": [(n.power_usage, labels, t.power_critical_ratio * limit + 10)],
+                "memory": [(n.fb_used, labels, mib(1000)), (n.fb_free, labels, 0)],
+                "ecc": self._ecc_errors(alert, labels),
+                "throttle": self._hardware_slowdown(labels)[1]}
+        well = {"thermal": [(n.gpu_temp, labels, critical - 40)],
+                "power": [(n.power_usage, labels, t.power_warning_ratio * limit / 2)],
+                "memory": [(n.fb_used, labels, mib(100)), (n.fb_free, labels, mib(900))],
+                "ecc": [], "throttle": []}
+        return sick, well
+
+    def _ecc_errors(self, alert, labels) -> list:
+        """A double-bit error or a thousand single-bit ones within the hour, else a failed row remap."""
+        n = self.n
+        for key in ("ecc_dbe_volatile", "ecc_sbe_volatile"):
+            if n.serves(key):
+                return [(getattr(n, key), labels, f"0 1000x{self.due(alert) // STEP}")]
+        return [(n.row_remap_failure, labels, 1)]
+
+    def _with_limits(self, labels, inputs: list) -> list:
+        """`inputs` with the GPU's own limits where the setup serves them, and the series that makes
+        it present where `inputs` lack it."""
+        n = self.n
+        limits = [(getattr(n, key), labels, value) for key, value in (("enforced_power_limit", 400),
+                                                                      ("gpu_max_op_temp", 90)) if n.serves(key)]
+        given = {metric for metric, _, _ in inputs}
+        return limits + inputs + [p for p in self.presence(labels) if p[0] not in given]
 
     def _xid(self, alert, gpu, t):
         """Every code of the tier on its own GPU, through each XID series the setup serves."""
@@ -415,7 +501,11 @@ class Builder:
         host = self.host_of(gpu)
         codes = [str(c) for c in alert.definition.xid_codes]
         other = "13"  # graphics engine exception: an application fault, not a GPU fault
-        end = 10 * STEP
+        end = self.due(alert) + 9 * STEP
+        # The counters hold an XID for the rule's window: a longer `for` needs it to recur (each scrape here).
+        once = end <= seconds(XID_WINDOW)
+        rising = f"1x3 2x{end // STEP}" if once else f"1+1x{end // STEP}"
+        appearing = f"_x3 1x{end // STEP}" if once else f"_x3 1+1x{end // STEP}"
         tier = f"{alert.name} {n.exporter.job} XID {', '.join(codes)}"
         # Each code on a GPU of its own: the last-value gauge holds one code per GPU.
         gpus = [self.gpu_labels(host, i) for i in range(len(codes))]
@@ -436,8 +526,9 @@ class Builder:
             cases.append(case)
 
         if n.serves("xid_errors"):
-            fires("counters rise", n.xid_errors, lambda c: f"1x3 2x{end // STEP}", lambda c: 1)
-            fires("counters appear at 1", n.xid_errors, lambda c: f"_x3 1x{end // STEP}", lambda c: 1)
+            # The value, an increase or a count, shows in no annotation.
+            fires("counters rise", n.xid_errors, lambda c: rising, lambda c: 1)
+            fires("counters appear at 1", n.xid_errors, lambda c: appearing, lambda c: 1)
             quiet("counter only", n.xid_errors, {**gpus[0], "xid": other}, f"1x3 2x{end // STEP}")
         if n.serves("xid_window_count"):
             window = {"window_size_in_ms": "300000"}
@@ -460,31 +551,30 @@ class Builder:
 
     def _GPUMissing(self, alert, gpu, t):
         host = self.model.hosts[0]
-        hold = hold_of(alert)
-        duration = hold + 10 * STEP
+        hold, due = hold_of(alert), self.due(alert)
         fire = Case(f"{alert.name} {host.name}: one of {host.gpu_count} GPUs gone, fires")
         quiet = Case(f"{alert.name} {host.name}: all {host.gpu_count} GPUs report, quiet")
         # Only this host is scraped: any other host with an up exporter and no GPUs would alert too.
         for case, reporting in ((fire, host.gpu_count - 1), (quiet, host.gpu_count)):
-            self._up_series(case, [host], None, duration)
+            self._up_series(case, [host], None, due)
             for index in range(reporting):
                 for metric, labels, v in self.presence(self.gpu_labels(host, index)):
-                    case.add(metric, labels, flat(v, duration))
+                    case.add(metric, labels, flat(v, due))
         if hold >= 2 * STEP:
             fire.checks.append((hold - STEP, alert.name, []))
-        fire.checks.append((hold + STEP, alert.name, [self.expect(alert, inventory_labels(self.model, host), 1)]))
-        quiet.checks.append((hold + STEP, alert.name, []))
+        fire.checks.append((due, alert.name, [self.expect(alert, inventory_labels(self.model, host), 1)]))
+        quiet.checks.append((due, alert.name, []))
         if not self.n.serves("gpu_up"):
             return [fire, quiet]
         # The exporter keeps a lost GPU visible as gpu_up 0: the alert names that GPU, and the
         # host's shortfall does not alert a second time.
         lost_index = host.gpu_count - 1
         lost = Case(f"{alert.name} {host.name}: GPU {lost_index} reported lost, fires for that GPU")
-        self._up_series(lost, [host], None, duration)
+        self._up_series(lost, [host], None, due)
         for index in range(host.gpu_count):
             gone = index == lost_index
-            lost.add(self.n.gpu_up, self.gpu_labels(host, index), flat(0 if gone else 1, duration))
-        lost.checks.append((hold + STEP, alert.name, [
+            lost.add(self.n.gpu_up, self.gpu_labels(host, index), flat(0 if gone else 1, due))
+        lost.checks.append((due, alert.name, [
             self.expect(alert, self.gpu_labels(host, lost_index), 1, {"gpu_model": host.gpu.key})]))
         return [fire, quiet, lost]
 
@@ -492,28 +582,27 @@ class Builder:
         """Collections stop at time 0 while scrapes go on; promtool's clock starts at 0, so the
         last-success timestamp is the age of the readings."""
         host = next(h for h in self.model.hosts if h.exporter is self.n.exporter)
-        hold = hold_of(alert)
         stale = self.model.prometheus.exporter_stale_seconds
         stale_from = (stale // STEP + 1) * STEP
-        end = stale_from + hold + STEP
+        end = stale_from + self.due(alert)
         labels = self._up_labels(host)
         if not self.n.serves("exporter_last_success"):
-            return self._frozen_energy(alert, host, stale, hold)
+            return self._frozen_energy(alert, host, stale)
         fire = Case(f"{alert.name} {host.name}: collections stopped, fires")
         fire.add(self.n.exporter_last_success, labels, flat(0, end + STEP))
-        fire.checks.append((end - 2 * STEP, alert.name, []))
+        fire.checks.append((stale_from + hold_of(alert) - STEP, alert.name, []))
         fire.checks.append((end, alert.name, [self.expect(alert, labels, end)]))
         quiet = Case(f"{alert.name} {host.name}: collections keep up, quiet")
         quiet.add(self.n.exporter_last_success, labels, f"0+{STEP}x{end // STEP + 1}")
         quiet.checks.append((end, alert.name, []))
         return [fire, quiet]
 
-    def _frozen_energy(self, alert, host, stale, hold):
+    def _frozen_energy(self, alert, host, stale):
         """Without a last-collection timestamp: every GPU's energy counter stops advancing."""
         n = self.n
         labels = self.gpu_labels(host)
         start = (stale // STEP + 2) * STEP  # a full window of samples before anything can fire
-        end = start + stale + hold + 2 * STEP
+        end = start + stale + self.due(alert) + STEP
         frozen_at = start
         fire = Case(f"{alert.name} {n.exporter.job} {host.name}: energy counter frozen, fires")
         steps = frozen_at // STEP
@@ -526,21 +615,20 @@ class Builder:
 
     def _GPUExporterDown(self, alert, gpu, t):
         host = self.model.hosts[0]
-        hold = hold_of(alert)
-        duration = hold + 10 * STEP
+        hold, due = hold_of(alert), self.due(alert)
         others = [h for h in self.model.hosts if h is not host]
         down = Case(f"{alert.name} {host.name}: scrape fails, fires")
-        self._up_series(down, self.model.hosts, host, duration)
+        self._up_series(down, self.model.hosts, host, due)
         absent = Case(f"{alert.name} {host.name}: no scrape target at all, fires")
-        self._up_series(absent, others, None, duration)
+        self._up_series(absent, others, None, due)
         quiet = Case(f"{alert.name}: every exporter up, quiet")
-        self._up_series(quiet, self.model.hosts, None, duration)
+        self._up_series(quiet, self.model.hosts, None, due)
         if hold >= 2 * STEP:
             down.checks.append((hold - STEP, alert.name, []))
-        down.checks.append((hold + STEP, alert.name, [self.expect(alert, self._up_labels(host), 0)]))
-        absent.checks.append((hold + STEP, alert.name,
+        down.checks.append((due, alert.name, [self.expect(alert, self._up_labels(host), 0)]))
+        absent.checks.append((due, alert.name,
                               [self.expect(alert, inventory_labels(self.model, host), host.gpu_count)]))
-        quiet.checks.append((hold + STEP, alert.name, []))
+        quiet.checks.append((due, alert.name, []))
         return [down, absent, quiet]
 
 
@@ -609,10 +697,16 @@ def _relative(paths) -> list[str]:
     return ["../" + path.removeprefix("prometheus/") for path in paths]
 
 
-def _fleet_wide_files(model: FleetModel) -> list[str]:
+def _fleet_wide_paths(model: FleetModel) -> list[str]:
     """Every rule file but the global tier's inventory, which would record cluster:gpus_expected:count
     a second time: the alert and recording tests see the whole fleet as one Prometheus would."""
-    return _relative(path for path in rule_files(model) if path != GLOBAL_INVENTORY)
+    return [path for path in rule_files(model) if path != GLOBAL_INVENTORY]
+
+
+def fleet_wide_groups(model: FleetModel) -> list[dict]:
+    """The rule groups of those files, as the alert and recording tests load them."""
+    documents = rule_documents(model)
+    return [g for path in _fleet_wide_paths(model) for g in documents[path]["groups"]]
 
 
 def recording_tests(model: FleetModel) -> list[dict]:
@@ -640,7 +734,10 @@ def _recording_case(b: Builder, gpu: GpuModel, t: Thresholds) -> dict:
     labels = b.gpu_labels(host)
     out = b.expect_labels(labels)
     duration = 20 * 60
-    start = min(60, t.gpu_temp_warning - 20)
+    critical = t.gpu_temp_critical
+    # Healthy, and whole minutes below the critical threshold at 1 C/min (see seconds_to_critical).
+    below = math.ceil(critical - min(60, t.gpu_temp_warning - 20))
+    start = critical - below
     power = t.power_limit_watts / 2
     samples = {key: values for key, values in (
         ("gpu_temp", f"{num(start)}+0.25x80"),  # rising 1 C/min
@@ -653,7 +750,6 @@ def _recording_case(b: Builder, gpu: GpuModel, t: Thresholds) -> dict:
     if n.serves("gpu_up"):
         series.append({"series": series_text(n.gpu_up, labels), "values": flat(1, duration)})
     eval_time = "10m"
-    temp_at_eval = start + 10
     expectations = [("gpu:health_ecc:score", 1), ("gpu:health_throttle:score", 1)]
     if "power_usage" in samples:
         expectations += [
@@ -668,10 +764,11 @@ def _recording_case(b: Builder, gpu: GpuModel, t: Thresholds) -> dict:
     if "fb_used" in samples and "fb_free" in samples:
         expectations += [("gpu:framebuffer_used:ratio", 0.25), ("gpu:health_memory:score", 1)]
     if "gpu_temp" in samples:
-        critical = t.gpu_temp_critical
+        # Evaluated before the group recording the temperature, the rule reads it a step late: 15 s
+        # more to go at 1 C/min. Both round to the same whole minute, 10 minutes into the rise.
         expectations += [("gpu:temperature_warning_threshold:celsius", t.gpu_temp_warning),
                          ("gpu:temperature_critical_threshold:celsius", critical),
-                         ("round(gpu:temperature:seconds_to_critical)", round((critical - temp_at_eval) * 60))]
+                         ("round(gpu:temperature:seconds_to_critical, 60)", (below - 10) * 60)]
     host_by = {"cluster": host.cluster, n.host: host.name}
     # A recorded series keeps its name; an expression's result has none.
     tests = [{"expr": expr, "eval_time": eval_time,
@@ -744,13 +841,11 @@ def fleet_tests(model: FleetModel) -> list[dict]:
 
 
 def generate(model: FleetModel) -> dict[str, object]:
-    # Groups in the order their series feed each other (promtool otherwise picks an order at random,
-    # and a chain of groups evaluated backwards lags a step per link).
-    documents = rule_documents(model)
-    names = dict.fromkeys(g["name"] for path in rule_files(model) if path != GLOBAL_INVENTORY
-                          for g in documents[path]["groups"])
+    # Groups in the order their series feed each other; the cases pass in any other order too
+    # (promtool's own, without this list, is random): see chain_lengths.
+    names = dict.fromkeys(g["name"] for g in fleet_wide_groups(model))
     order = sorted(names, key=EVALUATION_ORDER.index)
-    evaluation = {"rule_files": _fleet_wide_files(model), "evaluation_interval": f"{STEP}s",
+    evaluation = {"rule_files": _relative(_fleet_wide_paths(model)), "evaluation_interval": f"{STEP}s",
                   "group_eval_order": order}
     files = {
         "prometheus/tests/alerts.yml": {**evaluation,
