@@ -129,6 +129,14 @@ def test_cases_for_edge_specs_pass_promtool(tmp_path, alert, change):
     assert "FAILED" not in tools.promtool_test_rules([test_file])
 
 
+def test_recording_tests_for_low_warning_levels_pass_promtool(tmp_path):
+    """Their healthy GPU stays below the power and memory warning levels (no alert counts it unhealthy)."""
+    low = {"power_warning_ratio": 0.001, "power_critical_ratio": 0.002, "memory_used_warning_ratio": 0.0001}
+    output = generated_folder(tmp_path, {**copy.deepcopy(MINIMAL_SPEC), "name": "low",
+                                         "alerts": {"GPUMemoryPressure": {}}, "thresholds": {"A100-SXM4-80GB": low}})
+    assert "FAILED" not in tools.promtool_test_rules([output / "prometheus" / "tests" / "recording.yml"])
+
+
 def only_tests(test_file: Path, prefix: str) -> None:
     document = yaml.safe_load(test_file.read_text())
     document["tests"] = [t for t in document["tests"] if t["name"].startswith(prefix)]

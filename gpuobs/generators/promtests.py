@@ -738,13 +738,16 @@ def _recording_case(b: Builder, gpu: GpuModel, t: Thresholds) -> dict:
     # Healthy, and whole minutes below the critical threshold at 1 C/min (see seconds_to_critical).
     below = math.ceil(critical - min(60, t.gpu_temp_warning - 20))
     start = critical - below
-    power = t.power_limit_watts / 2
+    # Half the limit and a quarter of 4 GiB used, or half the warning levels where those are lower.
+    power = t.power_limit_watts * min(0.5, t.power_warning_ratio / 2)
+    used = 4096 * min(0.25, t.memory_used_warning_ratio / 2)
+    free = 4096 - used
     samples = {key: values for key, values in (
         ("gpu_temp", f"{num(start)}+0.25x80"),  # rising 1 C/min
         ("power_usage", flat(power, duration)),
         ("gpu_util", flat(b.value("gpu_util", 50), duration)),
-        ("fb_used", flat(b.value("fb_used", 1024), duration)),
-        ("fb_free", flat(b.value("fb_free", 3072), duration)),
+        ("fb_used", flat(b.value("fb_used", used), duration)),
+        ("fb_free", flat(b.value("fb_free", free), duration)),
     ) if n.serves(key)}
     series = [{"series": series_text(getattr(n, k), labels), "values": v} for k, v in samples.items()]
     if n.serves("gpu_up"):
@@ -756,13 +759,13 @@ def _recording_case(b: Builder, gpu: GpuModel, t: Thresholds) -> dict:
             ("gpu:power_limit:watts", t.power_limit_watts),
             ("gpu:power_warning_threshold:watts", t.power_warning_ratio * t.power_limit_watts),
             ("gpu:power_critical_threshold:watts", t.power_critical_ratio * t.power_limit_watts),
-            ("gpu:power_usage:ratio_of_limit", 0.5),
+            ("gpu:power_usage:ratio_of_limit", power / t.power_limit_watts),
             ("round(gpu:power_usage:zscore_1h, 0.001)", 0),
         ]
     if "gpu_util" in samples:
         expectations.append(("gpu:utilization:ratio", 0.5))
     if "fb_used" in samples and "fb_free" in samples:
-        expectations += [("gpu:framebuffer_used:ratio", 0.25), ("gpu:health_memory:score", 1)]
+        expectations += [("gpu:framebuffer_used:ratio", 1 / (1 + free / used)), ("gpu:health_memory:score", 1)]
     if "gpu_temp" in samples:
         # Evaluated before the group recording the temperature, the rule reads it a step late: 15 s
         # more to go at 1 C/min. Both round to the same whole minute, 10 minutes into the rise.
