@@ -12,7 +12,6 @@ from gpuobs.alerts import ALERTS
 from gpuobs.generate import load_model
 from gpuobs.generators import promtests, rules
 from gpuobs.generators.promtests import chain_lengths
-from gpuobs.health import COMPONENTS
 
 # VARIANTS' models; A10 runs dcgm-exporter's default counters, which serve no clock events, so its
 # health score never falls below 0.2 (a lower threshold is a spec error: tests/test_spec_errors.py).
@@ -101,6 +100,3 @@ def test_chain_lengths_count_the_groups_feeding_an_alert():
     # may be a step late.
     assert chain_lengths(groups) == {"Raw": 1, "Early": 1, "Late": 2, "Other": 2, "Far": 3}
 
-
-def test_the_health_components_are_those_the_rules_average():
-    assert COMPONENTS == rules.HEALTH_COMPONENTS

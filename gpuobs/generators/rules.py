@@ -27,6 +27,7 @@ from gpuobs.catalog import (
     WORKLOAD_LABELS,
 )
 from gpuobs.gpus import slices_of
+from gpuobs.health import COMPONENTS as HEALTH_COMPONENTS
 from gpuobs.links import ALERT_PANELS
 from gpuobs.model import Alert, ExporterSetup, FleetModel, Host
 from gpuobs.promql import num, quote, regex_alternatives, sel
@@ -396,7 +397,6 @@ def _nvlink_errors(n: Names) -> str | None:
     return n.per_gpu(f"sum without (kind) (\n{parts}\n)")
 
 
-HEALTH_COMPONENTS = ("thermal", "power", "memory", "ecc", "throttle")
 
 
 def health_rules(model: FleetModel) -> list[dict]:
