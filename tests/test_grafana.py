@@ -123,7 +123,7 @@ def test_mixed_fleet_draws_each_models_thresholds_on_its_own_panel():
     a100 = by_title["Temperature of A100-SXM4-80GB GPUs against their thresholds"]
     h100 = by_title["Temperature of H100-SXM5-80GB GPUs against their thresholds"]
     assert steps(a100)[1:] == [80, 85] and steps(h100)[1:] == [82, 87]
-    assert 'modelName="NVIDIA H100 80GB HBM3"' in h100["targets"][0]["expr"]
+    assert 'gpu_model="H100-SXM5-80GB"' in h100["targets"][0]["expr"]  # the inventory's model, as thresholds
     shared = next(p for p in detail["panels"] if p["id"] == links.TEMPERATURE_PANEL)
     exprs = " ".join(t["expr"] for t in shared["targets"])
     assert "temperature_warning_threshold" in exprs and "temperature_critical_threshold" in exprs

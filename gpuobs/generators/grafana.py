@@ -119,12 +119,15 @@ class Dashboards:
         self.records = rules.recorded(model)
 
     # -- raw exporter series, per exporter setup ---------------------------------------------------
-    def raw(self, key: str, *extra: str, wrap: str = "{}", per_gpu: bool = False) -> list[str]:
+    def raw(self, key: str, *extra: str, wrap: str = "{}", per_gpu: bool = False, gpu=None) -> list[str]:
         """One query per distinct series name the fleet's setups serve `key` as (gpuobs-exporter and
         dcgm-exporter share DCGM's names), in the catalog's unit; `wrap` formats each selector.
-        `per_gpu` reduces it to one series per physical GPU, as the rules do."""
+        `per_gpu` reduces it to one series per physical GPU, as the rules do; `gpu` keeps only the
+        setups serving hosts of that model."""
         queries = []
         for exporter in self.model.exporters:
+            if gpu is not None and gpu not in self.model.models_of(exporter):
+                continue
             profile = exporter.profile
             if not profile.serves(key):
                 continue
@@ -142,9 +145,9 @@ class Dashboards:
                 queries.append(query)
         return queries
 
-    def served(self, legend: str, key: str, *extra: str, wrap: str = "{}",
-               per_gpu: bool = False) -> list[tuple[str, str]]:
-        return [(q, legend) for q in self.raw(key, *extra, wrap=wrap, per_gpu=per_gpu)]
+    def served(self, legend: str, key: str, *extra: str, wrap: str = "{}", per_gpu: bool = False,
+               gpu=None) -> list[tuple[str, str]]:
+        return [(q, legend) for q in self.raw(key, *extra, wrap=wrap, per_gpu=per_gpu, gpu=gpu)]
 
     def recorded(self, query: str, legend: str) -> list[tuple[str, str]]:
         """The query when the fleet's rules record its series at all."""
@@ -237,7 +240,7 @@ class Dashboards:
         drawn = {"custom": {"thresholdsStyle": {"mode": "dashed"}}}
         model_panels = [] if shared else [
             Panel("timeseries", f"Temperature of {gpu.key} GPUs against their thresholds",
-                  self.served(legend, "gpu_temp", f"modelName={quote(gpu.nvml_name)}", per_gpu=True),
+                  self.served(legend, "gpu_temp", f"gpu_model={quote(gpu.key)}", per_gpu=True, gpu=gpu),
                   unit="celsius", w=12, steps=steps, defaults=drawn)
             for gpu, steps in per_model.items()]
         on_off = {"mappings": [{"type": "value", "options": {"0": {"text": "off", "color": "green"},
