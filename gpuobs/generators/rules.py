@@ -397,8 +397,6 @@ def _nvlink_errors(n: Names) -> str | None:
     return n.per_gpu(f"sum without (kind) (\n{parts}\n)")
 
 
-
-
 def health_rules(model: FleetModel) -> list[dict]:
     """The health score: five components in 0..1 (1 = healthy), averaged per GPU.
 
@@ -628,6 +626,19 @@ def _stale(n: Names, model: FleetModel) -> str | None:
     return None
 
 
+def _signals(model: FleetModel):
+    """(alert, setup names, models it concerns, signal, the signal's keys the setup serves) for
+    every signal an enabled GPU alert reads, per setup with GPU models the alert concerns."""
+    for alert in model.alerts:
+        d = alert.definition
+        if d.scope != "gpu" or not d.needs:
+            continue
+        for n in names_of(model):
+            models = applicable(n, d)
+            for signal in d.needs if models else ():
+                yield alert, n, models, signal, [k for k in signal if n.serves(k)]
+
+
 def blind_rules(model: FleetModel) -> list[tuple[Alert, ExporterSetup, tuple[str, ...], str]]:
     """(alert it blinds, setup, missing metric names, expression) for every signal an enabled
     GPU alert reads that some GPU may lack: never served by the setup (fires for each of its
@@ -635,23 +646,14 @@ def blind_rules(model: FleetModel) -> list[tuple[Alert, ExporterSetup, tuple[str
     which reads the GPUs coverage_rules records as missing those series.
     Event series (XIDs) appear only once an event happened, so only their static absence counts."""
     out = []
-    for alert in model.alerts:
-        d = alert.definition
-        if d.scope != "gpu" or not d.needs:
-            continue
-        for n in names_of(model):
-            models = applicable(n, d)
-            if not models:
-                continue
-            matcher = _only(models, n.model.models_of(n.exporter))
-            for signal in d.needs:
-                served = [k for k in signal if n.serves(k)]
-                names = n.missing_names(signal)
-                if not served:
-                    out.append((alert, n.exporter, names, n.present(matcher)))
-                elif _absence(n, served):
-                    label = f"missing={quote(' or '.join(names))}"
-                    out.append((alert, n.exporter, names, sel(MISSING_SERIES, n.job, label, matcher)))
+    for alert, n, models, signal, served in _signals(model):
+        names = n.missing_names(signal)
+        matcher = _only(models, n.model.models_of(n.exporter))
+        if not served:
+            out.append((alert, n.exporter, names, n.present(matcher)))
+        elif _absence(n, served):
+            label = f"missing={quote(' or '.join(names))}"
+            out.append((alert, n.exporter, names, sel(MISSING_SERIES, n.job, label, matcher)))
     return out
 
 
@@ -677,17 +679,11 @@ def coverage_rules(model: FleetModel) -> list[dict]:
     check is as costly as a copy of every GPU's series, while the GPUAlertBlind rules reading its
     result (nothing, on a fleet that lacks nothing) cost nothing."""
     checks: dict[str, list[str]] = {}  # {missing: one check per setup}, a rule each (setups differ in `job`)
-    for alert in model.alerts:
-        d = alert.definition
-        if d.scope != "gpu" or not d.needs:
-            continue
-        for n in names_of(model):
-            for signal in d.needs if applicable(n, d) else ():
-                served = [k for k in signal if n.serves(k)]
-                check = _absence(n, served) if served else None
-                if check:
-                    setups = checks.setdefault(" or ".join(n.missing_names(signal)), [])
-                    setups += [check] if check not in setups else []
+    for _, n, _, signal, served in _signals(model):
+        check = _absence(n, served) if served else None
+        if check:
+            setups = checks.setdefault(" or ".join(n.missing_names(signal)), [])
+            setups += [check] if check not in setups else []
     return [{"record": MISSING_SERIES, "expr": union(setups), "labels": {"missing": missing}}
             for missing, setups in checks.items()]
 
