@@ -34,7 +34,7 @@ from exporters.simulator.layout import from_spec  # noqa: E402
 from exporters.simulator.runtime import SimClock, Simulation  # noqa: E402
 from gpuobs.generate import load_model, render  # noqa: E402
 from gpuobs.generators.rules import FLEET_RULES, GLOBAL_INVENTORY, RECORDING_RULES, federated_names  # noqa: E402
-from gpuobs.spec.schema import seconds  # noqa: E402
+from gpuobs.promql import seconds  # noqa: E402
 from gpuobs.stack import PrometheusServer  # noqa: E402
 
 KINDS = {  # (PromQL selecting each kind of series, what it grows with)

@@ -43,7 +43,7 @@ from local import Simulator, alertmanager_config, group_intervals, prometheus_co
 
 from gpuobs.generate import generate, load_model
 from gpuobs.generators.rules import CONFIGURATION_GROUPS
-from gpuobs.spec.schema import seconds
+from gpuobs.promql import seconds
 from gpuobs.stack import AlertmanagerServer, PrometheusServer, free_port
 
 ROOT = Path(__file__).resolve().parent.parent

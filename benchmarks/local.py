@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from gpuobs.spec.schema import seconds
+from gpuobs.promql import seconds
 from gpuobs.stack import SimulatorProcess
 
 

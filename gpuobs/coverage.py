@@ -3,8 +3,8 @@ before anything is deployed (GPUAlertBlind names the same ones, and runtime ones
 
 from __future__ import annotations
 
-from gpuobs.generators.rules import applicable, names_of
 from gpuobs.model import ExporterSetup, FleetModel
+from gpuobs.series import applicable, names_of
 
 
 def unserved(model: FleetModel) -> list[tuple[ExporterSetup, list[tuple[str, tuple[str, ...]]]]]:

@@ -1,7 +1,7 @@
 """Where alerts point in Grafana: the generated dashboards and the fixed ids of their panels.
 
-Shared by the rules generator (dashboard_url annotations) and the Grafana generator, which
-gives these panels exactly these ids, so a link survives regeneration.
+Shared by the alert catalog (each alert names the panel its dashboard_url opens) and the Grafana
+generator, which gives these panels exactly these ids, so a link survives regeneration.
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ def _with_digest(text: str, limit: int, whole: str) -> str:
     head = text[:limit - _DIGEST_LENGTH - 1].strip("-")
     return f"{head}-{digest}" if head else digest
 
-# Panel ids of the GPU detail and health dashboards that alerts open.
+# Panel ids that alerts open (each alert names its own, gpuobs/alerts/).
 TEMPERATURE_PANEL = 2
 POWER_PANEL = 3
 MEMORY_PANEL = 5
@@ -75,20 +75,5 @@ REMAP_PANEL = 10
 INTERCONNECT_PANEL = 11
 HEALTH_SCORE_PANEL = 1
 GPUS_REPORTING_PANEL = 1
+SCRAPE_TARGETS_PANEL = 1  # monitoring dashboard
 BLIND_SPOTS_PANEL = 2  # monitoring dashboard
-
-# alert family -> (dashboard, panel id) of the panel that shows the alert's metric
-ALERT_PANELS = {
-    "thermal": (GPU_DETAIL, TEMPERATURE_PANEL),
-    "power": (GPU_DETAIL, POWER_PANEL),
-    "memory": (GPU_DETAIL, MEMORY_PANEL),
-    "throttle": (GPU_DETAIL, THROTTLE_PANEL),
-    "ecc": (GPU_DETAIL, ECC_PANEL),
-    "xid": (GPU_DETAIL, XID_PANEL),
-    "memory_repair": (GPU_DETAIL, REMAP_PANEL),
-    "interconnect": (GPU_DETAIL, INTERCONNECT_PANEL),
-    "health": (HEALTH, HEALTH_SCORE_PANEL),
-    "inventory": (GPU_DETAIL, GPUS_REPORTING_PANEL),
-    "exporter": (MONITORING, 1),
-    "coverage": (MONITORING, BLIND_SPOTS_PANEL),
-}

@@ -9,8 +9,9 @@ from gpuobs import links
 from gpuobs.alerts import ALERTS, AlertDef, is_enabled
 from gpuobs.catalog import DCGM_EXPORTER, DEFAULT_PORTS, GPUOBS, Profile, dcgm_counters, exporter_profile
 from gpuobs.gpus import GpuModel
+from gpuobs.promql import seconds
 from gpuobs.spec.gpu_models import known_models
-from gpuobs.spec.schema import Alertmanager, Exporter, Fleet, Grafana, Kubernetes, RemoteWrite, seconds
+from gpuobs.spec.schema import Alertmanager, Exporter, Fleet, Grafana, Kubernetes, RemoteWrite
 from gpuobs.spec.tier_checks import per_cluster
 from gpuobs.thresholds import Thresholds, resolved_thresholds
 

@@ -1,6 +1,8 @@
-"""Tiny helpers for writing PromQL text: selectors and number formatting."""
+"""Tiny helpers for writing PromQL text: selectors, number formatting and durations."""
 
 from __future__ import annotations
+
+import re
 
 
 def num(value: float) -> str:
@@ -24,3 +26,9 @@ def regex_alternatives(values) -> str:
     """An anchored-by-PromQL regex matching exactly the given literal values."""
     specials = set(".^$*+?()[]{}|\\")
     return "|".join("".join("\\\\" + c if c in specials else c for c in v) for v in values)
+
+
+def seconds(duration: str) -> float:
+    """A Prometheus duration in seconds."""
+    units = {"y": 31536000, "w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1, "ms": 0.001}
+    return sum(int(v) * units[u] for v, u in re.findall(r"(\d+)(ms|y|w|d|h|m|s)", duration))

@@ -4,7 +4,7 @@ before a fleet (or a cluster, with a Prometheus per cluster) outgrows it."""
 from __future__ import annotations
 
 from gpuobs.model import FleetModel
-from gpuobs.spec.schema import seconds
+from gpuobs.promql import seconds
 
 # GPUs one Prometheus evaluates every generated rule group for in under a tenth of a 15 s
 # evaluation interval, from benchmarks/rules.py on a 2-core machine (10,000 GPUs took 0.9 s of

@@ -66,21 +66,15 @@ from exposition_helpers import samples
 from conftest import needs
 from gpuobs import tools
 from gpuobs.alerts import BLIND_ALERT
+from gpuobs.alerts.coverage import blind_fill, blind_rules
 from gpuobs.catalog import DCGM_EXPORTER, NVIDIA_GPU_EXPORTER, WORKLOAD_LABELS
 from gpuobs.errors import ToolError
 from gpuobs.generate import load_model, render, write_tree
 from gpuobs.generators.prometheus import target_labels
-from gpuobs.generators.promtests import series_text
-from gpuobs.generators.rules import (
-    ALERT_RULES,
-    PRESENCE_KEYS,
-    alert_labels,
-    blind_fill,
-    blind_rules,
-    expected_annotations,
-    rule_files,
-)
+from gpuobs.generators.rules import ALERT_RULES, alert_labels, expected_annotations, rule_files
 from gpuobs.gpus import GPU_MODELS
+from gpuobs.promtool_cases import series_text
+from gpuobs.series import PRESENCE_KEYS
 
 pytestmark = needs("promtool")
 

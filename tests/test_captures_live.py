@@ -24,10 +24,11 @@ from test_captures import CAPTURES, CAPTURES_DIR, Scrape, spec_for
 from test_dashboards_live import missing_data
 
 from conftest import needs, until
+from gpuobs.alerts.coverage import MISSING_SERIES
 from gpuobs.generate import load_model, render, write_tree
-from gpuobs.generators import rules
 from gpuobs.generators.grafana import all_queries
 from gpuobs.generators.rules import ALERT_RULES, RECORDING_RULES
+from gpuobs.series import PAST_WARNING
 from gpuobs.stack import AlertmanagerServer, PrometheusServer, free_port
 
 pytestmark = [needs("prometheus"), needs("prometheus-alertmanager")]
@@ -37,7 +38,7 @@ NEEDS_CHANGE = {"gpu:temperature:seconds_to_critical"}
 # Counts firing alerts by severity; nothing fires before GPUAlertBlind's `for` (10m).
 NEEDS_FIRING = {"cluster:alerts_firing:count"}
 # Sparse by design: only GPUs past a warning threshold, or lacking a series they serve elsewhere.
-NEEDS_FAULT = {name for name, _, _ in rules.PAST_WARNING.values()} | {rules.MISSING_SERIES}
+NEEDS_FAULT = {name for name, _, _ in PAST_WARNING.values()} | {MISSING_SERIES}
 
 
 class _Capture(http.server.BaseHTTPRequestHandler):

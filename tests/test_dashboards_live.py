@@ -20,7 +20,7 @@ from gpuobs.generate import load_model
 from gpuobs.generators.grafana import all_queries
 from gpuobs.generators.prometheus import target_labels
 from gpuobs.generators.rules import GLOBAL_INVENTORY, rule_files
-from gpuobs.spec.schema import seconds
+from gpuobs.promql import seconds
 from gpuobs.stack import AlertmanagerServer, PrometheusServer
 
 pytestmark = [needs("prometheus"), needs("prometheus-alertmanager")]

@@ -31,11 +31,12 @@ import pytest
 import yaml
 
 from conftest import ROOT, needs, until
-from gpuobs.alerts import BLIND_ALERT
+from exporters.simulator.faults import FAULTS
+from gpuobs.alerts import ALERTS, BLIND_ALERT, BY_NAME
 from gpuobs.demo import port_of
 from gpuobs.generate import load_model, render, write_tree
 from gpuobs.generators.rules import active_alerts
-from gpuobs.spec.schema import seconds
+from gpuobs.promql import seconds
 from gpuobs.stack import AlertmanagerServer, PrometheusServer, SimulatorProcess, free_port
 from gpuobs.tools import amtool_receivers
 from webhook_sink import Sink
@@ -48,7 +49,9 @@ RECEIVERS = {"critical": "pager", "warning": "chat"}
 
 
 @dataclass(frozen=True)
-class Proof:
+class Placed:
+    """An alert's proof (AlertDef.proof: its faults and the labels they give it) placed on a GPU."""
+
     host: str
     gpu: int | None  # None: a host-level alert (and fault)
     faults: tuple[tuple[str, dict], ...]
@@ -56,34 +59,34 @@ class Proof:
     names_gpu: bool = True  # False: the faults hit the GPU, but the alert can name only its host
 
 
-# Which fault, on which GPU, proves which alert. A GPU carries one scenario.
-PROOFS = {
-    "GPUThermalCritical": Proof("gpu-node-01", 0, (("thermal-runaway", {}),)),
-    "GPUThrottling": Proof("gpu-node-01", 0, (("thermal-runaway", {}),)),
-    "GPUThermalWarning": Proof("gpu-node-01", 1, (("thermal-runaway", {"settle_c": 82.5}),)),
-    "GPUThermalCriticalPredicted": Proof("gpu-node-01", 1, (("thermal-runaway", {"settle_c": 82.5}),)),
-    "GPUPowerSpike": Proof("gpu-node-01", 2, (("power-excursion", {"factor": 1.06}),)),
-    "GPUPowerCritical": Proof("gpu-node-01", 3, (("power-excursion", {"factor": 1.2}),)),
-    "GPUEccCorrectableSpike": Proof("gpu-node-01", 4, (("ecc-storm", {"sbe_per_s": 1.0}),)),
-    "GPUEccUncorrectable": Proof("gpu-node-01", 5, (("ecc-storm", {"sbe_per_s": 0.0, "dbe_per_s": 0.1}),)),
-    "GPUMemoryPressure": Proof("gpu-node-01", 6, (("memory-leak", {}),)),
-    "GPUXidQuarantine": Proof("gpu-node-01", 7, (("xid", {"code": 64}),), {"xid": "64"}),
-    "GPUXidReset": Proof("gpu-node-02", 0, (("xid-48", {}),), {"xid": "48"}),
-    "GPUXidDrain": Proof("gpu-node-02", 1, (("xid", {"code": 74}),), {"xid": "74"}),
-    "GPURowRemapFailure": Proof("gpu-node-02", 2, (("row-remap-failure", {}),)),
-    "GPURowRemapPending": Proof("gpu-node-02", 3, (("row-remap-pending", {}),)),
-    "GPUNVLinkErrors": Proof("gpu-node-02", 4, (("nvlink-errors", {}),)),
-    "GPUPCIeReplayErrors": Proof("gpu-node-02", 5, (("pcie-replay-errors", {}),)),
-    # Power past critical, uncorrectable errors and a full framebuffer together pull the score
-    # (the mean of five parts) below 0.5; no single fault does.
-    "GPUHealthLow": Proof("gpu-node-02", 6, (("power-excursion", {"factor": 1.2}),
-                                              ("ecc-storm", {"sbe_per_s": 0.0, "dbe_per_s": 0.1}),
-                                              ("memory-leak", {}))),
-    "GPUMissing": Proof("gpu-node-02", 7, (("xid-79", {"lost_after_s": 0}),), {"gpu_model": "A100-SXM4-80GB"}),
-    "GPUExporterDown": Proof("gpu-node-hang", None, (("exporter-hang", {}),)),
-    "GPUExporterStale": Proof("gpu-node-stall", None, (("collection-stall", {}),)),
-}
-LAYOUT = {"gpu-node-01": 8, "gpu-node-02": 8, "gpu-node-hang": 1, "gpu-node-stall": 1}  # PROOFS' hosts
+GPUS_PER_HOST = 8
+
+
+def places() -> tuple[dict[str, tuple[str, int | None]], dict[str, int]]:
+    """({alert: (host, GPU index or None for the host)}, {host: GPUs}): where each alert's proof
+    runs, from the catalog. A GPU carries one scenario: alerts with the same faults share one, the
+    others fill hosts of GPUS_PER_HOST GPUs in catalog order; host-level faults get a host of one
+    GPU each (an exporter that hangs hides every GPU of its host)."""
+    placed: dict[str, tuple[str, int | None]] = {}
+    scenarios: list[str] = []
+    hosts: dict[str, int] = {}
+    for alert in ALERTS:
+        faults = alert.proof.faults
+        if not faults:
+            continue
+        if all(FAULTS[name].host_level for name, _ in faults):
+            host = f"gpu-node-{alert.name.lower()}"
+            placed[alert.name], hosts[host] = (host, None), 1
+            continue
+        if repr(faults) not in scenarios:
+            scenarios.append(repr(faults))
+        index = scenarios.index(repr(faults))
+        host = f"gpu-node-{index // GPUS_PER_HOST + 1:02d}"
+        placed[alert.name], hosts[host] = (host, index % GPUS_PER_HOST), GPUS_PER_HOST
+    return placed, hosts
+
+
+PLACES, LAYOUT = places()
 
 
 @dataclass(frozen=True)
@@ -111,9 +114,10 @@ HOSTS = {setup.host(name): count for setup in SETUPS for name, count in LAYOUT.i
 EXPORTERS = {setup.host(name): setup.exporter for setup in SETUPS if setup.exporter for name in LAYOUT}
 
 
-def proof_on(setup: Setup, alertname: str) -> Proof:
-    """PROOFS' proof of the alert, on the setup's own copy of its host."""
-    proof = dataclasses.replace(PROOFS[alertname], host=setup.host(PROOFS[alertname].host))
+def proof_on(setup: Setup, alertname: str) -> Placed:
+    """The alert's proof, on the setup's own copy of its place."""
+    host, gpu = PLACES[alertname]
+    proof = Placed(setup.host(host), gpu, BY_NAME[alertname].proof.faults, BY_NAME[alertname].proof.labels)
     if alertname == "GPUMissing" and setup.exporter is not None:
         # dcgm-exporter has no per-GPU "lost" series: only the host's shortfall says a GPU is gone.
         proof = dataclasses.replace(proof, names_gpu=False)
@@ -123,7 +127,7 @@ def proof_on(setup: Setup, alertname: str) -> Proof:
     return proof
 
 
-CASES = [(setup.name, alertname) for setup in SETUPS for alertname in sorted(PROOFS)]
+CASES = [(setup.name, alertname) for setup in SETUPS for alertname in sorted(PLACES)]
 RESULTS: dict[tuple[str, str], tuple[str, float | None]] = {}  # (setup, alert) -> (outcome, seconds after faults)
 
 
@@ -224,9 +228,9 @@ def faulty(tmp_path_factory, backend):
 def results_table() -> str:
     """Per alert and setup: fired, blind (GPUAlertBlind in its place) or failed, with the seconds
     from the faults' start to the first firing evaluation."""
-    width = max(map(len, PROOFS))
+    width = max(map(len, PLACES))
     lines = [f"{'alert':<{width}}  " + "  ".join(f"{s.name:<18}" for s in SETUPS)]
-    for alertname in sorted(PROOFS):
+    for alertname in sorted(PLACES):
         cells = []
         for setup in SETUPS:
             outcome, after = RESULTS.get((setup.name, alertname), ("not run", None))
@@ -237,13 +241,17 @@ def results_table() -> str:
 
 def test_every_generated_alert_has_an_end_to_end_proof(tmp_path):
     """The catalog, the committed fleets and the proofs' own fleet name the same alerts; GPUAlertBlind
-    is proven wherever a setup cannot serve an alert."""
+    (which needs no fault) is proven wherever a setup cannot serve an alert."""
     sink_url = "http://127.0.0.1:9"
     path = tmp_path / "e2e.yaml"
     path.write_text(yaml.safe_dump(scaled_spec(HOSTS, sink_url, EXPORTERS)))
     model = load_model(path)
     generated = {a.name for a in active_alerts(model)}
-    proven = set(PROOFS) | ({BLIND_ALERT} if any(s.blind for s in SETUPS) else set())
+    proven = set(PLACES) | ({BLIND_ALERT} if any(s.blind for s in SETUPS) else set())
+    # The generated inhibitions would hold back a warning on a GPU where a critical of its family fires.
+    critical = {(BY_NAME[name].family, place) for name, place in PLACES.items() if BY_NAME[name].severity == "critical"}
+    assert not [name for name, place in PLACES.items()
+                if BY_NAME[name].severity == "warning" and (BY_NAME[name].family, place) in critical]
     committed = set()
     for rules in ROOT.glob("generated/*/prometheus/rules/alerts.yml"):
         groups = yaml.safe_load(rules.read_text())["groups"]
@@ -286,7 +294,9 @@ def test_fault_fires_alert_and_notifies_its_receiver(faulty, setup, alertname):
     (series,) = until(firing, remaining, lambda: f"{shown} never fired on {target}: "
                                                  f"{faulty.prometheus.query('ALERTS')}")
     labels = series["metric"]
-    expected = {**target, **({} if blind else proof.labels), "severity": alert.severity,
+    # Every alert names the model its inventory puts on the host, a host alert included.
+    model = next(h.gpu.key for h in faulty.model.hosts if h.name == proof.host)
+    expected = {**target, **({} if blind else proof.labels), "gpu_model": model, "severity": alert.severity,
                 "action": alert.definition.action, "family": alert.definition.family, "alertstate": "firing"}
     assert {k: labels.get(k) for k in expected} == expected
     if "gpu" not in target:

@@ -26,7 +26,7 @@ from gpuobs.generators.federation import FEDERATE_JOB
 from gpuobs.generators.grafana import all_queries
 from gpuobs.generators.prometheus import config_name
 from gpuobs.generators.rules import TEMPERATURE_BUCKETS, TOP_GPUS, expected_gpus, federated_names
-from gpuobs.spec.schema import seconds
+from gpuobs.promql import seconds
 from gpuobs.stack import PrometheusServer
 
 pytestmark = [needs("prometheus"), pytest.mark.slow]

@@ -10,7 +10,7 @@ from fake_exporter import FakeExporter
 from conftest import ROOT, faster_rule_files, needs
 from gpuobs.generate import load_model
 from gpuobs.generators.rules import EVALUATION_ORDER
-from gpuobs.spec.schema import seconds
+from gpuobs.promql import seconds
 from gpuobs.stack import PrometheusServer
 
 pytestmark = needs("prometheus")

@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from conftest import MINIMAL_SPEC, SPECS
+from gpuobs.alerts import BLIND_ALERT
 from gpuobs.generate import load_model
 from gpuobs.generators import rules
 from gpuobs.generators.rules import CONFIGURATION_GROUPS, EVALUATION_ORDER, SLOW, STATIC, generate, tier_interval
@@ -45,7 +46,7 @@ def test_critical_alerts_run_every_evaluation_and_slow_warnings_later(spec):
     model = load_model(spec)
     where = {r["alert"]: g["name"] for g in groups_of(model) for r in g["rules"] if "alert" in r}
     for alert in model.alerts:
-        if alert.name not in where or alert.name == rules.BLIND_ALERT:
+        if alert.name not in where or alert.name == BLIND_ALERT:
             continue
         expected = "gpuobs.alerts.slow" if rules.is_slow(model, alert) else "gpuobs.alerts"
         assert where[alert.name] == expected, alert.name

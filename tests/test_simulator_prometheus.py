@@ -10,7 +10,7 @@ from conftest import ROOT, faster_rule_files, needs, wait_for
 from exporters.simulator.fleet import Fleet
 from exporters.simulator.layout import from_spec
 from exporters.simulator.runtime import SimClock, Simulation
-from gpuobs.spec.schema import seconds
+from gpuobs.promql import seconds
 from gpuobs.stack import PrometheusServer
 
 pytestmark = [needs("prometheus"), pytest.mark.slow]

@@ -19,6 +19,7 @@ from gpuobs.generators import grafana_model, rules
 from gpuobs.generators.rules import TOP_GPUS
 from gpuobs.model import FleetModel
 from gpuobs.promql import quote, sel
+from gpuobs.series import PRESENT, Names
 
 DATASOURCE_UID = "gpuobs-prometheus"
 EXPECTED_GPUS = DCGM_NAMES["inventory_expected_gpus"]  # recorded by the generated rules, every profile
@@ -138,9 +139,9 @@ class Dashboards:
             scale = profile.scale.get(key)
             query = wrap.format(f"{query} / {scale:g}" if scale else query)
             if per_gpu:
-                query = rules.Names(self.model, exporter).per_gpu(query)
+                query = Names(self.model, exporter).per_gpu(query)
             if by_uuid:
-                query = f"{query} and on (cluster, {self.h}, gpu) {self.gpu(rules.PRESENT)}"
+                query = f"{query} and on (cluster, {self.h}, gpu) {self.gpu(PRESENT)}"
             if query not in queries:
                 queries.append(query)
         return queries
@@ -350,7 +351,8 @@ class Dashboards:
         blind = (f'alertname="{BLIND_ALERT}"', 'alertstate="firing"')
         last_success = self._exporter_series("exporter_last_success")[:1]
         return [
-            Panel("state-timeline", "Scrape targets", [(self.host("up"), "{{job}} {{instance}}")], id=1, w=24, h=8,
+            Panel("state-timeline", "Scrape targets", [(self.host("up"), "{{job}} {{instance}}")],
+                  id=links.SCRAPE_TARGETS_PANEL, w=24, h=8,
                   defaults=up_mappings, steps=[(None, "red"), (1, "green")]),
             Panel("table", "GPUs each alert is blind to", [(
                 f"count by (blind_alert, missing) ({self.host(ALERTS_METRIC, *blind)}) or on () vector(0)", "")],

@@ -3,7 +3,8 @@
 Each alert gets a case that must fire, with its exact labels and annotations, and a case just
 below its threshold (or before its `for` elapses) that must not. Inputs are sampled every 15s
 like a real scrape; counter inputs ramp linearly so increase() is exact on Prometheus 2 and 3.
-Cases pass whatever order promtool evaluates the rule groups in (see chain_lengths).
+Cases pass whatever order promtool evaluates the rule groups in (see chain_lengths). Each alert
+writes its own cases (its entry in gpuobs/alerts/) with the Builder here.
 """
 
 from __future__ import annotations
@@ -12,23 +13,14 @@ import functools
 import hashlib
 import math
 import re
-from dataclasses import dataclass, field
 
-from gpuobs.alerts import BLIND_ALERT
-from gpuobs.catalog import NVIDIA_GPU_EXPORTER
 from gpuobs.generators.prometheus import target_labels
 from gpuobs.generators.rules import (
     EVALUATION_ORDER,
     FLEET_RULES,
     GLOBAL_INVENTORY,
-    NVLINK_ERROR_KINDS,
-    PREDICTION_NEAR_CELSIUS,
-    XID_WINDOW,
-    Names,
     active_alerts,
     alert_labels,
-    blind_fill,
-    blind_rules,
     expected_annotations,
     expected_gpus,
     global_inventory_rules,
@@ -38,34 +30,11 @@ from gpuobs.generators.rules import (
 )
 from gpuobs.generators.rules import generate as rule_documents
 from gpuobs.gpus import GpuModel
-from gpuobs.health import lowerable
-from gpuobs.health import score as health_score
 from gpuobs.model import Alert, FleetModel, Host
-from gpuobs.promql import num, quote
-from gpuobs.spec.schema import seconds
+from gpuobs.promql import num
+from gpuobs.promtool_cases import BASELINE, STEP, Case, flat, held, hold_of, ramp_after_baseline, series_text
+from gpuobs.series import Names
 from gpuobs.thresholds import Thresholds
-
-STEP = 15  # seconds between samples and between rule evaluations
-BASELINE = 60  # counters stay flat this long before a ramp starts
-
-
-@dataclass
-class Case:
-    """One promtool test group: input series and the alerts expected at given times."""
-
-    name: str
-    series: list[tuple[str, dict, str]] = field(default_factory=list)  # metric, labels, values
-    checks: list[tuple[int, str, list[tuple[dict, float]]]] = field(default_factory=list)
-
-    def add(self, metric: str, labels: dict, values: str) -> Case:
-        self.series.append((metric, labels, values))
-        return self
-
-
-def hold_of(alert: Alert) -> int:
-    """`for` rounded up to the evaluation grid: promtool checks alerts only at evaluation steps."""
-    return math.ceil(seconds(alert.for_) / STEP) * STEP
-
 
 _NAME = re.compile(r"[A-Za-z_:][A-Za-z0-9_:]*")
 
@@ -94,25 +63,10 @@ def chain_lengths(groups: list[dict]) -> dict[str, int]:
     return chains
 
 
-def flat(value: float, seconds: int) -> str:
-    return f"{num(value)}x{seconds // STEP}"
-
-
-def held(value: float | str, seconds: int) -> str:
-    """A value held flat for `seconds`, or a series' values as given."""
-    return value if isinstance(value, str) else flat(value, seconds)
-
-
-def ramp_after_baseline(step: float, seconds: int) -> str:
-    """0 for BASELINE seconds, then +step per sample until `seconds`."""
-    return f"0x{BASELINE // STEP - 1} 0+{num(step)}x{(seconds - BASELINE) // STEP}"
-
-
-def series_text(metric: str, labels: dict) -> str:
-    return metric + "{" + ", ".join(f"{k}={quote(v)}" for k, v in labels.items()) + "}"
-
-
 class Builder:
+    """Writes the fleet's alert cases: holds the exporter setup under test (`n`) and gives the
+    alerts' own case writers (gpuobs/alerts/) the GPUs, labels, inputs and case shapes they use."""
+
     def __init__(self, model: FleetModel):
         self.model = model
         self.names = {e.job: Names(model, e) for e in model.exporters}
@@ -135,7 +89,7 @@ class Builder:
         return self.n
 
     def gpu_labels(self, host: Host, index: int = 0) -> dict:
-        labels = self._up_labels(host)
+        labels = self.up_labels(host)
         profile = host.exporter.profile
         host_id = _stable_id(host.name)
         uuid = f"GPU-{host_id[:8]}-{index:04x}-4000-8000-{host_id[8:]}"
@@ -165,70 +119,31 @@ class Builder:
         full = {**self.expect_labels(labels), **(extra or {}), **alert_labels(self.model, alert)}
         return full, value, fill
 
+    def inventory_labels(self, host: Host) -> dict:
+        return inventory_labels(self.model, host)
+
     # -- cases per alert ----------------------------------------------------------------
     def cases(self) -> list[Case]:
+        """Each active alert's cases, as its catalog entry writes them (see AlertDef.cases_per)."""
         cases: list[Case] = []
+        thresholds = dict(self.model.thresholds)
         for alert in active_alerts(self.model):
-            if alert.name == BLIND_ALERT:
-                cases += self._blind(alert)
-                continue
-            builder = getattr(self, f"_{alert.name}", None)
-            if builder is None and alert.definition.xid_codes:
-                builder = self._xid
-            if alert.definition.scope == "host" and alert.name != "GPUExporterStale":
+            d = alert.definition
+            if d.cases_per == "fleet":
                 self.use(self.model.hosts[0])
-                cases += builder(alert, None, None)
+                cases += d.cases(self, alert, None, None)
                 continue
-            thresholds = dict(self.model.thresholds)
             for n in self.names.values():
                 self.n = n
-                if not all(any(n.serves(k) for k in signal) for signal in alert.definition.needs):
+                if not all(any(n.serves(k) for k in signal) for signal in d.needs):
                     continue
-                models = [g for g in self.model.models_of(n.exporter) if alert.definition.concerns(g)]
-                cases += _merged([builder(alert, gpu, thresholds[gpu])
-                                  for gpu in (models if _varies_by_model(alert.name) else models[:1])])
+                models = [g for g in self.model.models_of(n.exporter) if d.concerns(g)]
+                cases += _merged([d.cases(self, alert, gpu, thresholds[gpu])
+                                  for gpu in (models if d.cases_per == "model" else models[:1])])
         return cases
 
-    def _blind(self, alert) -> list[Case]:
-        """One case per setup (and GPU model where alerts concern only some models): a GPU without
-        each signal the setup serves (every other signal present) raises GPUAlertBlind for exactly
-        the alerts that signal blinds; a GPU with every signal raises only the never-served ones."""
-        cases = []
-        due = self.due(alert)
-        by_host: dict = {}
-        for blinded, exporter, missing, _expr in blind_rules(self.model):
-            models = [g for g in self.model.models_of(exporter) if blinded.definition.concerns(g)]
-            host = next(h for h in self.model.hosts_of(exporter) if h.gpu is models[0])
-            by_host.setdefault(host.name, (host, []))[1].append((blinded, missing))
-        for host, rules in by_host.values():
-            n = self.use(host)
-            signals = {n.profile.metric(k) for a in self.model.alerts for s in a.definition.needs for k in s
-                       if n.serves(k)}
-            lacking = list(dict.fromkeys(m for _, m in rules if signals & set(m))) + [()]
-            case = Case(f"{alert.name} {n.exporter.job} {host.gpu.key}: a GPU without each signal, one with all")
-            expected = []
-            for index, missing in enumerate(lacking):
-                labels = self.gpu_labels(host, index)
-                given = signals - set(missing)
-                for metric, lbls, v in self.presence(labels):
-                    case.add(metric, lbls, flat(v, due))
-                    given.discard(metric)
-                for metric in sorted(given):
-                    case.add(metric, labels, flat(0, due))
-                # Every rule of the setup that concerns this model, also those tested on another host.
-                expected += [self.expect(alert, labels, 1, {"blind_alert": b.name, "missing": " or ".join(m)},
-                                         blind_fill(self.model, b, m))
-                             for b, e, m, _ in blind_rules(self.model)
-                             if e is n.exporter and b.definition.concerns(host.gpu)
-                             and not (signals - set(missing)) & set(m)]
-            case.checks.append((due, alert.name, expected))
-            quiet = Case(f"{alert.name} {n.exporter.job} {host.gpu.key}: no GPU, quiet")
-            quiet.add("up", self._up_labels(host), flat(1, due))
-            quiet.checks.append((due, alert.name, []))
-            cases += [case, quiet]
-        return cases
-
-    def _gauge_alert(self, alert, name, labels, inputs_fire, inputs_quiet, value, extra=None,
+    # -- what alerts write their cases with ---------------------------------------------
+    def gauge_alert(self, alert, name, labels, inputs_fire, inputs_quiet, value, extra=None,
                      quiet_name="below threshold"):
         """Fire case (checked before and after `for`) and a quiet case, for gauge conditions; an
         input is a value held flat, or the text of its values."""
@@ -245,9 +160,9 @@ class Builder:
         quiet.checks.append((due, alert.name, []))
         return [fire, quiet]
 
-    def _counter_alert(self, alert, name, metric, labels, threshold, extra_series=()):
+    def counter_alert(self, alert, name, metric, labels, threshold, extra_series=()):
         """Linear ramps: one well above the threshold (must fire), one at half of it (must not)."""
-        end = self._counter_end(alert)
+        end = self.counter_end(alert)
         window_samples = 300 // STEP
         fire_step = max(1, math.ceil((threshold + 1) / window_samples * 2))
         fire = Case(f"{alert.name} {name}: fires")
@@ -261,375 +176,16 @@ class Builder:
         quiet.checks.append((end, alert.name, []))
         return [fire, quiet]
 
-    def _counter_end(self, alert) -> int:
+    def counter_end(self, alert) -> int:
         """When counter cases check: a full 5-minute window of the ramp, then `for`, with room."""
         return BASELINE + 300 + self.due(alert) + 3 * STEP
 
-    def _thermal(self, alert, gpu, t, critical: bool):
-        n = self.n
-        labels = self.gpu_labels(self.host_of(gpu))
-        cases = []
-        level = "critical" if critical else "warning"
-        fallback = t.gpu_temp_critical if critical else t.gpu_temp_warning
-        cases += self._gauge_alert(alert, f"{n.exporter.job} {gpu.key} {level} figure {num(fallback)} C", labels,
-                                   [(n.gpu_temp, labels, fallback)], [(n.gpu_temp, labels, fallback - 1)], fallback,
-                                   quiet_name=f"at {num(fallback - 1)} C")
-        if n.serves("gpu_max_op_temp"):
-            cases += self._own_limit(alert, gpu, t, critical, labels)
-        if n.serves("gpu_temp_margin"):
-            cases += self._margin(alert, gpu, t, critical, labels)
-        return cases
-
-    def _own_limit(self, alert, gpu, t, critical, labels):
-        n = self.n
-        level = "critical" if critical else "warning"
-        max_op = 90
-        hot = max_op if critical else max_op - t.gpu_temp_max_op_offset_warning
-        return self._gauge_alert(
-            alert, f"{n.exporter.job} {gpu.key} {level} from reported max operating temperature", labels,
-            [(n.gpu_temp, labels, hot), (n.gpu_max_op_temp, labels, max_op)],
-            [(n.gpu_temp, labels, hot - 1.5), (n.gpu_max_op_temp, labels, max_op)], hot)
-
-    def _margin(self, alert, gpu, t, critical, labels):
-        n = self.n
-        level = "critical" if critical else "warning"
-        margin = t.gpu_temp_margin_critical if critical else t.gpu_temp_margin_warning
-        return self._gauge_alert(
-            alert, f"{n.exporter.job} {gpu.key} {level} from T.Limit margin", labels,
-            [(n.gpu_temp, labels, 70), (n.gpu_temp_margin, labels, margin)],
-            [(n.gpu_temp, labels, 70), (n.gpu_temp_margin, labels, margin + 1)], 70)
-
-    def _GPUThermalWarning(self, alert, gpu, t):
-        return self._thermal(alert, gpu, t, critical=False)
-
-    def _GPUThermalCritical(self, alert, gpu, t):
-        return self._thermal(alert, gpu, t, critical=True)
-
-    def _GPUThermalCriticalPredicted(self, alert, gpu, t):
-        """Rising steadily, a GPU is predicted to cross its critical threshold for at most the
-        horizon before it does: the alert fires on the way up where `for` fits in that time, else
-        only for a GPU that levels off at its threshold."""
-        n = self.n
-        labels = self.gpu_labels(self.host_of(gpu))
-        critical = t.gpu_temp_critical
-        horizon = int(seconds(t.thermal_prediction_horizon)) / 60  # minutes, as the rule rounds it
-        # Rising 1 C/min: after 5 minutes both predicted to cross and near enough to count.
-        start = critical - min(horizon, PREDICTION_NEAR_CELSIUS) - 5
-        end = 300 + self.due(alert) + STEP
-        if start + end / 60 <= critical:
-            fire = Case(f"{alert.name} {n.exporter.job} {gpu.key}: rising 1 C/min towards {num(critical)} C, fires")
-            fire.add(n.gpu_temp, labels, f"{num(start)}+0.25x{end // STEP + 1}")
-            fire.checks.append((end, alert.name, [self.expect(alert, labels, start + end / 60 + horizon)]))
-        else:
-            fire, end = self._levelling_off(alert, gpu, labels, critical)
-        quiet = Case(f"{alert.name} {n.exporter.job} {gpu.key}: steady {num(start)} C, quiet")
-        quiet.add(n.gpu_temp, labels, flat(start, end + STEP))
-        quiet.checks.append((end, alert.name, []))
-        warming = Case(f"{alert.name} {n.exporter.job} {gpu.key}: warming up steeply far below the threshold, quiet")
-        warming.add(n.gpu_temp, labels, f"{num(critical - PREDICTION_NEAR_CELSIUS - 45)}+1x{end // STEP + 1}")
-        warming.checks.append((end, alert.name, []))
-        return [fire, quiet, warming]
-
-    def _levelling_off(self, alert, gpu, labels, critical) -> tuple[Case, int]:
-        """Rising 1 C/min to exactly the threshold, then held there: from then on the temperature
-        is not past it and the line through the last 10 minutes reaches it within any horizon. It
-        is checked once those 10 minutes are flat, where the prediction is the threshold itself."""
-        n = self.n
-        end = 300 + max(600, hold_of(alert)) + self.chains[alert.name] * STEP
-        case = Case(f"{alert.name} {n.exporter.job} {gpu.key}: rising 1 C/min to {num(critical)} C and staying "
-                    "there, fires")
-        case.add(n.gpu_temp, labels, f"{num(critical - 5)}+0.25x19 {num(critical)}x{(end - 300) // STEP + 1}")
-        case.checks.append((end, alert.name, [self.expect(alert, labels, critical)]))
-        return case, end
-
-    def _power(self, alert, gpu, t, ratio):
-        n = self.n
-        labels = self.gpu_labels(self.host_of(gpu))
-        cases = []
-        own = next((k for k in ("enforced_power_limit", "power_limit") if n.serves(k)), None)
-        limits = [(f"{n.exporter.job} {gpu.key} fallback limit {num(t.power_limit_watts)} W", t.power_limit_watts, [])]
-        if own:
-            limits.insert(0, (f"{n.exporter.job} {gpu.key} {own} 500 W", 500, [(getattr(n, own), labels, 500)]))
-        for name, limit, limit_series in limits:
-            at = ratio * limit
-            cases += self._gauge_alert(alert, name, labels,
-                                       [(n.power_usage, labels, at + 10)] + limit_series,
-                                       [(n.power_usage, labels, at)] + limit_series, at + 10,
-                                       quiet_name=f"at {at:g} W")
-        return cases
-
-    def _GPUPowerSpike(self, alert, gpu, t):
-        return self._power(alert, gpu, t, t.power_warning_ratio)
-
-    def _GPUPowerCritical(self, alert, gpu, t):
-        return self._power(alert, gpu, t, t.power_critical_ratio)
-
-    def _GPUEccCorrectableSpike(self, alert, gpu, t):
-        labels = self.gpu_labels(self.host_of(gpu))
-        return self._counter_alert(alert, f"{self.n.exporter.job} {gpu.key}", self.n.ecc_sbe_volatile, labels,
-                                   t.ecc_correctable_warning)
-
-    def _GPUEccUncorrectable(self, alert, gpu, t):
-        labels = self.gpu_labels(self.host_of(gpu))
-        return self._counter_alert(alert, f"{self.n.exporter.job} any model", self.n.ecc_dbe_volatile, labels, 0)
-
-    def _GPUNVLinkErrors(self, alert, gpu, t):
-        n = self.n
-        labels = self.gpu_labels(self.host_of(gpu))
-        if not gpu.nvlink_links:
-            return []
-        end = self._counter_end(alert) + STEP
-        served = [getattr(n, key) for key, _ in NVLINK_ERROR_KINDS if n.serves(key)]
-        steady = [(name, labels, flat(3, end)) for name in served[1:2]]
-        return self._counter_alert(alert, f"{n.exporter.job} {gpu.key}", served[0], labels, t.nvlink_errors_warning,
-                                   extra_series=steady)
-
-    def _GPUPCIeReplayErrors(self, alert, gpu, t):
-        labels = self.gpu_labels(self.host_of(gpu))
-        return self._counter_alert(alert, f"{self.n.exporter.job} {gpu.key}", self.n.pcie_replay, labels,
-                                   t.pcie_replay_warning)
-
-    def _GPUThrottling(self, alert, gpu, t):
-        labels = self.gpu_labels(self.host_of(gpu))
-        what, throttled, unthrottled, quiet_name = self._hardware_slowdown(labels)
-        return self._gauge_alert(alert, f"{self.n.exporter.job} {what}", labels, throttled, unthrottled, 1,
-                                 quiet_name=quiet_name)
-
-    def _hardware_slowdown(self, labels) -> tuple[str, list, list, str]:
-        """(what is read, inputs with a hardware slowdown, inputs with only software clock events,
-        what those are) in the setup's own series."""
-        n = self.n
-        if n.profile.name == NVIDIA_GPU_EXPORTER:
-            reason = "nvidia_smi_clocks_event_reasons_{}".format
-            return ("hw_thermal_slowdown",
-                    [(reason("hw_thermal_slowdown"), labels, 1), (reason("hw_slowdown"), labels, 0)],
-                    [(reason("hw_thermal_slowdown"), labels, 0), (reason("sw_power_cap"), labels, 1)],
-                    "software power cap only")
-        if n.serves("clock_event_active"):
-            flag = lambda reason: {**labels, "reason": reason}  # noqa: E731
-            return ("hw_thermal flag",
-                    [(n.clock_event_active, flag("hw_thermal"), 1), (n.clock_event_active, flag("hw_slowdown"), 0)],
-                    [(n.clock_event_active, flag("hw_thermal"), 0), (n.clock_event_active, flag("power_cap"), 1)],
-                    "software power cap only")
-        return ("clock events bitmask", [(n.clock_event_reasons, labels, 0x40 | 0x04)],
-                [(n.clock_event_reasons, labels, 0x04 | 0x01)], "software power cap and idle bits only")
-
-    def _GPUMemoryPressure(self, alert, gpu, t):
-        n = self.n
-        labels = self.gpu_labels(self.host_of(gpu))
-        total = gpu.memory_mib
-        # 64 MiB either side of the threshold, within the framebuffer.
-        used = min(total, math.ceil(total * t.memory_used_warning_ratio) + 64)
-        below = max(0, math.floor(total * t.memory_used_warning_ratio) - 64)
-        mib = lambda v: self.value("fb_used", v)  # noqa: E731
-        return self._gauge_alert(
-            alert, f"{n.exporter.job} {gpu.key} {num(t.memory_used_warning_ratio * 100)}%", labels,
-            [(n.fb_used, labels, mib(used)), (n.fb_free, labels, mib(total - used))],
-            [(n.fb_used, labels, mib(below)), (n.fb_free, labels, mib(total - below))],
-            100 * (used / (used + (total - used))))
-
-    def _GPURowRemapFailure(self, alert, gpu, t):
-        labels = self.gpu_labels(self.host_of(gpu))
-        metric = self.n.row_remap_failure
-        return self._gauge_alert(alert, f"{self.n.exporter.job} flag", labels, [(metric, labels, 1)],
-                                 [(metric, labels, 0)], 1)
-
-    def _GPURowRemapPending(self, alert, gpu, t):
-        n = self.n
-        labels = self.gpu_labels(self.host_of(gpu))
-        cases = []
-        for key, what in (("row_remap_pending", "row remap pending"), ("retired_pending", "page retirement pending")):
-            if n.serves(key):
-                metric = getattr(n, key)
-                cases += self._gauge_alert(alert, f"{n.exporter.job} {what}", labels, [(metric, labels, 1)],
-                                           [(metric, labels, 0)], 1)
-        return cases
-
-    def _GPUHealthLow(self, alert, gpu, t):
-        """The fewest components at 0 that take the score (their mean) below the threshold, the
-        others at 1; and a GPU healthy in every component. The spec makes sure the GPU's exporter
-        serves enough components (spec/alert_checks.py)."""
-        n = self.n
-        labels = self.gpu_labels(self.host_of(gpu))
-        components = lowerable(n.profile, gpu)
-        lowered = next(k for k in range(1, len(components) + 1) if health_score(k) < t.health_score_warning)
-        sick, well = self._health_inputs(alert, gpu, t, labels)
-        fire = [i for c in components[:lowered] for i in sick[c]] + [i for c in components[lowered:] for i in well[c]]
-        quiet = [i for c in components for i in well[c]]
-        return self._gauge_alert(alert, f"{n.exporter.job} {gpu.key} {', '.join(components[:lowered])} at 0", labels,
-                                 self._with_limits(labels, fire), self._with_limits(labels, quiet),
-                                 health_score(lowered), quiet_name="healthy")
-
-    def _health_inputs(self, alert, gpu, t, labels) -> tuple[dict, dict]:
-        """({component: inputs taking it to 0}, {component: inputs keeping it at 1}); the GPU's own
-        limits, where served, are 90 C and 400 W (_with_limits)."""
-        n = self.n
-        critical = 90 if n.serves("gpu_max_op_temp") else t.gpu_temp_critical
-        limit = 400 if n.serves("enforced_power_limit") else t.power_limit_watts
-        mib = lambda v: self.value("fb_used", v)  # noqa: E731
-        sick = {"thermal": [(n.gpu_temp, labels, critical + 5)],
-                "power": [(n.power_usage, labels, t.power_critical_ratio * limit + 10)],
-                "memory": [(n.fb_used, labels, mib(1000)), (n.fb_free, labels, 0)],
-                "ecc": self._ecc_errors(alert, labels),
-                "throttle": self._hardware_slowdown(labels)[1]}
-        well = {"thermal": [(n.gpu_temp, labels, critical - 40)],
-                "power": [(n.power_usage, labels, t.power_warning_ratio * limit / 2)],
-                "memory": [(n.fb_used, labels, mib(100)), (n.fb_free, labels, mib(900))],
-                "ecc": [], "throttle": []}
-        return sick, well
-
-    def _ecc_errors(self, alert, labels) -> list:
-        """A double-bit error or a thousand single-bit ones within the hour, else a failed row remap."""
-        n = self.n
-        for key in ("ecc_dbe_volatile", "ecc_sbe_volatile"):
-            if n.serves(key):
-                return [(getattr(n, key), labels, f"0 1000x{self.due(alert) // STEP}")]
-        return [(n.row_remap_failure, labels, 1)]
-
-    def _with_limits(self, labels, inputs: list) -> list:
-        """`inputs` with the GPU's own limits where the setup serves them, and the series that makes
-        it present where `inputs` lack it."""
-        n = self.n
-        limits = [(getattr(n, key), labels, value) for key, value in (("enforced_power_limit", 400),
-                                                                      ("gpu_max_op_temp", 90)) if n.serves(key)]
-        given = {metric for metric, _, _ in inputs}
-        return limits + inputs + [p for p in self.presence(labels) if p[0] not in given]
-
-    def _xid(self, alert, gpu, t):
-        """Every code of the tier on its own GPU, through each XID series the setup serves."""
-        n = self.n
-        host = self.host_of(gpu)
-        codes = [str(c) for c in alert.definition.xid_codes]
-        other = "13"  # graphics engine exception: an application fault, not a GPU fault
-        end = self.due(alert) + 9 * STEP
-        # The counters hold an XID for the rule's window: a longer `for` needs it to recur (each scrape here).
-        once = end <= seconds(XID_WINDOW)
-        rising = f"1x3 2x{end // STEP}" if once else f"1+1x{end // STEP}"
-        appearing = f"_x3 1x{end // STEP}" if once else f"_x3 1+1x{end // STEP}"
-        tier = f"{alert.name} {n.exporter.job} XID {', '.join(codes)}"
-        # Each code on a GPU of its own: the last-value gauge holds one code per GPU.
-        gpus = [self.gpu_labels(host, i) for i in range(len(codes))]
-        cases = []
-
-        def fires(name: str, metric: str, values, value_of) -> None:
-            case = Case(f"{tier} {name}: fires")
-            for labels, code in zip(gpus, codes, strict=True):
-                case.add(metric, {**labels, **({"xid": code} if metric != n.xid_last else {})}, values(code))
-            case.checks.append((end, alert.name, [self.expect(alert, g, value_of(c), {"xid": c})
-                                                  for g, c in zip(gpus, codes, strict=True)]))
-            cases.append(case)
-
-        def quiet(name: str, metric: str, labels: dict, values: str) -> None:
-            case = Case(f"{alert.name} {n.exporter.job} XID {other} {name}: quiet")
-            case.add(metric, labels, values)
-            case.checks.append((end, alert.name, []))
-            cases.append(case)
-
-        if n.serves("xid_errors"):
-            # The value, an increase or a count, shows in no annotation.
-            fires("counters rise", n.xid_errors, lambda c: rising, lambda c: 1)
-            fires("counters appear at 1", n.xid_errors, lambda c: appearing, lambda c: 1)
-            quiet("counter only", n.xid_errors, {**gpus[0], "xid": other}, f"1x3 2x{end // STEP}")
-        if n.serves("xid_window_count"):
-            window = {"window_size_in_ms": "300000"}
-            fires("in dcgm-exporter's windowed count", n.xid_window_count,
-                  lambda c: f"_x3 1x{end // STEP}", lambda c: 1)
-            cases[-1].series = [(m, {**lbls, **window}, v) for m, lbls, v in cases[-1].series]
-            quiet("in the windowed count", n.xid_window_count, {**gpus[0], "xid": other, **window},
-                  f"_x3 1x{end // STEP}")
-        if n.serves("xid_last"):
-            fires("in the last-value gauge", n.xid_last, lambda c: flat(int(c), end + STEP), int)
-            quiet("in the last-value gauge", n.xid_last, gpus[0], flat(int(other), end + STEP))
-        return cases
-
-    def _up_series(self, case: Case, hosts, down: Host | None, seconds: int):
+    def up_series(self, case: Case, hosts, down: Host | None, seconds: int):
         for host in hosts:
-            case.add("up", self._up_labels(host), flat(0 if host is down else 1, seconds))
+            case.add("up", self.up_labels(host), flat(0 if host is down else 1, seconds))
 
-    def _up_labels(self, host: Host) -> dict:
+    def up_labels(self, host: Host) -> dict:
         return {"job": host.exporter.job, "instance": host.exporter_target, **target_labels(self.model, host)}
-
-    def _GPUMissing(self, alert, gpu, t):
-        host = self.model.hosts[0]
-        hold, due = hold_of(alert), self.due(alert)
-        fire = Case(f"{alert.name} {host.name}: one of {host.gpu_count} GPUs gone, fires")
-        quiet = Case(f"{alert.name} {host.name}: all {host.gpu_count} GPUs report, quiet")
-        # Only this host is scraped: any other host with an up exporter and no GPUs would alert too.
-        for case, reporting in ((fire, host.gpu_count - 1), (quiet, host.gpu_count)):
-            self._up_series(case, [host], None, due)
-            for index in range(reporting):
-                for metric, labels, v in self.presence(self.gpu_labels(host, index)):
-                    case.add(metric, labels, flat(v, due))
-        if hold >= 2 * STEP:
-            fire.checks.append((hold - STEP, alert.name, []))
-        fire.checks.append((due, alert.name, [self.expect(alert, inventory_labels(self.model, host), 1)]))
-        quiet.checks.append((due, alert.name, []))
-        if not self.n.serves("gpu_up"):
-            return [fire, quiet]
-        # The exporter keeps a lost GPU visible as gpu_up 0: the alert names that GPU, and the
-        # host's shortfall does not alert a second time.
-        lost_index = host.gpu_count - 1
-        lost = Case(f"{alert.name} {host.name}: GPU {lost_index} reported lost, fires for that GPU")
-        self._up_series(lost, [host], None, due)
-        for index in range(host.gpu_count):
-            gone = index == lost_index
-            lost.add(self.n.gpu_up, self.gpu_labels(host, index), flat(0 if gone else 1, due))
-        lost.checks.append((due, alert.name, [
-            self.expect(alert, self.gpu_labels(host, lost_index), 1, {"gpu_model": host.gpu.key})]))
-        return [fire, quiet, lost]
-
-    def _GPUExporterStale(self, alert, gpu, t):
-        """Collections stop at time 0 while scrapes go on; promtool's clock starts at 0, so the
-        last-success timestamp is the age of the readings."""
-        host = next(h for h in self.model.hosts if h.exporter is self.n.exporter)
-        stale = self.model.prometheus.exporter_stale_seconds
-        stale_from = (stale // STEP + 1) * STEP
-        end = stale_from + self.due(alert)
-        labels = self._up_labels(host)
-        if not self.n.serves("exporter_last_success"):
-            return self._frozen_energy(alert, host, stale)
-        fire = Case(f"{alert.name} {host.name}: collections stopped, fires")
-        fire.add(self.n.exporter_last_success, labels, flat(0, end + STEP))
-        fire.checks.append((stale_from + hold_of(alert) - STEP, alert.name, []))
-        fire.checks.append((end, alert.name, [self.expect(alert, labels, end)]))
-        quiet = Case(f"{alert.name} {host.name}: collections keep up, quiet")
-        quiet.add(self.n.exporter_last_success, labels, f"0+{STEP}x{end // STEP + 1}")
-        quiet.checks.append((end, alert.name, []))
-        return [fire, quiet]
-
-    def _frozen_energy(self, alert, host, stale):
-        """Without a last-collection timestamp: every GPU's energy counter stops advancing."""
-        n = self.n
-        labels = self.gpu_labels(host)
-        start = (stale // STEP + 2) * STEP  # a full window of samples before anything can fire
-        end = start + stale + self.due(alert) + STEP
-        frozen_at = start
-        fire = Case(f"{alert.name} {n.exporter.job} {host.name}: energy counter frozen, fires")
-        steps = frozen_at // STEP
-        fire.add(n.total_energy, labels, f"0+1000x{steps} {1000 * steps}x{(end - frozen_at) // STEP}")
-        fire.checks.append((end, alert.name, [self.expect(alert, self._up_labels(host), stale)]))
-        quiet = Case(f"{alert.name} {n.exporter.job} {host.name}: energy counter advancing, quiet")
-        quiet.add(n.total_energy, labels, f"0+1000x{end // STEP + 1}")
-        quiet.checks.append((end, alert.name, []))
-        return [fire, quiet]
-
-    def _GPUExporterDown(self, alert, gpu, t):
-        host = self.model.hosts[0]
-        hold, due = hold_of(alert), self.due(alert)
-        others = [h for h in self.model.hosts if h is not host]
-        down = Case(f"{alert.name} {host.name}: scrape fails, fires")
-        self._up_series(down, self.model.hosts, host, due)
-        absent = Case(f"{alert.name} {host.name}: no scrape target at all, fires")
-        self._up_series(absent, others, None, due)
-        quiet = Case(f"{alert.name}: every exporter up, quiet")
-        self._up_series(quiet, self.model.hosts, None, due)
-        if hold >= 2 * STEP:
-            down.checks.append((hold - STEP, alert.name, []))
-        down.checks.append((due, alert.name, [self.expect(alert, self._up_labels(host), 0)]))
-        absent.checks.append((due, alert.name,
-                              [self.expect(alert, inventory_labels(self.model, host), host.gpu_count)]))
-        quiet.checks.append((due, alert.name, []))
-        return [down, absent, quiet]
 
 
 def _merged(per_model: list[list[Case]]) -> list[Case]:
@@ -657,15 +213,6 @@ def _shape(case: Case) -> tuple:
 
 def _stable_id(name: str) -> str:
     return hashlib.sha256(name.encode()).hexdigest()[:20]
-
-
-_MODEL_INDEPENDENT = {"GPUEccUncorrectable", "GPUThrottling", "GPURowRemapFailure", "GPURowRemapPending",
-                      "GPUMissing", "GPUExporterDown", "GPUExporterStale", "GPUXidQuarantine", "GPUXidReset",
-                      "GPUXidDrain"}
-
-
-def _varies_by_model(alert_name: str) -> bool:
-    return alert_name not in _MODEL_INDEPENDENT
 
 
 def _test_group(model: FleetModel, case: Case) -> dict:

@@ -16,11 +16,13 @@ import jinja2
 
 from gpuobs import coverage
 from gpuobs.alerts import ALERTS, BLIND_ALERT
+from gpuobs.alerts.coverage import blind_remedy
 from gpuobs.catalog import DCGM_EXPORTER
 from gpuobs.generators import alertmanager, dcgm_counters, grafana, kubernetes, prometheus, rules
 from gpuobs.model import Alert, FleetModel, Host
 from gpuobs.promql import num
 from gpuobs.render import header
+from gpuobs.series import applicable, names_of
 from gpuobs.spec.kubernetes_checks import secret_files
 from gpuobs.spec.routing_checks import DISCARD_RECEIVER
 from gpuobs.thresholds import Thresholds, default_thresholds
@@ -203,7 +205,7 @@ def dashboards(model: FleetModel) -> list[dict]:
 
 def blind_spots(model: FleetModel) -> list[dict]:
     """Enabled alerts an exporter setup serves no input of, as `gpuobs validate` names them."""
-    return [{"job": exporter.job, "alert": alert, "needs": names, "remedy": rules.blind_remedy(exporter, names)}
+    return [{"job": exporter.job, "alert": alert, "needs": names, "remedy": blind_remedy(exporter, names)}
             for exporter, missing in coverage.unserved(model) for alert, names in missing]
 
 
@@ -217,7 +219,7 @@ def _why_left_out(model: FleetModel, alert: Alert) -> str:
     d = alert.definition
     if d.name == BLIND_ALERT:
         return "no exporter setup lacks a series an enabled alert reads"
-    if not any(rules.applicable(n, d) for n in rules.names_of(model)):
+    if not any(applicable(n, d) for n in names_of(model)):
         return f"it concerns only {CONCERNS[d.applies_to]}, and the fleet has none"
     return "no exporter setup serves what it reads (see the blind spots above)"
 

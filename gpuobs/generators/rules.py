@@ -5,163 +5,41 @@ configured (never a run-time fallback between names that may not exist), and wha
 see is named by GPUAlertBlind. Thresholds are recorded as per-GPU series (gpu:*_threshold:*) so
 alerts and dashboards share them: a GPU's own reported limit (max operating temperature,
 enforced power limit) wins where served, and the figure for the model the spec's inventory puts
-on the host (its `gpu_model` target label) is the fallback.
+on the host (its `gpu_model` target label) is the fallback. Each alert's expression comes from its
+entry in the alert catalog (gpuobs/alerts/).
 """
 
 from __future__ import annotations
 
 import math
 
-from gpuobs.alerts import BLIND_ALERT, AlertDef, render_annotation
-from gpuobs.alerts import BY_NAME as ALERTS_BY_NAME
-from gpuobs.catalog import (
-    CLOCK_EVENT_BITS,
-    DCGM_EXPORTER,
-    DCGM_LABELS,
-    EVENT_METRICS,
-    GPU_IDENTITY,
-    HW_THROTTLE_REASONS,
-    MIG_IDENTITY,
-    NVIDIA_GPU_EXPORTER,
-    NVIDIA_SMI_HW_THROTTLE,
-    WORKLOAD_LABELS,
-)
+from gpuobs.alerts import render_annotation
+from gpuobs.alerts.coverage import coverage_rules
+from gpuobs.catalog import DCGM_LABELS, MIG_IDENTITY, WORKLOAD_LABELS
 from gpuobs.gpus import slices_of
 from gpuobs.health import COMPONENTS as HEALTH_COMPONENTS
-from gpuobs.links import ALERT_PANELS
-from gpuobs.model import Alert, ExporterSetup, FleetModel, Host
-from gpuobs.promql import num, quote, regex_alternatives, sel
-from gpuobs.spec.schema import seconds
+from gpuobs.model import Alert, FleetModel, Host
+from gpuobs.promql import num, quote, seconds, sel
+from gpuobs.series import (
+    HOST_GPUS,
+    NVLINK_ERROR_KINDS,
+    PAST_WARNING,
+    PRESENT,
+    Names,
+    applicable,
+    by_model,
+    hw_throttle,
+    names_of,
+    threshold_of,
+    union,
+)
 
 # A blind spot (family coverage) says nothing about the GPU's own health.
 FIRING_GPU_ALERTS = 'ALERTS{alertstate="firing", severity=~"critical|warning", family!="coverage"}'
 TEMPERATURE_BUCKETS = tuple(range(30, 101, 5))  # °C: upper bounds of the temperature distribution, then +Inf
 TOP_GPUS = 10  # rows of the fleet overview's hottest and least healthy tables
-# GPUThermalCriticalPredicted looks at GPUs at most this far below their critical threshold.
-PREDICTION_NEAR_CELSIUS = 15
-XID_WINDOW = "15m"
-PRESENT = "gpu:present:bool"  # 1 per GPU the exporter reports, whatever else it serves
-HOST_GPUS = "host:gpus:count"
 CLUSTER_ZERO = "0 * cluster:gpus:count"  # a cluster with no GPU counted shows 0, not nothing
 MIG_FRACTION = "gpu_model:mig_compute_fraction:ratio"
-MISSING_SERIES = "gpu:series_missing:bool"  # labelled `missing`: GPUs lacking series some alert reads
-# Series that tell a GPU is there, best first; every exporter serves at least one of them.
-PRESENCE_KEYS = ("fb_used", "fb_free", "gpu_util", "gpu_temp", "power_usage", "sm_clock")
-
-
-class Names:
-    """Metric and label names of one exporter setup, and the selectors that read its series.
-
-    With several setups in one fleet each reads only its own scrape job, so the rules for a
-    dcgm-exporter host never read a gpuobs-exporter host's series and vice versa.
-    """
-
-    def __init__(self, model: FleetModel, exporter: ExporterSetup):
-        self.model = model
-        self.exporter = exporter
-        self.profile = exporter.profile
-        self.job = f"job={quote(exporter.job)}" if len(model.exporters) > 1 else ""
-
-    def __getattr__(self, key: str) -> str:
-        return self.profile.metric(key)
-
-    def serves(self, key: str) -> bool:
-        return self.profile.serves(key)
-
-    @property
-    def host(self) -> str:
-        return self.model.prometheus.host_label
-
-    def label(self, key: str) -> str:
-        return self.profile.label(key)
-
-    @property
-    def mig(self) -> tuple[str, ...]:
-        return tuple(self.profile.label(k) for k in MIG_IDENTITY if self.profile.has_label(k))
-
-    @property
-    def dropped(self) -> str:
-        """Labels a GPU-level series sheds: MIG instance and workload labels."""
-        return ", ".join(self.mig + WORKLOAD_LABELS)
-
-    def raw(self, key: str, *matchers: str) -> str:
-        """The series of a logical metric, in the catalog's unit."""
-        selector = sel(getattr(self, key), self.job, *matchers)
-        scale = self.profile.scale.get(key)
-        return f"{selector} / {num(scale)}" if scale else selector
-
-    def per_gpu(self, expr: str) -> str:
-        """One series per physical GPU: dcgm-exporter repeats GPU-level values on every MIG
-        instance's and every pod's series, which would otherwise raise one alert each."""
-        if not self.profile.has_label("gpu"):  # nvidia_gpu_exporter: the UUID names the GPU
-            return f'label_replace({expr}, "gpu", "$1", {quote(self.label("uuid"))}, "(.+)")'
-        return f"max without ({self.dropped}) ({expr})"
-
-    def per_instance(self, expr: str) -> str:
-        """One series per MIG instance (per GPU without MIG): workload labels shed."""
-        if not self.profile.has_label("gpu"):
-            return self.per_gpu(expr)
-        return f"max without ({', '.join(WORKLOAD_LABELS)}) ({expr})"
-
-    def gpu(self, key: str, matcher: str = "", where: str = "") -> str:
-        """A GPU-level metric, one series per physical GPU. `where` (`> 0`, `== 1`...) filters the
-        series before the reduction: the largest of those passing is the largest of all whenever
-        any passes, and reducing the few that pass costs nothing next to reducing every GPU's."""
-        return self.per_gpu(self.raw(key, matcher) + (f" {where}" if where else ""))
-
-    def gpu_increase(self, key: str, window: str = "5m", matcher: str = "", where: str = "") -> str:
-        increase = f"increase({sel(getattr(self, key), self.job, matcher)}[{window}])"
-        return self.per_gpu(increase + (f" {where}" if where else ""))
-
-    def present(self, matcher: str = "") -> str:
-        return sel(PRESENT, self.job, matcher)
-
-    def missing_names(self, signal: tuple[str, ...]) -> tuple[str, ...]:
-        """A signal's series as this setup would name them: those it serves, else those its kind of
-        exporter could serve in another configuration (what to enable), else all of them."""
-        keys = [k for k in signal if self.serves(k)] or [k for k in signal if self.profile.could_serve(k)] or signal
-        return tuple(self.profile.metric(k) for k in keys)
-
-    @property
-    def presence_key(self) -> str:
-        """The series gpu:present:bool reads: a series every GPU of this setup has."""
-        return "gpu_up" if self.serves("gpu_up") else next(k for k in PRESENCE_KEYS if self.serves(k))
-
-
-def names_of(model: FleetModel) -> list[Names]:
-    return [Names(model, e) for e in model.exporters]
-
-
-def union(clauses: list[str]) -> str:
-    """Clauses over disjoint series (one per exporter setup or per model), as one expression."""
-    if len(clauses) == 1:
-        return clauses[0]
-    return "\nor\n".join(f"(\n  {c}\n)" for c in clauses)
-
-
-def _model_matcher(models) -> str:
-    return f"gpu_model=~{quote(regex_alternatives(m.key for m in models))}" if len(models) > 1 else \
-        f"gpu_model={quote(models[0].key)}"
-
-
-def by_model(models, value_of, condition) -> str:
-    """`condition(matcher, value)` once per distinct value of `value_of(gpu model)` among `models`.
-
-    Thresholds follow the spec's inventory: every series carries its host's `gpu_model` target
-    label, whatever model name the GPU itself reports. When all models share the value there is
-    no matcher at all, so a GPU of a target the spec does not list is covered too.
-    """
-    groups: dict = {}
-    for gpu in models:
-        groups.setdefault(value_of(gpu), []).append(gpu)
-    if len(groups) == 1:
-        return condition("", next(iter(groups)))
-    return "\nor\n".join(f"({condition(_model_matcher(gpus), value)})" for value, gpus in groups.items())
-
-
-def threshold_of(model: FleetModel, field: str):
-    thresholds = dict((gpu.key, t) for gpu, t in model.thresholds)
-    return lambda gpu: getattr(thresholds[gpu.key], field)
 
 
 def _temperature_threshold(n: Names, model: FleetModel, level: str) -> str:
@@ -304,16 +182,6 @@ def signal_rules(model: FleetModel) -> list[dict]:
     return rules
 
 
-# The GPUs past their warning threshold, recorded every evaluation (usually none): the warning
-# alert reads them as they are, and the critical alert (its threshold is higher, the spec checks
-# the order) compares only them with its own, instead of reading every GPU's reading again.
-# {raw key: (recorded name, comparison, threshold name with {} for the level)}
-PAST_WARNING = {
-    "gpu_temp": ("gpu:temperature_past_warning:celsius", ">=", "gpu:temperature_{}_threshold:celsius"),
-    "power_usage": ("gpu:power_usage_past_warning:watts", ">", "gpu:power_{}_threshold:watts"),
-}
-
-
 def _past_warning(n: Names, key: str) -> str:
     """A setup's raw `key` past its per-GPU warning threshold, filtered before the per-GPU
     reduction: the comparison passes few series, and it reads this scrape's value."""
@@ -335,7 +203,7 @@ def gpu_rules(model: FleetModel) -> list[dict]:
     if any(n.serves("power_usage") for n in names_of(model)):
         rules.append({"record": "gpu:power_usage:ratio_of_limit",
                       "expr": "gpu:power_usage:watts / gpu:power_limit:watts"})
-    rules += record("gpu:clock_event_hw_throttle:active", _hw_throttle)
+    rules += record("gpu:clock_event_hw_throttle:active", hw_throttle)
     return rules
 
 
@@ -362,30 +230,6 @@ def trend_rules(model: FleetModel) -> list[dict]:
                       "expr": "clamp_min(\n  (gpu:temperature_critical_threshold:celsius - gpu:temperature:celsius)\n"
                               "  / (deriv(gpu:temperature:celsius[10m]) > 0),\n  0\n)"})
     return rules
-
-
-def _hw_throttle(n: Names, active_only: bool = False) -> str | None:
-    """1 per GPU with a hardware slowdown, thermal or power-brake clock event active, else 0; with
-    `active_only`, only the GPUs at 1 (filtered before the per-GPU reduction, for the alert)."""
-    flag = " == 1" if active_only else ""
-    if n.profile.name == NVIDIA_GPU_EXPORTER:
-        flags = sel("", f"__name__=~{quote(NVIDIA_SMI_HW_THROTTLE)}", n.job)
-        return n.per_gpu(f"max without () ({flags}{flag})")
-    if n.serves("clock_event_active"):
-        flags = sel(n.clock_event_active, n.job, f"reason=~{quote('|'.join(HW_THROTTLE_REASONS))}")
-        return f"max without (reason, {n.dropped}) ({flags}{flag})"
-    if n.serves("clock_event_reasons"):
-        # For the alert, only masks with a hardware bit possibly set (at least the lowest one) go
-        # through the arithmetic, which copies every series it touches.
-        lowest = min(CLOCK_EVENT_BITS[r] for r in HW_THROTTLE_REASONS)
-        mask = n.gpu("clock_event_reasons", where=f">= {lowest}" if active_only else "")
-        bits = " + ".join(f"(floor({mask} / {CLOCK_EVENT_BITS[r]}) % 2)" for r in HW_THROTTLE_REASONS)
-        return f"({bits}) > bool 0{flag}"
-    return None
-
-
-NVLINK_ERROR_KINDS = (("nvlink_crc_flit_errors", "crc_flit"), ("nvlink_crc_data_errors", "crc_data"),
-                      ("nvlink_replay_errors", "replay"), ("nvlink_recovery_errors", "recovery"))
 
 
 def _nvlink_errors(n: Names) -> str | None:
@@ -571,218 +415,6 @@ def inventory_rules(model: FleetModel, cluster: str | None = None) -> list[dict]
             for host in model.hosts if cluster in (None, host.cluster)]
 
 
-def applicable(n: Names, definition: AlertDef):
-    """The setup's GPU models an alert concerns (NVLink errors only where there are links...)."""
-    return [g for g in n.model.models_of(n.exporter) if definition.concerns(g)]
-
-
-def _only(models, of_setup) -> str:
-    """A matcher for `models` when they are not all of the setup's models."""
-    return "" if len(models) == len(of_setup) else _model_matcher(models)
-
-
-def exporter_jobs(model: FleetModel) -> str:
-    jobs = [e.job for e in model.exporters]
-    return f"job={quote(jobs[0])}" if len(jobs) == 1 else f"job=~{quote(regex_alternatives(jobs))}"
-
-
-def _xid(n: Names, codes) -> str | None:
-    """XIDs of one tier: our counter's increase, else dcgm-exporter's windowed count, else the
-    last-value gauge (which misses a second XID of the same code)."""
-    h = n.host
-    pattern = quote("|".join(str(c) for c in codes))
-    clauses, seen = [], []
-    if n.serves("xid_errors"):
-        counter = sel(n.xid_errors, n.job, f"xid=~{pattern}")
-        clauses += [f"increase({counter}[{XID_WINDOW}]) > 0", f"{counter} > 0 unless {counter} offset {XID_WINDOW}"]
-        seen.append(sel(n.xid_errors, n.job))
-    if n.serves("xid_window_count"):
-        # A gauge over dcgm-exporter's sliding window (default 5m): it falls again, so never rate() it.
-        window = sel(n.xid_window_count, n.job, f"xid=~{pattern}")
-        clauses.append(f"max without ({n.dropped}, window_size_in_ms) (max_over_time({window}[{XID_WINDOW}])) > 0")
-        seen.append(sel(n.xid_window_count, n.job))
-    if n.serves("xid_last"):
-        gauge = "\nor\n".join(f'label_replace({n.gpu("xid_last")} == {c}, "xid", "{c}", "", "")' for c in codes)
-        if seen:
-            gauge = f"(\n{gauge}\n) unless on (cluster, {h}, gpu) ({' or '.join(seen)})"
-        clauses.append(gauge)
-    return "\nor\n".join(f"({c})" if "\n" in c or " or " in c else c for c in clauses) if clauses else None
-
-
-def _stale(n: Names, model: FleetModel) -> str | None:
-    """Readings frozen: our exporter says when it last collected; for others, no GPU of the host
-    advanced its energy counter (which grows whenever a GPU draws any power)."""
-    stale = model.prometheus.exporter_stale_seconds
-    if n.serves("exporter_last_success"):
-        return f"time() - {sel(n.exporter_last_success, n.job)} > {stale}"
-    if n.serves("total_energy"):
-        identity = [n.profile.label(k) for k in (*GPU_IDENTITY, "driver_version") if n.profile.has_label(k)]
-        identity += [name for name in ("Hostname", "hostname") if name not in identity]  # 3.x/4.x spell it both ways
-        drop = ", ".join(identity + list(n.mig) + list(WORKLOAD_LABELS))
-        # Compared with its value a window ago, not changes() over the window: a target scraped once
-        # has a one-sample window with no change, which would read as frozen.
-        energy = sel(n.total_energy, n.job)
-        return f"(max without ({drop}) ({energy} - {energy} offset {stale}s) == 0) + {stale}"
-    return None
-
-
-def _signals(model: FleetModel):
-    """(alert, setup names, models it concerns, signal, the signal's keys the setup serves) for
-    every signal an enabled GPU alert reads, per setup with GPU models the alert concerns."""
-    for alert in model.alerts:
-        d = alert.definition
-        if d.scope != "gpu" or not d.needs:
-            continue
-        for n in names_of(model):
-            models = applicable(n, d)
-            for signal in d.needs if models else ():
-                yield alert, n, models, signal, [k for k in signal if n.serves(k)]
-
-
-def blind_rules(model: FleetModel) -> list[tuple[Alert, ExporterSetup, tuple[str, ...], str]]:
-    """(alert it blinds, setup, missing metric names, expression) for every signal an enabled
-    GPU alert reads that some GPU may lack: never served by the setup (fires for each of its
-    GPUs), or served but absent for a GPU (a vGPU guest's temperature, a MIG GPU's row remap),
-    which reads the GPUs coverage_rules records as missing those series.
-    Event series (XIDs) appear only once an event happened, so only their static absence counts."""
-    out = []
-    for alert, n, models, signal, served in _signals(model):
-        names = n.missing_names(signal)
-        matcher = _only(models, n.model.models_of(n.exporter))
-        if not served:
-            out.append((alert, n.exporter, names, n.present(matcher)))
-        elif _absence(n, served):
-            label = f"missing={quote(' or '.join(names))}"
-            out.append((alert, n.exporter, names, sel(MISSING_SERIES, n.job, label, matcher)))
-    return out
-
-
-def _absence(n: Names, served: list[str]) -> str | None:
-    """The GPUs of a setup lacking every one of the `served` series, or None where no GPU can lack
-    them: the series that makes a GPU present, and event series that exist only after an event."""
-    if n.presence_key in served or all(k in EVENT_METRICS for k in served):
-        return None
-    # One selector for every name, and the series as they are (one per MIG instance or pod too):
-    # `unless on` needs neither a union nor a per-GPU reduction, each of which costs more than
-    # the comparison itself.
-    metrics = [n.profile.metric(k) for k in served]
-    present = sel(metrics[0], n.job) if len(metrics) == 1 else \
-        sel("", f"__name__=~{quote(regex_alternatives(metrics))}", n.job)
-    if not n.profile.has_label("gpu"):
-        present = n.per_gpu(present)
-    return f"{n.present()}\nunless on (cluster, {n.host}, gpu)\n{present}"
-
-
-def coverage_rules(model: FleetModel) -> list[dict]:
-    """One recording per setup and set of series some GPU may lack, labelled with their names:
-    several alerts read the same series (the three thermal alerts read the temperature), and a
-    check is as costly as a copy of every GPU's series, while the GPUAlertBlind rules reading its
-    result (nothing, on a fleet that lacks nothing) cost nothing."""
-    checks: dict[str, list[str]] = {}  # {missing: one check per setup}, a rule each (setups differ in `job`)
-    for _, n, _, signal, served in _signals(model):
-        check = _absence(n, served) if served else None
-        if check:
-            setups = checks.setdefault(" or ".join(n.missing_names(signal)), [])
-            setups += [check] if check not in setups else []
-    return [{"record": MISSING_SERIES, "expr": union(setups), "labels": {"missing": missing}}
-            for missing, setups in checks.items()]
-
-
-def blind_remedy(exporter: ExporterSetup, missing: tuple[str, ...]) -> str:
-    if exporter.kind == DCGM_EXPORTER:
-        if any(name in exporter.counters for name in missing):
-            return ("The counter is enabled, but this GPU does not report it (a vGPU guest, a MIG GPU, a driver "
-                    "without it).")
-        field = next((name for name in missing if name.startswith("DCGM_")), missing[0])
-        return (f"Add {field} to dcgm-exporter's counters CSV (`counters: gpuobs` in the spec generates one with "
-                "every field gpuobs reads), or disable the alert in the spec.")
-    if exporter.kind == NVIDIA_GPU_EXPORTER:
-        return ("nvidia_gpu_exporter does not serve it; monitor this GPU with gpuobs-exporter or dcgm-exporter, "
-                "or disable the alert in the spec.")
-    return "The GPU or its driver does not report it (a vGPU guest, a MIG GPU, an old driver); check nvidia-smi -q."
-
-
-def alert_expressions(model: FleetModel) -> dict[str, str]:
-    ns = names_of(model)
-    h = ns[0].host
-    up = sel("up", exporter_jobs(model))
-    temp = "gpu:temperature:celsius"
-
-    def horizon_prediction(matcher: str, horizon: str) -> str:
-        """Only near the limit: a GPU warming up after a job starts rises steeply far below it."""
-        series = sel(temp, matcher)
-        critical = "gpu:temperature_critical_threshold:celsius"
-        return (f"predict_linear({series}[10m], {int(seconds(horizon))}) >= {critical}\n"
-                f"and {series} <= {critical}\n"
-                f"and {series} >= {critical} - {PREDICTION_NEAR_CELSIUS}")
-
-    def past_warning(key: str, level: str) -> str:
-        """The GPUs past their warning threshold, and with `level` those of them past that one."""
-        name, op, threshold = PAST_WARNING[key]
-        if not any(n.serves(key) for n in ns):
-            return ""
-        return f"{name} {op} {threshold.format(level)}" if level else name
-
-    def per_setup(key: str, build, alert: str | None = None) -> str:
-        """`build(names, models)` for every setup serving `key`, over the models `alert` concerns."""
-        clauses = []
-        for n in ns:
-            models = applicable(n, ALERTS_BY_NAME[alert]) if alert else list(model.models_of(n.exporter))
-            if n.serves(key) and models:
-                clauses.append(build(n, models))
-        return union(clauses) if clauses else ""
-
-    all_models = model.gpu_models
-    lost = [n for n in ns if n.serves("gpu_up")]
-    reporting = (f"{HOST_GPUS}\n    or on (cluster, {h})\n"
-                 f"    0 * max by (cluster, {h}) ({up} == 1)")
-    shortfall = (f"  {ns[0].inventory_expected_gpus}\n  - on (cluster, {h}) group_left ()\n"
-                 f"  (\n    {reporting}\n  )\n  > 0")
-    missing = f"(\n{shortfall}\n)"
-    if lost:
-        gpu_lost = union([n.gpu("gpu_up", where="== 0") for n in lost])
-        # `or on (cluster, host)`: a host's shortfall only where no lost GPU of it is named.
-        missing = (f"(1 - ({gpu_lost}))\n* on (cluster, {h}) group_left (gpu_model)\n"
-                   f"({ns[0].inventory_expected_gpus} > bool 0)\nor on (cluster, {h})\n(\n{shortfall}\n)")
-    exprs = {
-        "GPUThermalWarning": past_warning("gpu_temp", ""),
-        "GPUThermalCritical": past_warning("gpu_temp", "critical"),
-        "GPUThermalCriticalPredicted": by_model(all_models, threshold_of(model, "thermal_prediction_horizon"),
-                                                horizon_prediction),
-        "GPUPowerSpike": past_warning("power_usage", ""),
-        "GPUPowerCritical": past_warning("power_usage", "critical"),
-        "GPUEccCorrectableSpike": per_setup("ecc_sbe_volatile", lambda n, models: by_model(
-            models, threshold_of(model, "ecc_correctable_warning"),
-            lambda m, v: n.gpu_increase("ecc_sbe_volatile", matcher=m, where=f">= {num(v)}"))),
-        "GPUEccUncorrectable": per_setup("ecc_dbe_volatile",
-                                         lambda n, _: n.gpu_increase("ecc_dbe_volatile", where="> 0")),
-        "GPUThrottling": union([c for c in (_hw_throttle(n, active_only=True) for n in ns) if c] or [""]),
-        "GPUMemoryPressure": by_model(all_models, threshold_of(model, "memory_used_warning_ratio"), lambda m, v: (
-            f"100 * ({sel('gpu:framebuffer_used:ratio', m)} >= {num(v)})")),
-        "GPURowRemapFailure": per_setup("row_remap_failure", lambda n, models: (
-            n.gpu("row_remap_failure", _only(models, model.models_of(n.exporter)), "== 1")), "GPURowRemapFailure"),
-        "GPURowRemapPending": union([c for n in ns for c in (
-            [n.gpu("row_remap_pending", where="== 1")] if n.serves("row_remap_pending") else []) + (
-            [n.gpu("retired_pending", where="> 0")] if n.serves("retired_pending") else [])] or [""]),
-        "GPUNVLinkErrors": by_model(all_models, threshold_of(model, "nvlink_errors_warning"), lambda m, v: (
-            f"{sel('gpu:nvlink_errors:increase5m', m)} > {num(v)}")),
-        "GPUPCIeReplayErrors": per_setup("pcie_replay", lambda n, models: by_model(
-            models, threshold_of(model, "pcie_replay_warning"),
-            lambda m, v: n.gpu_increase("pcie_replay", matcher=m, where=f"> {num(v)}"))),
-        "GPUHealthLow": by_model(all_models, threshold_of(model, "health_score_warning"), lambda m, v: (
-            f"{sel('gpu:health:score', m)} < {num(v)}")),
-        # A GPU the exporter reports lost is named; otherwise only the shortfall of the host is known.
-        "GPUMissing": missing,
-        "GPUExporterDown": (f"{up} == 0\nor on (cluster, {h})\n"
-                            f"({ns[0].inventory_expected_gpus} unless on (cluster, {h}) {up})"),
-        "GPUExporterStale": union([c for c in (_stale(n, model) for n in ns) if c] or [""]),
-    }
-    for alert in model.alerts:
-        if alert.definition.xid_codes:
-            exprs[alert.name] = union([c for c in (_xid(n, alert.definition.xid_codes) for n in ns) if c] or [""])
-    return exprs
-
-
 def alert_labels(model: FleetModel, alert: Alert) -> dict[str, str]:
     labels = {"severity": alert.severity, "action": alert.definition.action, "family": alert.definition.family}
     labels.update(alert.labels)
@@ -798,17 +430,18 @@ def can_fire(model: FleetModel, alert: Alert) -> bool:
 def active_alerts(model: FleetModel) -> list[Alert]:
     """The enabled alerts that can fire somewhere; the others would be rules over nothing (what
     they miss is named by GPUAlertBlind and by `gpuobs validate`)."""
-    return [a for a in model.alerts if can_fire(model, a) and (a.name != BLIND_ALERT or blind_rules(model))]
+    return [a for a in model.alerts if can_fire(model, a)
+            and (a.definition.variants is None or a.definition.rules(model, names_of(model)))]
 
 
-def alert_annotations(model: FleetModel, alert: Alert, fill: dict | None = None) -> dict[str, str]:
+def alert_annotations(model: FleetModel, alert: Alert, fill: dict[str, str] | None = None) -> dict[str, str]:
     h = model.prometheus.host_label
     d = alert.definition
 
     def host_label(template: str) -> str:
         return template.replace("$labels.host }}", f"$labels.{h} }}}}")
 
-    dashboard, panel = ALERT_PANELS[d.family]
+    dashboard, panel = d.panel
     url = (f"{model.grafana_url}/d/{model.dashboard_uid(dashboard)}/?var-cluster={{{{ $labels.cluster }}}}"
            f"&var-host={{{{ $labels.{h} }}}}")
     if d.scope == "gpu":
@@ -817,7 +450,7 @@ def alert_annotations(model: FleetModel, alert: Alert, fill: dict | None = None)
     return {
         "summary": d.summary,
         "description": _filled(host_label(d.description), fill or {}),
-        "runbook_url": f"{model.runbook_url}#{d.name.lower()}",
+        "runbook_url": f"{model.runbook_url}#{d.runbook_anchor}",
         "dashboard_url": url,
     }
 
@@ -826,16 +459,6 @@ def _filled(template: str, fill: dict) -> str:
     for key, value in fill.items():
         template = template.replace("{" + key + "}", value)
     return template
-
-
-def blind_fill(model: FleetModel, blinded: Alert, missing: tuple[str, ...]) -> dict:
-    """What a GPUAlertBlind rule's description says about the alert it stands in for; one rule
-    covers every setup missing the same series, naming each setup's remedy where they differ."""
-    setups = [e for b, e, m, _ in blind_rules(model) if b.name == blinded.name and m == missing]
-    remedies = {e.job: blind_remedy(e, missing) for e in setups}
-    remedy = next(iter(remedies.values())) if len(set(remedies.values())) == 1 else \
-        " ".join(f"On {job}: {text}" for job, text in remedies.items())
-    return {"missing": " or ".join(missing), "blind_alert": blinded.name, "remedy": remedy}
 
 
 def expected_annotations(model: FleetModel, alert: Alert, labels: dict[str, str], value: float,
@@ -870,21 +493,11 @@ def is_slow(model: FleetModel, alert: Alert) -> bool:
 
 
 def alert_rules(model: FleetModel) -> list[dict]:
-    exprs = alert_expressions(model)
-    rules = []
-    for a in active_alerts(model):
-        if a.name != BLIND_ALERT:
-            rules.append({"alert": a.name, "expr": exprs[a.name], "for": a.for_, "labels": alert_labels(model, a),
-                          "annotations": alert_annotations(model, a)})
-            continue
-        merged: dict[tuple, tuple[Alert, list[str]]] = {}
-        for blinded, _exporter, missing, expr in blind_rules(model):
-            merged.setdefault((blinded.name, missing), (blinded, []))[1].append(expr)
-        for (_name, missing), (blinded, exprs) in merged.items():
-            labels = {**alert_labels(model, a), "blind_alert": blinded.name, "missing": " or ".join(missing)}
-            rules.append({"alert": a.name, "expr": union(exprs), "for": a.for_, "labels": labels,
-                          "annotations": alert_annotations(model, a, blind_fill(model, blinded, missing))})
-    return rules
+    """Each active alert's rules, as its catalog entry builds them."""
+    ns = names_of(model)
+    return [{"alert": a.name, "expr": rule.expr, "for": a.for_, "labels": {**alert_labels(model, a), **rule.labels},
+             "annotations": alert_annotations(model, a, rule.fill)}
+            for a in active_alerts(model) for rule in a.definition.rules(model, ns)]
 
 
 def _group(name: str, rules: list[dict], interval: str | None = None) -> list[dict]:
@@ -900,8 +513,9 @@ def rule_groups(model: FleetModel) -> tuple[list[dict], list[dict]]:
     by_name = {a.name: a for a in model.alerts}
     now, later, blind = [], [], []
     for rule in alert_rules(model):
-        alert = rule["alert"]
-        (blind if alert == BLIND_ALERT else later if is_slow(model, by_name[alert]) else now).append(rule)
+        alert = by_name[rule["alert"]]
+        # Blind spots follow configuration: they run with the coverage recordings they read.
+        (blind if alert.definition.family == "coverage" else later if is_slow(model, alert) else now).append(rule)
     alerting = [*_group("gpuobs.alerts", signal_rules(model) + now),
                 *_group("gpuobs.alerts.slow", later, slow),
                 *_group("gpuobs.coverage", coverage_rules(model) + blind, static)]

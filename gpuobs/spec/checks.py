@@ -18,12 +18,13 @@ from gpuobs.catalog import (
 )
 from gpuobs.dcgm_fields import DCGM_FIELDS
 from gpuobs.errors import Problem, shown
+from gpuobs.promql import seconds
 from gpuobs.spec.alert_checks import check_alerts
 from gpuobs.spec.gpu_models import check_gpu_models, known_models
 from gpuobs.spec.grafana_checks import check_grafana
 from gpuobs.spec.kubernetes_checks import check_kubernetes
 from gpuobs.spec.routing_checks import check_alertmanager
-from gpuobs.spec.schema import NAME, Exporter, Fleet, seconds, unknown_model_message
+from gpuobs.spec.schema import NAME, Exporter, Fleet, unknown_model_message
 from gpuobs.spec.tier_checks import check_tiers
 from gpuobs.thresholds import resolved_thresholds
 

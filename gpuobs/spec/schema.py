@@ -95,12 +95,6 @@ def _address(value: str) -> str:
     raise ValueError(f"{shown(value)} is not a host name or IP address (no scheme, no port: set exporter_port)")
 
 
-def seconds(duration: str) -> float:
-    """A Prometheus duration in seconds."""
-    units = {"y": 31536000, "w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1, "ms": 0.001}
-    return sum(int(v) * units[u] for v, u in re.findall(r"(\d+)(ms|y|w|d|h|m|s)", duration))
-
-
 def _url(value: str) -> str:
     """An http(s) URL written into generated files as it is: so without credentials, which would
     be there in plain text (and, for links, in every alert's annotations)."""

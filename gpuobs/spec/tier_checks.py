@@ -4,7 +4,8 @@ their remote_write endpoints."""
 from __future__ import annotations
 
 from gpuobs.errors import Problem
-from gpuobs.spec.schema import Fleet, RemoteWrite, seconds
+from gpuobs.promql import seconds
+from gpuobs.spec.schema import Fleet, RemoteWrite
 
 # External labels gpuobs sets on every cluster's Prometheus; the spec may not set them itself.
 TIER_LABELS = ("cluster", "replica")
