@@ -2,7 +2,6 @@
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 
@@ -70,14 +69,19 @@ def test_validate_without_promtool_says_what_it_did_not_check(monkeypatch):
 @needs("promtool")
 @needs("amtool")
 def test_test_command_runs_generated_tests_and_fails_on_a_broken_rule(tmp_path):
-    shutil.copytree(ROOT / "generated" / "demo", tmp_path / "demo")
-    result = run("test", tmp_path / "demo")
+    # The smallest fleet: the committed specs' tests run in tests/test_promtool.py already.
+    spec = tmp_path / "alpha.yaml"
+    routed = {"alertmanager": {"receivers": [{"name": "hook", "webhook": {"url": "http://127.0.0.1:5001/"}}],
+                               "routing": {"by_severity": {"critical": "hook", "warning": "hook"}}}}
+    spec.write_text(yaml.safe_dump({**MINIMAL_SPEC, **routed}))
+    assert run("generate", spec, "-o", tmp_path / "out").exit_code == 0
+    result = run("test", tmp_path / "out" / "alpha")
     assert result.exit_code == 0, result.output + result.stderr
     assert result.output.count("SUCCESS") == 3  # two promtool test files, amtool check-config
     assert "route tests passed" in result.output
-    alerts = tmp_path / "demo" / "prometheus" / "rules" / "alerts.yml"
+    alerts = tmp_path / "out" / "alpha" / "prometheus" / "rules" / "alerts.yml"
     alerts.write_text(alerts.read_text().replace("for: 60s", "for: 0s"))
-    result = run("test", tmp_path)
+    result = run("test", tmp_path / "out")
     assert result.exit_code == 1
     assert "FAILED" in result.stderr
 

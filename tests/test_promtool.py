@@ -1,31 +1,19 @@
 """The generated Prometheus output passes promtool, and its generated unit tests can fail."""
 
 import copy
-import random
 import re
-import shutil
-from pathlib import Path
 
 import pytest
 import yaml
+from promtool_helpers import generated_folder, only_tests
 
-from conftest import MINIMAL_SPEC, ROOT, SPECS, VARIANTS, needs
+from conftest import MINIMAL_SPEC, ROOT, SPECS, needs
 from gpuobs import tools
 from gpuobs.errors import ToolError
-from gpuobs.generate import load_model, render, write_tree
-from gpuobs.generators.rules import EVALUATION_ORDER
+from gpuobs.generate import load_model
 from gpuobs.validate import check_with_tools, run_tests
 
 pytestmark = [needs("promtool"), needs("amtool")]
-
-
-def generated_folder(tmp_path: Path, spec: dict) -> Path:
-    path = tmp_path / f"{spec.get('name', 'spec')}.yaml"
-    path.write_text(yaml.safe_dump(spec, sort_keys=False))
-    model = load_model(path)
-    target = tmp_path / "out" / model.name
-    write_tree(target, render(model))
-    return target
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=[s.name for s in SPECS])
@@ -34,17 +22,6 @@ def test_committed_output_passes_promtool(spec):
     said = "".join(check_with_tools(output))
     assert "SUCCESS" in said
     assert "SUCCESS" in run_tests(output)
-
-
-def test_variant_spec_passes_promtool(tmp_path):
-    output = generated_folder(tmp_path, VARIANTS)
-    check_with_tools(output)
-    run_tests(output)
-    alerts = (output / "prometheus" / "rules" / "alerts.yml").read_text()
-    assert re.search(r'gpu_model=~?"[^"]*L40S', alerts), "per-model thresholds must produce model matchers"
-    assert 'job="dcgm-exporter' in alerts and 'job="nvidia-gpu-exporter"' in alerts
-    assert "$labels.node }}" in alerts and "$labels.host }}" not in alerts
-    assert "GPUXidDrain" not in alerts
 
 
 def test_every_alert_has_a_firing_and_a_quiet_case():
@@ -58,50 +35,6 @@ def test_every_alert_has_a_firing_and_a_quiet_case():
             mine = [c for c in checks if c["alertname"] == alert]
             assert any(c["exp_alerts"] for c in mine), f"{spec.name}: {alert} has no case that must fire"
             assert any(not c["exp_alerts"] for c in mine), f"{spec.name}: {alert} has no case that must not fire"
-
-
-# Orders for group_eval_order other than the generated one (without the list, promtool draws one
-# at random for each test group): reversed, each group evaluated before the groups it reads (every
-# link of a chain a step late), and a fixed shuffle.
-ORDERS = {
-    "reversed": lambda names: names[::-1],
-    "shuffled": lambda names: random.Random(14).sample(names, len(names)),
-}
-
-
-def order_sensitive(groups: list[dict]) -> set[str]:
-    """Alerts whose rules read a series some rule records. An alert over raw series alone sees the
-    same in any group order, so only these alerts' cases, and the recording tests, can depend on it."""
-    recorded = {r["record"] for g in groups for r in g["rules"] if "record" in r}
-    return {r["alert"] for g in groups for r in g["rules"]
-            if "alert" in r and any(name in r["expr"] for name in recorded)}
-
-
-def reordered(prometheus: Path, target: Path, reorder) -> list[Path]:
-    """The test files of a copy of a generated prometheus folder, evaluating the rule groups in the
-    order `reorder` makes of the generated one, with the cases an order can touch."""
-    shutil.copytree(prometheus, target)
-    files = sorted((target / "tests").glob("*.yml"))
-    for test_file in files:
-        document = yaml.load(test_file.read_text(), Loader=tools.YAML_LOADER)
-        groups = [g for path in document["rule_files"]
-                  for g in yaml.load((test_file.parent / path).read_text(), Loader=tools.YAML_LOADER)["groups"]]
-        document["group_eval_order"] = reorder(sorted({g["name"] for g in groups}, key=EVALUATION_ORDER.index))
-        sensitive = order_sensitive(groups)
-        document["tests"] = [t for t in document["tests"] if "promql_expr_test" in t
-                             or sensitive & {check["alertname"] for check in t["alert_rule_test"]}]
-        test_file.write_text(yaml.dump(document, Dumper=tools.YAML_DUMPER, sort_keys=False))
-    return files
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("order", ORDERS)
-def test_generated_tests_pass_in_any_group_order(tmp_path, order):
-    files = []
-    for spec in SPECS:
-        name = load_model(spec).name
-        files += reordered(ROOT / "generated" / name / "prometheus", tmp_path / name, ORDERS[order])
-    assert "FAILED" not in tools.promtool_test_rules(files)
 
 
 # Specs whose alerts the generated tests once left without a case that fires: the cases they get
@@ -135,13 +68,6 @@ def test_recording_tests_for_low_warning_levels_pass_promtool(tmp_path):
     output = generated_folder(tmp_path, {**copy.deepcopy(MINIMAL_SPEC), "name": "low",
                                          "alerts": {"GPUMemoryPressure": {}}, "thresholds": {"A100-SXM4-80GB": low}})
     assert "FAILED" not in tools.promtool_test_rules([output / "prometheus" / "tests" / "recording.yml"])
-
-
-def only_tests(test_file: Path, prefix: str) -> None:
-    document = yaml.safe_load(test_file.read_text())
-    document["tests"] = [t for t in document["tests"] if t["name"].startswith(prefix)]
-    assert document["tests"]
-    test_file.write_text(yaml.safe_dump(document, sort_keys=False))
 
 
 MUTATIONS = [
