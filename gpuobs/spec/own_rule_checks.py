@@ -3,8 +3,6 @@ names that would clash, teams and labels, and cases that could not prove an aler
 
 from __future__ import annotations
 
-from collections import Counter
-
 from gpuobs.alerts import BY_NAME as ALERTS_BY_NAME
 from gpuobs.errors import Problem, shown
 from gpuobs.spec.own_rules import VALUE_REF
@@ -18,14 +16,15 @@ def check_own_rules(fleet: Fleet, reserved: set[str]) -> list[Problem]:
     problems: list[Problem] = []
     add = lambda path, message: problems.append(Problem(path, message))  # noqa: E731
     teams = [t.name for t in fleet.teams]
-    names = Counter(a.alert for a in fleet.rules.alerts)
+    named: set[str] = set()
     for i, alert in enumerate(fleet.rules.alerts):
         path = f"rules.alerts[{i}]"
         if alert.alert in ALERTS_BY_NAME:
             add(f"{path}.alert", f"'{alert.alert}' is a built-in alert; give yours another name (a built-in alert "
                 "is tuned under alerts:)")
-        elif names[alert.alert] > 1:
+        elif alert.alert in named:
             add(f"{path}.alert", f"another alert of yours is also named '{alert.alert}'; each needs a name of its own")
+        named.add(alert.alert)
         if alert.team is not None and alert.team not in teams:
             known = ", ".join(teams) or "none (the spec has no teams)"
             add(f"{path}.team", f"unknown team '{alert.team}'; known: {known}")
