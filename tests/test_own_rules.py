@@ -176,8 +176,9 @@ def test_spec_refuses(tmp_path, change, path, message):
 # --- what is generated -----------------------------------------------------------------------------
 
 def test_own_rules_are_one_group_recording_first_in_every_cluster_prometheus(tmp_path):
-    """With a Prometheus per cluster, each loads the own rules; the global tier does not."""
-    data = spec(**{"global": {}})
+    """With a Prometheus per cluster, each loads the own rules (on Kubernetes, as a PrometheusRule of
+    its own); the global tier does not."""
+    data = spec(**{"global": {}, "kubernetes": {"exporter": {"image": "gpuobs/exporter:1.0"}}})
     for cluster, port in zip(data["clusters"], (9090, 9091), strict=True):
         cluster["prometheus"] = {"address": f"10.1.0.1:{port}"}
     out = generated(tmp_path, data)
@@ -195,6 +196,8 @@ def test_own_rules_are_one_group_recording_first_in_every_cluster_prometheus(tmp
     for cluster in ("c1", "c2"):
         config = yaml.safe_load((out / f"prometheus/clusters/{cluster}/prometheus.yml").read_text())
         assert config["rule_files"][-1] == "../../rules/own.yml"
+        rule = yaml.safe_load((out / f"kubernetes/{cluster}/prometheusrule-own.yaml").read_text())
+        assert rule["spec"] == yaml.safe_load((out / own_rules.RULES).read_text())
     assert "own.yml" not in (out / "prometheus/global/prometheus.yml").read_text()
     check = tools.promtool_check_rules([out / own_rules.RULES]) if tools.available("promtool") else "SUCCESS"
     assert "SUCCESS" in check

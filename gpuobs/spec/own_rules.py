@@ -35,17 +35,13 @@ _NUMBER = r"[-+]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|Inf|NaN)"
 _SAMPLE = re.compile(rf"{_NUMBER}(?:[-+]{_NUMBER.removeprefix('[-+]?')})?x\d+|{_NUMBER}|_(?:x\d+)?|stale")
 
 
-def _parsed(value: str):
+def _expr(value: str) -> str:
     import promql_parser  # imported here: only specs with PromQL of their own pay for it
 
     try:
-        return promql_parser.parse(value)
+        promql_parser.parse(value)
     except ValueError as exc:
         raise ValueError(f"does not parse as PromQL: {clipped(str(exc))}") from None
-
-
-def _expr(value: str) -> str:
-    _parsed(value)
     return value
 
 
