@@ -104,6 +104,9 @@ TEMPLATE_HINT = ("uses template syntax gpuobs cannot check; use only '{{ $labels
 ERRORS = [
     ("expr-does-not-parse", setter(alert, expr="100 * gpu:utilization:ratio <"), "rules.alerts[0].expr",
      "does not parse as PromQL: invalid promql query"),
+    ("expr-gives-a-range-vector", setter(recording, expr="(gpu:utilization:ratio[5m])"), "rules.recording[0].expr",
+     "gives a range vector; a rule's expression must give an instant vector or a number (e.g. rate(x[5m]), not "
+     "x[5m])"),
     ("record-not-a-metric-name", setter(recording, record="busy-gpus"), "rules.recording[0].record",
      "'busy-gpus' is not a valid metric name; use letters, digits, '_' and ':' (level:metric:operations, "
      "e.g. cluster:gpu_memory_used:bytes)"),

@@ -39,9 +39,17 @@ def _expr(value: str) -> str:
     import promql_parser  # imported here: only specs with PromQL of their own pay for it
 
     try:
-        promql_parser.parse(value)
+        node = promql_parser.parse(value)
     except ValueError as exc:
         raise ValueError(f"does not parse as PromQL: {clipped(str(exc))}") from None
+    while isinstance(node, promql_parser.ParenExpr):
+        node = node.expr
+    # promtool passes these; Prometheus fails the rule at every evaluation.
+    kind = {promql_parser.MatrixSelector: "a range vector", promql_parser.SubqueryExpr: "a range vector",
+            promql_parser.StringLiteral: "a string"}.get(type(node))
+    if kind:
+        raise ValueError(f"gives {kind}; a rule's expression must give an instant vector or a number "
+                         "(e.g. rate(x[5m]), not x[5m])")
     return value
 
 
