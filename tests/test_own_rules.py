@@ -25,14 +25,20 @@ def util(gpu: str, values: str, host: str = HOST_H1) -> dict:
     return {"series": f'gpu:utilization:ratio{{{host}, gpu="{gpu}"}}', "values": values}
 
 
-# One recording rule and two alerts, one of them reading the recorded series: the second alert's
-# first case fires only where the recording rule runs first in the same evaluation.
+# Two recording rules of one name, told apart by their labels, and two alerts, one of them reading
+# a recorded series: the second alert's first case fires only where the recording rules run first in
+# the same evaluation.
 OWN = {
-    "recording": [{
-        "record": "cluster:gpus_busy:count", "expr": "count by (cluster) (gpu:utilization:ratio >= 0.5)",
-        "cases": [{"name": "one of two busy", "series": [util("0", "0.9x8"), util("1", "0.1x8")], "eval_time": "1m",
-                   "samples": [{"labels": {"cluster": "c1"}, "value": 1}]}],
-    }],
+    "recording": [
+        {"record": "cluster:gpus_busy:count", "expr": "count by (cluster) (gpu:utilization:ratio >= 0.5)",
+         "labels": {"level": "half"},
+         "cases": [{"name": "one of two busy", "series": [util("0", "0.9x8"), util("1", "0.1x8")],
+                    "eval_time": "1m", "samples": [{"labels": {"cluster": "c1"}, "value": 1}]}]},
+        {"record": "cluster:gpus_busy:count", "expr": "count by (cluster) (gpu:utilization:ratio >= 0.9)",
+         "labels": {"level": "most"},
+         "cases": [{"name": "both half busy, one mostly", "series": [util("0", "0.95x8"), util("1", "0.6x8")],
+                    "eval_time": "1m", "samples": [{"labels": {"cluster": "c1"}, "value": 1}]}]},
+    ],
     "alerts": [
         {"alert": "GPUIdle", "expr": "100 * gpu:utilization:ratio < 5", "for": "2m", "severity": "warning",
          "action": "notify", "family": "utilization", "team": "ml", "labels": {"page": "no"},
@@ -42,10 +48,10 @@ OWN = {
          "cases": [{"name": "idle", "series": [util("0", "0.02x20")], "eval_time": "3m",
                     "firing": [{"labels": {"cluster": "c1", "host": "h1", "gpu": "0"}, "value": 2}]},
                    {"name": "busy", "series": [util("0", "0.6x20")], "eval_time": "3m"}]},
-        {"alert": "ClusterBusy", "expr": "cluster:gpus_busy:count >= 2", "severity": "critical", "action": "drain",
-         "family": "thermal", "summary": "{{ $labels.cluster }} is busy",
+        {"alert": "ClusterBusy", "expr": 'cluster:gpus_busy:count{level="half"} >= 2', "severity": "critical",
+         "action": "drain", "family": "thermal", "summary": "{{ $labels.cluster }} is busy",
          "cases": [{"name": "both busy from the last sample", "series": [util("0", "0x3 1"), util("1", "0x3 1")],
-                    "eval_time": "1m", "firing": [{"labels": {"cluster": "c1"}}]},
+                    "eval_time": "1m", "firing": [{"labels": {"cluster": "c1", "level": "half"}}]},
                    {"name": "one busy", "series": [util("0", "1x4"), util("1", "0x4")], "eval_time": "1m"}]},
     ],
 }
@@ -125,7 +131,7 @@ ERRORS = [
      "'gpu:health:score' is a series gpuobs records itself; choose another name (read gpuobs' series in your "
      "expr instead)"),
     ("record-twice", lambda d: d["rules"]["recording"].append(copy.deepcopy(recording(d))),
-     "rules.recording[1].record", "another recording rule of yours records 'cluster:gpus_busy:count' with the same "
+     "rules.recording[2].record", "another recording rule of yours records 'cluster:gpus_busy:count' with the same "
      "labels; their series would overwrite each other"),
     ("template-outside-the-subset", setter(alert, summary="GPU {{ $labels.gpu | toUpper }} idle"),
      "rules.alerts[0].summary", f"'GPU {{{{ $labels.gpu | toUpper }}}} idle' {TEMPLATE_HINT}"),
@@ -187,10 +193,11 @@ def test_own_rules_are_one_group_recording_first_in_every_cluster_prometheus(tmp
     out = generated(tmp_path, data)
     (group,) = yaml.safe_load((out / own_rules.RULES).read_text())["groups"]
     assert group["name"] == own_rules.GROUP and "interval" not in group
-    assert [r.get("record") or r["alert"] for r in group["rules"]] == ["cluster:gpus_busy:count", "GPUIdle",
-                                                                      "ClusterBusy"]
-    idle = group["rules"][1]
-    assert idle["for"] == "2m" and group["rules"][2]["for"] == "0s"
+    assert [r.get("record") or r["alert"] for r in group["rules"]] == ["cluster:gpus_busy:count"] * 2 + [
+        "GPUIdle", "ClusterBusy"]
+    assert [r["labels"] for r in group["rules"][:2]] == [{"level": "half"}, {"level": "most"}]
+    idle = group["rules"][2]
+    assert idle["for"] == "2m" and group["rules"][3]["for"] == "0s"
     assert idle["labels"] == {"severity": "warning", "action": "notify", "family": "utilization", "team": "ml",
                               "page": "no"}
     assert idle["annotations"] == {"summary": "GPU {{ $labels.gpu }} idle",
@@ -261,11 +268,14 @@ def test_a_python_spec_problem_names_its_place_and_line(tmp_path):
 
 @needs("promtool")
 def test_own_cases_pass_promtool_and_fail_on_a_wrong_expectation(tmp_path):
+    """The second recording rule's case records both rules' series: it passes as its test reads only
+    the series of its own labels."""
     out = generated(tmp_path / "right", spec())
     assert "SUCCESS" in tools.promtool_test_rules([out / own_rules.TESTS])
 
     wrong = {
         "a recorded value": lambda d: recording(d)["cases"][0]["samples"][0].update(value=2),
+        "nothing recorded": lambda d: recording(d, 1)["cases"][0].update(samples=[]),
         "an expected alert's value (in its description)": lambda d: alert(d)["cases"][0]["firing"][0].update(value=3),
         "a quiet case that fires": lambda d: alert(d)["cases"][1]["series"][0].update(values="0.01x20"),
         "a case before `for` has elapsed": lambda d: alert(d)["cases"][0].update(eval_time="1m"),
@@ -300,12 +310,12 @@ def test_own_alerts_reach_their_teams_and_severities_receivers(tmp_path):
 @needs("promtool")
 def test_an_alert_sees_this_evaluations_recorded_value_as_recording_rules_come_first(tmp_path):
     """ClusterBusy's first case fires at the evaluation where both GPUs turn busy: only with the
-    recording rule before it in the group. Moved after it, the case fails."""
+    recording rules before it in the group. Moved after it, the case fails."""
     out = generated(tmp_path, spec())
     rules_file = out / own_rules.RULES
     document = yaml.safe_load(rules_file.read_text())
     group = document["groups"][0]
-    group["rules"] = group["rules"][1:] + group["rules"][:1]
+    group["rules"] = group["rules"][2:] + group["rules"][:2]
     rules_file.write_text(yaml.safe_dump(document, sort_keys=False))
     with pytest.raises(ToolError, match="both busy from the last sample"):
         tools.promtool_test_rules([out / own_rules.TESTS])

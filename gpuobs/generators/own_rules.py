@@ -81,7 +81,8 @@ def _recording_test(rule: OwnRecording, case: OwnCase) -> dict:
     samples = [{"labels": _series_text(rule.record, {**dict(e.labels), **own}), "value": _number(e.value)}
                for e in case.expected]
     return {"name": case.name, "interval": case.interval, "input_series": _inputs(case),
-            "promql_expr_test": [{"expr": sel(rule.record, **own), "eval_time": case.eval_time,
+            "promql_expr_test": [{"expr": sel(rule.record, *(f"{k}={quote(v)}" for k, v in rule.labels)),
+                                  "eval_time": case.eval_time,
                                   "exp_samples": samples}]}
 
 
