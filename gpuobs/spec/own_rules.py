@@ -110,7 +110,7 @@ Template = Annotated[str, AfterValidator(_template)]
 class InputSeries(Strict):
     """One input series of a case, as promtool takes it."""
 
-    series: Annotated[str, AfterValidator(_series)] = Field(description='e.g. DCGM_FI_DEV_GPU_UTIL{gpu="0"}')
+    series: Annotated[str, AfterValidator(_series)] = Field(description='e.g. gpu:utilization:ratio{gpu="0"}')
     values: Annotated[str, AfterValidator(_values)] = Field(
         description="one sample per interval in promtool's expanding notation, e.g. '0+1x10' or '90x20'")
 
