@@ -9,6 +9,7 @@ from gpuobs import links
 from gpuobs.alerts import ALERTS, AlertDef, is_enabled
 from gpuobs.catalog import DCGM_EXPORTER, DEFAULT_PORTS, GPUOBS, Profile, dcgm_counters, exporter_profile
 from gpuobs.gpus import GpuModel
+from gpuobs.own_rules import OwnRules, own_rules
 from gpuobs.promql import seconds
 from gpuobs.spec.gpu_models import known_models
 from gpuobs.spec.schema import Alertmanager, Exporter, Fleet, Grafana, Kubernetes, RemoteWrite
@@ -171,6 +172,7 @@ class FleetModel:
     kubernetes: KubernetesSettings | None
     servers: tuple[ClusterServer, ...] = ()  # empty: one Prometheus for the whole fleet
     global_tier: GlobalTier | None = None
+    own_rules: OwnRules = OwnRules()  # the spec's recording rules and alerts of its own
 
     @property
     def per_cluster(self) -> bool:
@@ -318,7 +320,7 @@ def build_model(fleet: Fleet, name: str, source: str) -> FleetModel:
         ),
         alertmanager=fleet.alertmanager, grafana=fleet.grafana,
         runbook_url=fleet.links.runbook_url, grafana_url=fleet.links.grafana_url,
-        servers=servers, global_tier=global_tier,
+        servers=servers, global_tier=global_tier, own_rules=own_rules(fleet.rules, p.scrape_interval),
         kubernetes=_kubernetes(fleet.kubernetes) if fleet.kubernetes else None,
     )
 

@@ -28,7 +28,7 @@ BASE = {
     "hosts": [{"name": "h1", "cluster": "c1", "gpus": {"model": MODEL, "count": 8}}],
 }
 FLEET_KEYS = ("version, name, gpu_models, clusters, hosts, teams, thresholds, alerts, prometheus, alertmanager, "
-              "grafana, links, global, kubernetes")
+              "grafana, links, global, kubernetes, rules")
 HOST_KEYS = "name, cluster, address, exporter, exporter_port, node_exporter_port, labels, gpus"
 PROMETHEUS_KEYS = ("scrape_interval, scrape_timeout, evaluation_interval, retention, service_discovery, "
                    "host_label, self_address, alertmanagers, external_labels, exporter_stale_after")

@@ -172,8 +172,27 @@ def route_tests(model: FleetModel) -> list[dict]:
             tests.append({"name": f"{alert.name} on {host.name}" + (f" (team {team})" if team else ""),
                           "labels": labels,
                           "receivers": expected_receivers(model, labels["severity"], labels["action"], team)})
+    tests += own_route_tests(model)
     tests.append({"name": "an alert no route matches", "labels": {"alertname": "NotFromGpuobs"},
                   "receivers": [model.alertmanager.routing.default_receiver or DISCARD_RECEIVER]})
+    return tests
+
+
+def own_route_tests(model: FleetModel) -> list[dict]:
+    """The spec's own alerts, with every label their rule sets: one naming a team reaches that team's
+    receivers whatever host it fires for; the others, each owner's as a built-in alert does."""
+    h = model.prometheus.host_label
+    owners: dict[str | None, object] = {}
+    for host in model.hosts:
+        owners.setdefault(host.team, host)
+    tests = []
+    for alert in model.own_rules.alerts:
+        for team, host in ({alert.team: owners.get(alert.team, model.hosts[0])} if alert.team else owners).items():
+            labels = {"alertname": alert.name, "cluster": host.cluster, h: host.name,
+                      **({"team": team} if team else {}), **alert.rule_labels}
+            tests.append({"name": f"{alert.name} on {host.name}" + (f" (team {team})" if team else ""),
+                          "labels": labels,
+                          "receivers": expected_receivers(model, alert.severity, alert.action, team)})
     return tests
 
 

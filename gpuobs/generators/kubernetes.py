@@ -211,11 +211,12 @@ def generate(model: FleetModel) -> dict[str, object]:
     if model.kubernetes is None:
         return {}
     if not model.per_cluster:
-        return _folder(model, FOLDER, model.hosts, rules.RULE_FILES)
+        return _folder(model, FOLDER, model.hosts, rules.served_rule_files(model))
     files: dict[str, object] = {}
     for server in model.servers:  # one per cluster; its replicas share the cluster's rules
         hosts = [h for h in model.hosts if h.cluster == server.cluster]
-        files.update(_folder(model, f"{FOLDER}/{server.cluster}", hosts, rules.cluster_rule_files(server.cluster)))
+        files.update(_folder(model, f"{FOLDER}/{server.cluster}", hosts,
+                             rules.served_rule_files(model, server.cluster)))
     return files
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import posixpath
 
-from gpuobs.generators.rules import GLOBAL_FOLDER, RULE_FILES, cluster_folder, cluster_rule_files
+from gpuobs.generators.rules import GLOBAL_FOLDER, cluster_folder, served_rule_files
 from gpuobs.model import ClusterServer, FleetModel, Host, RemoteWriteTarget
 
 NODE_EXPORTER_JOB = "node-exporter"
@@ -113,7 +113,7 @@ def config_name(replica: str | None) -> str:
 def generate(model: FleetModel) -> dict[str, object]:
     files: dict[str, object] = {}
     if not model.per_cluster:
-        files["prometheus/prometheus.yml"] = _config(model, model.hosts, "prometheus", list(RULE_FILES),
+        files["prometheus/prometheus.yml"] = _config(model, model.hosts, "prometheus", served_rule_files(model),
                                                      dict(model.prometheus.external_labels), files)
         return files
     for server in model.servers:
@@ -124,5 +124,5 @@ def generate(model: FleetModel) -> dict[str, object]:
             if replica:
                 labels[REPLICA_LABEL] = replica
             files[f"{folder}/{config_name(replica)}"] = _config(
-                model, hosts, folder, cluster_rule_files(server.cluster), labels, files, server)
+                model, hosts, folder, served_rule_files(model, server.cluster), labels, files, server)
     return files

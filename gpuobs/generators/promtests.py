@@ -14,6 +14,7 @@ import hashlib
 import math
 import re
 
+from gpuobs.generators import own_rules
 from gpuobs.generators.prometheus import target_labels
 from gpuobs.generators.rules import (
     EVALUATION_ORDER,
@@ -246,8 +247,9 @@ def _relative(paths) -> list[str]:
 
 def _fleet_wide_paths(model: FleetModel) -> list[str]:
     """Every rule file but the global tier's inventory, which would record cluster:gpus_expected:count
-    a second time: the alert and recording tests see the whole fleet as one Prometheus would."""
-    return [path for path in rule_files(model) if path != GLOBAL_INVENTORY]
+    a second time: the alert and recording tests see the whole fleet as one Prometheus would. The
+    spec's own rules have tests of their own (generators/own_rules.py)."""
+    return [path for path in rule_files(model) if path not in (GLOBAL_INVENTORY, own_rules.RULES)]
 
 
 def fleet_wide_groups(model: FleetModel) -> list[dict]:
@@ -406,4 +408,5 @@ def generate(model: FleetModel) -> dict[str, object]:
         fleet_files = _relative(global_rule_files(model) or [FLEET_RULES])
         files["prometheus/tests/fleet.yml"] = {"rule_files": fleet_files, "evaluation_interval": f"{STEP}s",
                                                "tests": fleet_tests(model)}
+    files.update(own_rules.test_files(model))
     return files

@@ -19,6 +19,7 @@ from gpuobs.alerts import ALERTS, BLIND_ALERT
 from gpuobs.alerts.coverage import blind_remedy
 from gpuobs.catalog import DCGM_EXPORTER
 from gpuobs.generators import alertmanager, dcgm_counters, grafana, kubernetes, prometheus, rules
+from gpuobs.generators import own_rules as own_rules_generator
 from gpuobs.model import Alert, FleetModel, Host
 from gpuobs.promql import num
 from gpuobs.render import header
@@ -66,6 +67,7 @@ def context(model: FleetModel) -> dict:
         "mig": mig_layouts(model), "exporters": exporters(model),
         "thresholds": thresholds(model), "limit_sources": limit_sources(model),
         "alerts": alerts(model, groups), "turned_off": turned_off(model), "routing": routing(model),
+        "own": own_rules(model),
         "groups": groups, "dashboards": dashboards(model),
         "blind_spots": blind_spots(model), "left_out": left_out(model),
         "servers": servers(model), "kubernetes": kubernetes_folders(model),
@@ -161,6 +163,21 @@ def alerts(model: FleetModel, groups: list[dict]) -> list[dict]:
              "reaches": reaches(model, a) if model.alertmanager else None} for a in model.alerts]
 
 
+def own_rules(model: FleetModel) -> dict:
+    """The spec's own alerts, with where each goes as the routing tests expect it, and recording rules."""
+    own = model.own_rules
+
+    def reaches(alert) -> list[tuple[str | None, list[str]]] | None:
+        if model.alertmanager is None:
+            return None
+        owners = [alert.team] if alert.team else _unique(h.team for h in model.hosts)
+        found = [(team, alertmanager.expected_receivers(model, alert.severity, alert.action, team)) for team in owners]
+        return [(None, found[0][1])] if len({tuple(r) for _, r in found}) == 1 else found
+
+    return {"alerts": [{"alert": a, "reaches": reaches(a)} for a in own.alerts], "recording": own.recording,
+            "rules": own_rules_generator.RULES, "tests": own_rules_generator.TESTS, "group": own_rules_generator.GROUP}
+
+
 def turned_off(model: FleetModel) -> list[dict]:
     """Catalog alerts the fleet does not run: off by default, or turned off in the spec."""
     enabled = {a.name for a in model.alerts}
@@ -228,14 +245,14 @@ def servers(model: FleetModel) -> list[dict]:
     """Each Prometheus the output configures: its configuration file, rule files and hosts."""
     if not model.per_cluster:
         return [{"name": "the fleet's Prometheus", "config": "prometheus/prometheus.yml",
-                 "scrapes": f"{len(model.hosts)} host(s)", "rule_files": list(rules.RULE_FILES)}]
+                 "scrapes": f"{len(model.hosts)} host(s)", "rule_files": rules.served_rule_files(model)}]
     rows = []
     for s in model.servers:
         hosts = sum(h.cluster == s.cluster for h in model.hosts)
         for replica in s.replicas or (None,):
             rows.append({"name": f"{s.cluster}" + (f", replica {replica}" if replica else ""),
                          "config": f"{rules.cluster_folder(s.cluster)}/{prometheus.config_name(replica)}",
-                         "scrapes": f"{hosts} host(s)", "rule_files": rules.cluster_rule_files(s.cluster)})
+                         "scrapes": f"{hosts} host(s)", "rule_files": rules.served_rule_files(model, s.cluster)})
     if model.global_tier is not None:
         rows.append({"name": "the global tier", "config": f"{rules.GLOBAL_FOLDER}/prometheus.yml",
                      "scrapes": "the clusters' servers (/federate)", "rule_files": rules.global_rule_files(model)})

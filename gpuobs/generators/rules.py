@@ -16,6 +16,7 @@ import math
 from gpuobs.alerts import render_annotation
 from gpuobs.alerts.coverage import coverage_rules
 from gpuobs.catalog import DCGM_LABELS, MIG_IDENTITY, WORKLOAD_LABELS
+from gpuobs.generators import own_rules
 from gpuobs.gpus import slices_of
 from gpuobs.health import COMPONENTS as HEALTH_COMPONENTS
 from gpuobs.model import Alert, FleetModel, Host
@@ -535,7 +536,7 @@ CONFIGURATION_GROUPS = ("gpuobs.thresholds", "gpuobs.inventory")
 # (signals, then the alerts reading them), the series derived from it, the slow alerts, blind spots.
 EVALUATION_ORDER = ("gpuobs.inventory", "gpuobs.thresholds", "gpuobs.alerts", "gpuobs.gpu", "gpuobs.trends",
                     "gpuobs.health", "gpuobs.aggregates", "gpuobs.distribution", "gpuobs.fleet", "gpuobs.alerts.slow",
-                    "gpuobs.coverage")
+                    "gpuobs.coverage", own_rules.GROUP)
 
 
 def _inventory(rules: list[dict], interval: str) -> dict:
@@ -554,8 +555,10 @@ def generate(model: FleetModel) -> dict[str, dict]:
             INVENTORY_RULES: {"groups": [_inventory(inventory_rules(model), static)]},
             RECORDING_RULES: {"groups": [*recording, fleet]},
             ALERT_RULES: alerts,
+            **own_rules.documents(model),
         }
-    files = {RECORDING_RULES: {"groups": recording}, ALERT_RULES: alerts, FLEET_RULES: {"groups": [fleet]}}
+    files = {RECORDING_RULES: {"groups": recording}, ALERT_RULES: alerts, FLEET_RULES: {"groups": [fleet]},
+             **own_rules.documents(model)}
     for server in model.servers:
         files[cluster_inventory(server.cluster)] = {
             "groups": [_inventory(inventory_rules(model, server.cluster), static)]}
@@ -587,12 +590,17 @@ def cluster_rule_files(cluster: str) -> list[str]:
     return [cluster_inventory(cluster), RECORDING_RULES, ALERT_RULES]
 
 
+def served_rule_files(model: FleetModel, cluster: str | None = None) -> list[str]:
+    """The rule files a Prometheus scraping hosts loads: the fleet's one (no cluster) or a cluster's own."""
+    return (list(RULE_FILES) if cluster is None else cluster_rule_files(cluster)) + own_rules.rule_files(model)
+
+
 def rule_files(model: FleetModel) -> list[str]:
     """Every rule file the model generates."""
     if not model.per_cluster:
-        return list(RULE_FILES)
+        return served_rule_files(model)
     files = [RECORDING_RULES, ALERT_RULES, FLEET_RULES] + [cluster_inventory(s.cluster) for s in model.servers]
-    return files + ([GLOBAL_INVENTORY] if model.global_tier is not None else [])
+    return files + ([GLOBAL_INVENTORY] if model.global_tier is not None else []) + own_rules.rule_files(model)
 
 
 def global_rule_files(model: FleetModel) -> list[str]:

@@ -2,21 +2,29 @@
 
 from gpuobs.spec.load import load_spec
 from gpuobs.spec.schema import (
+                                AlertCase,
                                 AlertOverride,
                                 Cluster,
                                 ClusterPrometheus,
+                                ExpectedAlert,
+                                ExpectedSample,
                                 Exporter,
                                 Fleet,
                                 GlobalTier,
                                 GpuModelSpec,
                                 Gpus,
                                 Host,
+                                InputSeries,
                                 Kubernetes,
                                 KubernetesAlertmanager,
                                 KubernetesExporter,
                                 Links,
                                 MigLayout,
+                                OwnAlert,
+                                OwnRules,
                                 Prometheus,
+                                RecordingCase,
+                                RecordingRule,
                                 RemoteWrite,
                                 RemoteWriteQueue,
                                 ResourceAmounts,
@@ -28,8 +36,9 @@ from gpuobs.spec.schema import (
                                 json_schema,
 )
 
-__all__ = ["AlertOverride", "Cluster", "ClusterPrometheus", "Exporter", "Fleet", "GlobalTier", "GpuModelSpec", "Gpus",
-           "Host", "Kubernetes",
-           "KubernetesAlertmanager", "KubernetesExporter", "Links", "MigLayout", "Prometheus",
+__all__ = ["AlertCase", "AlertOverride", "Cluster", "ClusterPrometheus", "ExpectedAlert", "ExpectedSample", "Exporter",
+           "Fleet", "GlobalTier", "GpuModelSpec", "Gpus", "Host", "InputSeries", "Kubernetes",
+           "KubernetesAlertmanager", "KubernetesExporter", "Links", "MigLayout", "OwnAlert", "OwnRules", "Prometheus",
+           "RecordingCase", "RecordingRule",
            "RemoteWrite", "RemoteWriteQueue", "ResourceAmounts", "Resources", "SecretKey", "Team",
            "Thresholds", "Toleration", "json_schema", "load_spec"]

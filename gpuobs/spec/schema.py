@@ -638,6 +638,24 @@ class Fleet(Strict):
                                        "every cluster's; needs clusters[].prometheus.address")
     kubernetes: Kubernetes | None = Field(None, description="objects for kube-prometheus-stack; without it no "
                                           "kubernetes/ folder is generated")
+    rules: OwnRules | None = Field(None, description="recording rules and alerts of your own, with their promtool "
+                                   "cases")
+
+
+# Below Fleet: the section's classes build on this module's types. All of them named here, as a
+# Python spec's failures find a class by its name in this module (spec/python_spec.py).
+from gpuobs.spec.own_rules import (  # noqa: E402, F401
+    AlertCase,
+    ExpectedAlert,
+    ExpectedSample,
+    InputSeries,
+    OwnAlert,
+    OwnRules,
+    RecordingCase,
+    RecordingRule,
+)
+
+Fleet.model_rebuild()
 
 
 def json_schema() -> dict:
