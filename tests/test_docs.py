@@ -33,7 +33,8 @@ def test_every_spec_key_is_in_the_readme():
                schema.DashboardSpec, schema.PanelSpec, schema.ThresholdStep, schema.Kubernetes,
                schema.KubernetesExporter, schema.Toleration, schema.Resources, schema.ResourceAmounts,
                schema.KubernetesAlertmanager, schema.SecretKey, schema.Exporter, schema.GpuModelSpec,
-               schema.MigProfileSpec, schema.KubernetesDcgmExporter]
+               schema.MigProfileSpec, schema.KubernetesDcgmExporter, schema.Efficiency, schema.ClusterEfficiency,
+               schema.IdleAllocation]
     for cls in classes:
         for name, field in cls.model_fields.items():
             assert f"`{field.alias or name}`" in README or f"{field.alias or name}:" in README, \

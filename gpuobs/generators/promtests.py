@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from gpuobs.alerts import BLIND_ALERT
 from gpuobs.catalog import NVIDIA_GPU_EXPORTER
+from gpuobs.generators import efficiency_tests
 from gpuobs.generators.prometheus import target_labels
 from gpuobs.generators.rules import (
     EVALUATION_ORDER,
@@ -725,7 +726,7 @@ def recording_tests(model: FleetModel) -> list[dict]:
                                                          "value": sum(h.gpu_count for h in model.hosts)}]}]})
     for gpu, t in model.thresholds:
         tests.append(_recording_case(b, gpu, t))
-    return tests
+    return tests + efficiency_tests.efficiency_tests(model, b)
 
 
 def _recording_case(b: Builder, gpu: GpuModel, t: Thresholds) -> dict:

@@ -26,6 +26,7 @@ from gpuobs.catalog import (
     NVIDIA_SMI_HW_THROTTLE,
     WORKLOAD_LABELS,
 )
+from gpuobs.generators import efficiency
 from gpuobs.gpus import slices_of
 from gpuobs.health import COMPONENTS as HEALTH_COMPONENTS
 from gpuobs.links import ALERT_PANELS
@@ -514,7 +515,9 @@ def distribution_rules(model: FleetModel) -> list[dict]:
 def recorded(model: FleetModel) -> set[str]:
     """Every series name the fleet's recording rules produce: dashboards read only these."""
     rules = threshold_rules(model) + signal_rules(model) + gpu_rules(model) + trend_rules(model) + health_rules(model)
-    return {r["record"] for r in rules + aggregate_rules(model) + distribution_rules(model) + fleet_rules(model)}
+    rules += aggregate_rules(model) + distribution_rules(model) + fleet_rules(model)
+    rules += efficiency.efficiency_rules(model)
+    return {r["record"] for r in rules}
 
 
 def fleet_rules(model: FleetModel) -> list[dict]:
@@ -910,7 +913,8 @@ def rule_groups(model: FleetModel) -> tuple[list[dict], list[dict]]:
                  *_group("gpuobs.trends", trend_rules(model), static),
                  *_group("gpuobs.health", health_rules(model), static),
                  *_group("gpuobs.aggregates", aggregate_rules(model), slow),
-                 *_group("gpuobs.distribution", distribution_rules(model), static)]
+                 *_group("gpuobs.distribution", distribution_rules(model), static),
+                 *_group("gpuobs.efficiency", efficiency.efficiency_rules(model), static)]
     return alerting, recording
 
 
@@ -920,8 +924,8 @@ CONFIGURATION_GROUPS = ("gpuobs.thresholds", "gpuobs.inventory")
 # Group names in the order their series feed each other: inventory and thresholds, the fast group
 # (signals, then the alerts reading them), the series derived from it, the slow alerts, blind spots.
 EVALUATION_ORDER = ("gpuobs.inventory", "gpuobs.thresholds", "gpuobs.alerts", "gpuobs.gpu", "gpuobs.trends",
-                    "gpuobs.health", "gpuobs.aggregates", "gpuobs.distribution", "gpuobs.fleet", "gpuobs.alerts.slow",
-                    "gpuobs.coverage")
+                    "gpuobs.health", "gpuobs.aggregates", "gpuobs.distribution", "gpuobs.efficiency", "gpuobs.fleet",
+                    "gpuobs.alerts.slow", "gpuobs.coverage")
 
 
 def _inventory(rules: list[dict], interval: str) -> dict:

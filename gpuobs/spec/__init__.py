@@ -4,13 +4,16 @@ from gpuobs.spec.load import load_spec
 from gpuobs.spec.schema import (
                                 AlertOverride,
                                 Cluster,
+                                ClusterEfficiency,
                                 ClusterPrometheus,
+                                Efficiency,
                                 Exporter,
                                 Fleet,
                                 GlobalTier,
                                 GpuModelSpec,
                                 Gpus,
                                 Host,
+                                IdleAllocation,
                                 Kubernetes,
                                 KubernetesAlertmanager,
                                 KubernetesExporter,
@@ -28,8 +31,8 @@ from gpuobs.spec.schema import (
                                 json_schema,
 )
 
-__all__ = ["AlertOverride", "Cluster", "ClusterPrometheus", "Exporter", "Fleet", "GlobalTier", "GpuModelSpec", "Gpus",
-           "Host", "Kubernetes",
+__all__ = ["AlertOverride", "Cluster", "ClusterEfficiency", "ClusterPrometheus", "Efficiency", "Exporter", "Fleet",
+           "GlobalTier", "GpuModelSpec", "Gpus", "Host", "IdleAllocation", "Kubernetes",
            "KubernetesAlertmanager", "KubernetesExporter", "Links", "MigLayout", "Prometheus",
            "RemoteWrite", "RemoteWriteQueue", "ResourceAmounts", "Resources", "SecretKey", "Team",
            "Thresholds", "Toleration", "json_schema", "load_spec"]
