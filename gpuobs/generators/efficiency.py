@@ -1,9 +1,10 @@
 """Recording rules for who holds each GPU, what sits idle, the energy it draws and what it costs.
 
 Generated only when the spec has an `efficiency` section. They run in one group on the static tier
-(rules.STATIC): allocation and prices change over minutes, and energy and cost are amounts per
-evaluation, `increase()` over exactly the group's interval, so consecutive evaluations tile time
-and `sum_over_time(...[range])` adds them up to the range's total.
+(rules.STATIC), reading the spec's prices from the inventory group: allocation changes over
+minutes, and energy and cost are amounts per evaluation, `increase()` over exactly the group's
+interval, so consecutive evaluations tile time and `sum_over_time(...[range])` adds them up to the
+range's total.
 
 A GPU (or MIG instance) is allocated while its series carry a workload label: `namespace` (and
 `pod`, `container`) from gpuobs-exporter's `--kubernetes-pod-resources` or dcgm-exporter's pod
@@ -105,14 +106,20 @@ def _parts(by: str, energy: str, hours: str) -> str:
             f'  label_replace({hours}, "part", "gpu_hours", "", "")\n)')
 
 
-def price_rules(model: FleetModel) -> list[dict]:
+def price_rules(model: FleetModel, cluster: str | None = None) -> list[dict]:
+    """The spec's prices as series, for the inventory group: with a Prometheus per cluster, each
+    records only its own cluster's and those of its hosts' GPU models, so none ships another
+    cluster's series (its external labels fill the `cluster` of the model prices)."""
     e = model.efficiency
-    out = [{"record": ENERGY_PRICE, "expr": f"vector({num(price)})", "labels": {"cluster": cluster}}
-           for cluster, price in e.energy_price]
+    if e is None:
+        return []
+    models = {h.gpu.key for h in model.hosts if cluster in (None, h.cluster)}
+    out = [{"record": ENERGY_PRICE, "expr": f"vector({num(price)})", "labels": {"cluster": name}}
+           for name, price in e.energy_price if cluster in (None, name)]
     out += [{"record": GPU_HOUR_PRICE, "expr": f"vector({num(price)})", "labels": {"gpu_model": key}}
-            for key, price in e.gpu_hour_price]
-    out += [{"record": CARBON_INTENSITY, "expr": f"vector({num(grams)})", "labels": {"cluster": cluster}}
-            for cluster, grams in e.carbon_intensity]
+            for key, price in e.gpu_hour_price if key in models]
+    out += [{"record": CARBON_INTENSITY, "expr": f"vector({num(grams)})", "labels": {"cluster": name}}
+            for name, grams in e.carbon_intensity if cluster in (None, name)]
     return out
 
 
@@ -185,10 +192,11 @@ def workload_rules(model: FleetModel, energy: bool) -> list[dict]:
 
 
 def efficiency_rules(model: FleetModel) -> list[dict]:
-    """The group's rules in the order they feed each other (a group runs its rules in order)."""
+    """The group's rules in the order they feed each other (a group runs its rules in order); the
+    prices they read are in the inventory group (price_rules)."""
     if model.efficiency is None:
         return []
     allocation = allocation_rules(model)
     energy = energy_rules(model)
-    out = price_rules(model) + allocation + energy + (cost_rules(model) if energy else [])
+    out = allocation + energy + (cost_rules(model) if energy else [])
     return out + (workload_rules(model, bool(energy)) if allocation else [])

@@ -567,11 +567,12 @@ def inventory_labels(model: FleetModel, host: Host) -> dict[str, str]:
 
 
 def inventory_rules(model: FleetModel, cluster: str | None = None) -> list[dict]:
-    """The spec's inventory as series, so GPU-missing and exporter-absent alerts can compare; with a
-    Prometheus per cluster, each holds only its own cluster's (or it would miss every other host)."""
+    """The spec's inventory as series, so GPU-missing and exporter-absent alerts can compare, and
+    its prices for the efficiency rules; with a Prometheus per cluster, each holds only its own
+    cluster's (or it would miss every other host)."""
     metric = names_of(model)[0].inventory_expected_gpus
     return [{"record": metric, "expr": f"vector({host.gpu_count})", "labels": inventory_labels(model, host)}
-            for host in model.hosts if cluster in (None, host.cluster)]
+            for host in model.hosts if cluster in (None, host.cluster)] + efficiency.price_rules(model, cluster)
 
 
 def applicable(n: Names, definition: AlertDef):
