@@ -101,7 +101,7 @@ def run_demo(spec: Path, out: Path, say: Callable[[str], None], fault: str | Non
     with contextlib.ExitStack() as stack:
         for port in local_webhooks(fleet):
             stack.enter_context(webhook_sink(port, say))
-        simulator = stack.enter_context(SimulatorProcess(spec, port=CONTROL_PORT))
+        simulator = stack.enter_context(SimulatorProcess(spec, port=CONTROL_PORT, pods=True))
         stack.enter_context(AlertmanagerServer(folder / "alertmanager" / "alertmanager.yml",
                                                 port=port_of(p.alertmanagers[0])))
         prometheus = stack.enter_context(PrometheusServer(folder / "prometheus" / "prometheus.yml",

@@ -14,9 +14,11 @@ FLEET_OVERVIEW = "fleet-overview"
 GPU_DETAIL = "gpu-detail"
 HEALTH = "health"
 MONITORING = "monitoring"
+EFFICIENCY = "efficiency"  # only for a spec with an efficiency section
 DASHBOARDS = (FLEET_OVERVIEW, GPU_DETAIL, HEALTH, MONITORING)
 TITLES = {FLEET_OVERVIEW: "GPU fleet overview", GPU_DETAIL: "GPU host and GPU detail",
-          HEALTH: "GPU health and prediction", MONITORING: "GPU monitoring: the monitoring itself"}
+          HEALTH: "GPU health and prediction", MONITORING: "GPU monitoring: the monitoring itself",
+          EFFICIENCY: "GPU efficiency and cost"}
 
 
 def dashboard_title(fleet: str, key: str) -> str:

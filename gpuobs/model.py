@@ -12,7 +12,7 @@ from gpuobs.gpus import GpuModel
 from gpuobs.own_rules import OwnRules, own_rules
 from gpuobs.promql import seconds
 from gpuobs.spec.gpu_models import known_models
-from gpuobs.spec.schema import Alertmanager, Exporter, Fleet, Grafana, Kubernetes, RemoteWrite
+from gpuobs.spec.schema import Alertmanager, Efficiency, Exporter, Fleet, Grafana, Kubernetes, RemoteWrite
 from gpuobs.spec.tier_checks import per_cluster
 from gpuobs.thresholds import Thresholds, resolved_thresholds
 
@@ -96,6 +96,8 @@ class ExporterDeployment:
     mig_monitor: bool
     requests: Pairs
     limits: Pairs
+    pod_resources: bool = False  # --kubernetes-pod-resources: the kubelet's socket mounted
+    process_metrics: bool = False  # --process-metrics: the node's PID namespace
 
 
 @dataclass(frozen=True)
@@ -155,6 +157,19 @@ class Team:
 
 
 @dataclass(frozen=True)
+class EfficiencySettings:
+    """Prices and the idle rule, resolved: every cluster and GPU model of the fleet has a price (0
+    where the spec gives none), so the cost rules never drop a GPU for want of one."""
+
+    currency: str
+    energy_price: tuple[tuple[str, float], ...]  # (cluster, price per kWh)
+    gpu_hour_price: tuple[tuple[str, float], ...]  # (GPU model, price per GPU-hour)
+    carbon_intensity: tuple[tuple[str, float], ...]  # (cluster, gCO2 per kWh): the clusters that give one
+    idle_threshold: float  # busy fraction below which an allocated GPU is idle
+    idle_for: str  # how long it stays so before the idle-allocation alert counts it
+
+
+@dataclass(frozen=True)
 class FleetModel:
     name: str
     source: str  # the spec file name that headers name (not its folder: output must not depend on it)
@@ -173,6 +188,7 @@ class FleetModel:
     servers: tuple[ClusterServer, ...] = ()  # empty: one Prometheus for the whole fleet
     global_tier: GlobalTier | None = None
     own_rules: OwnRules = OwnRules()  # the spec's recording rules and alerts of its own
+    efficiency: EfficiencySettings | None = None
 
     @property
     def per_cluster(self) -> bool:
@@ -322,6 +338,25 @@ def build_model(fleet: Fleet, name: str, source: str) -> FleetModel:
         runbook_url=fleet.links.runbook_url, grafana_url=fleet.links.grafana_url,
         servers=servers, global_tier=global_tier, own_rules=own_rules(fleet.rules, p.scrape_interval),
         kubernetes=_kubernetes(fleet.kubernetes) if fleet.kubernetes else None,
+        efficiency=_efficiency(fleet.efficiency, fleet, used) if fleet.efficiency else None,
+    )
+
+
+def _efficiency(e: Efficiency, fleet: Fleet, models: list[GpuModel]) -> EfficiencySettings:
+    own = e.clusters
+
+    def energy_price(cluster: str) -> float:
+        price = own[cluster].energy_price_per_kwh if cluster in own else None
+        return price if price is not None else (e.energy_price_per_kwh or 0.0)
+
+    clusters = [c.name for c in fleet.clusters]
+    return EfficiencySettings(
+        currency=e.currency,
+        energy_price=tuple((c, energy_price(c)) for c in clusters),
+        gpu_hour_price=tuple((m.key, e.gpu_hour_price.get(m.key, 0.0)) for m in models),
+        carbon_intensity=tuple((c, own[c].carbon_intensity) for c in clusters
+                               if c in own and own[c].carbon_intensity is not None),
+        idle_threshold=e.idle.threshold, idle_for=e.idle.for_,
     )
 
 
@@ -336,7 +371,8 @@ def _kubernetes(k: Kubernetes) -> KubernetesSettings:
         tolerations=tuple(tuple((name, value) for name, value in t.model_dump().items() if value is not None)
                           for t in e.tolerations),
         runtime_class=e.runtime_class, mig_monitor=bool(e.mig_monitor),
-        requests=amounts(e.resources.requests), limits=amounts(e.resources.limits))
+        requests=amounts(e.resources.requests), limits=amounts(e.resources.limits),
+        pod_resources=e.pod_resources, process_metrics=e.process_metrics)
     d = k.dcgm_exporter
     return KubernetesSettings(
         namespace=k.namespace, create_namespace=k.create_namespace, monitor=k.monitor,

@@ -219,13 +219,15 @@ class SimulatorProcess(Server):
     package = "gpuobs (pip install -e .)"
     ready_path = "/faults"
 
-    def __init__(self, config: Path, startup_timeout: float = 30, port: int | None = None, time_scale: float = 1.0):
+    def __init__(self, config: Path, startup_timeout: float = 30, port: int | None = None, time_scale: float = 1.0,
+                 pods: bool = False):
         super().__init__(config, startup_timeout, port)
         self.time_scale = time_scale
+        self.pods = pods  # Kubernetes pods on the GPUs, some idle, for the efficiency rules
 
     def arguments(self, storage: str) -> list[str]:
         return ["--spec", str(self.config), "--control-address", f"127.0.0.1:{self.port}",
-                "--time-scale", repr(self.time_scale)]
+                "--time-scale", repr(self.time_scale), *(["--pods"] if self.pods else [])]
 
     def start_fault(self, name: str, host: str, gpu: int | None, params: dict | None = None) -> dict:
         body = {"host": host, "gpu": gpu, "params": params or {}}

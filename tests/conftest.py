@@ -147,6 +147,8 @@ VARIANTS = {
     "alerts": {"GPUThermalCritical": {"severity": "warning", "for": "2m", "labels": {"page": "no"}},
                "GPUXidDrain": {"enabled": False}},
     "prometheus": {"host_label": "node", "alertmanagers": []},
+    "efficiency": {"currency": "GBP", "energy_price_per_kwh": 0.3, "gpu_hour_price": {"L40S": 0.9, "A10": 0.5},
+                   "clusters": {"c2": {"carbon_intensity": 200}}, "idle": {"threshold": 0.1}},
 }
 
 

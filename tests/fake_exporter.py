@@ -1,7 +1,9 @@
 """A catalog-driven stand-in for a GPU exporter, for tests that need exporter-shaped data in a
 real Prometheus: every GPU-level and exporter-level catalog metric, in the dcgm profile's names
 and labels, one HTTP server per host on 127.0.0.1. Temperatures rise slowly while it runs, so
-trend-based rules (time to critical, forecasts) have something to compute.
+trend-based rules (time to critical, forecasts) have something to compute. The first GPUs carry
+workload labels as the exporters' pod and job mappings put them: a busy pod, an idle one (its
+GPU nearly unused) and an HPC job, for the efficiency rules.
 """
 
 from __future__ import annotations
@@ -21,6 +23,11 @@ VALUES = {"gpu_temp": 55, "gpu_temp_margin": 30, "gpu_max_op_temp": 85, "power_u
           "enforced_power_limit": 400, "power_limit": 400, "fb_used": 20000, "fb_free": 60000, "gpu_util": 70,
           "gpu_up": 1, "sm_clock": 1410, "mem_clock": 1593, "exporter_collection_duration": 0.004,
           "exporter_build_info": 1, "gpu_info": 1}
+# GPU index -> the workload holding it; IDLE_GPU's utilization stays at IDLE_UTIL percent.
+WORKLOADS = {0: {"pod": "train-0", "namespace": "ml", "container": "trainer"},
+             1: {"pod": "notebook-1", "namespace": "research", "container": "notebook"},
+             2: {"hpc_job": "4242"}}
+IDLE_GPU, IDLE_UTIL = 1, 1
 
 
 def exposition(host: str, model_name: str, gpus: int, elapsed: float) -> str:
@@ -50,7 +57,9 @@ def exposition(host: str, model_name: str, gpus: int, elapsed: float) -> str:
                       profile.label("device"): f"nvidia{index}", profile.label("model_name"): model_name,
                       profile.label("hostname"): host}
             labels.update({label: EXTRA_LABEL_VALUES[label] for label in metric.extra_labels})
-            lines.append(_sample(name, labels, value))
+            labels.update(WORKLOADS.get(index, {}))
+            idle = metric.key == "gpu_util" and index == IDLE_GPU
+            lines.append(_sample(name, labels, IDLE_UTIL if idle else value))
     return "\n".join(lines) + "\n"
 
 

@@ -20,6 +20,7 @@ from gpuobs.generate import load_model
 from gpuobs.generators.grafana import all_queries
 from gpuobs.generators.prometheus import target_labels
 from gpuobs.generators.rules import GLOBAL_INVENTORY, rule_files
+from gpuobs.links import EFFICIENCY, dashboard_title
 from gpuobs.promql import seconds
 from gpuobs.stack import AlertmanagerServer, PrometheusServer
 
@@ -49,6 +50,10 @@ def local_config(model, source, exporters, prometheus, alertmanager, tmp_path) -
         {"job_name": "alertmanager", "static_configs": [{"targets": [alertmanager]}]},
     ]
     return config
+
+
+def model_name(fleet: str) -> str:
+    return load_model(ROOT / "specs" / f"{fleet}.yaml").name
 
 
 @contextlib.contextmanager
@@ -85,6 +90,8 @@ def test_every_dashboard_query_returns_data(fleet, tmp_path):
         for path in sorted((source / "grafana" / "dashboards").glob("*.json")):
             queries.update(all_queries(json.loads(path.read_text())))
         assert len(queries) > 60
+        efficiency = f"{dashboard_title(model_name(fleet), EFFICIENCY)} / "
+        assert sum(k.startswith(efficiency) for k in queries) >= 10, "the efficiency dashboard's panels"
         if fleet == "demo":
             stock = json.loads((REFERENCE / "dcgm-exporter" / "dcgm-exporter-dashboard.json").read_text())
             for panel in stock["panels"]:

@@ -35,7 +35,7 @@ def test_every_spec_key_is_in_the_readme():
                schema.KubernetesAlertmanager, schema.SecretKey, schema.Exporter, schema.GpuModelSpec,
                schema.MigProfileSpec, schema.KubernetesDcgmExporter, schema.OwnRules, schema.RecordingRule,
                schema.OwnAlert, schema.AlertCase, schema.RecordingCase, schema.InputSeries, schema.ExpectedAlert,
-               schema.ExpectedSample]
+               schema.ExpectedSample, schema.Efficiency, schema.ClusterEfficiency, schema.IdleAllocation]
     for cls in classes:
         for name, field in cls.model_fields.items():
             assert f"`{field.alias or name}`" in README or f"{field.alias or name}:" in README, \

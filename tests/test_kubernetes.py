@@ -51,13 +51,14 @@ class Output:
 
 @pytest.fixture(scope="module")
 def variant(tmp_path_factory) -> Output:
-    """The fleet spec with the other choices: PodMonitor, its own namespace, no runtime class."""
+    """The fleet spec with the other choices: PodMonitor, its own namespace, no runtime class,
+    per-process series instead of pods."""
     spec = yaml.safe_load(SPEC.read_text())
     k = spec["kubernetes"]
     k.update(namespace="gpu-monitoring", create_namespace=True, monitor="PodMonitor",
              prometheus_labels={"prometheus": "gpu"}, dashboard_labels={"dashboards": "gpu"})
     k["exporter"].pop("runtime_class")
-    k["exporter"]["mig_monitor"] = False
+    k["exporter"].update(mig_monitor=False, pod_resources=False, process_metrics=True)
     k["exporter"].update(node_selector={"node.kubernetes.io/gpu": "a100"},
                          tolerations=[{"key": "dedicated", "operator": "Equal", "value": "gpu", "effect": "NoExecute"}],
                          resources={"limits": {"memory": "512Mi"}})
@@ -138,6 +139,7 @@ def test_the_fleet_generates_these_objects():
     assert kinds == {
         "alertmanager-config.yaml": ("Secret", "alertmanager-gpuobs"),
         "dashboard-custom-training-capacity.yaml": ("ConfigMap", "gpuobs-fleet-dashboard-custom-training-capacity"),
+        "dashboard-efficiency.yaml": ("ConfigMap", "gpuobs-fleet-dashboard-efficiency"),
         "dashboard-fleet-overview.yaml": ("ConfigMap", "gpuobs-fleet-dashboard-fleet-overview"),
         "dashboard-gpu-detail.yaml": ("ConfigMap", "gpuobs-fleet-dashboard-gpu-detail"),
         "dashboard-health.yaml": ("ConfigMap", "gpuobs-fleet-dashboard-health"),
@@ -234,7 +236,8 @@ def test_each_cluster_folder_holds_its_own_nodes_and_inventory():
         assert inventory == yaml.safe_load((FLEET / cluster_inventory(cluster)).read_text())
     assert sorted(p.name for p in (FLEET / "kubernetes").iterdir()) == sorted(model.clusters)
     pod = yaml.safe_load((FLEET / "kubernetes" / "train-east" / "exporter-daemonset.yaml").read_text())
-    assert pod["spec"]["template"]["spec"]["securityContext"]["runAsUser"] == 65534, "no MIG host: no root"
+    (container,) = pod["spec"]["template"]["spec"]["containers"]
+    assert "add" not in container["securityContext"]["capabilities"], "no MIG host: no SYS_ADMIN"
 
 
 @pytest.mark.parametrize("stem", ["inventory", "recording", "alerts"])
@@ -329,13 +332,26 @@ def test_daemonset_runs_the_exporter_locked_down_on_gpu_nodes(output):
     assert container["livenessProbe"]["httpGet"] == container["readinessProbe"]["httpGet"] == \
         {"path": "/-/healthy", "port": "metrics"}
     env = {e["name"]: e.get("value") for e in container["env"]}
-    if output.spec["exporter"]["mig_monitor"]:
+    exporter = output.spec["exporter"]
+    if exporter["mig_monitor"]:
         # MIG instances: NVIDIA's runtime grants mig-monitor only with CAP_SYS_ADMIN, effective for root only.
         assert env["NVIDIA_MIG_MONITOR_DEVICES"] == "all" and security["capabilities"]["add"] == ["SYS_ADMIN"]
-        assert pod["securityContext"]["runAsUser"] == 0
     else:
         assert "NVIDIA_MIG_MONITOR_DEVICES" not in env and "add" not in security["capabilities"]
+    # The kubelet's socket and other users' processes are root's.
+    if exporter["mig_monitor"] or exporter.get("pod_resources") or exporter.get("process_metrics"):
+        assert pod["securityContext"]["runAsNonRoot"] is False and pod["securityContext"]["runAsUser"] == 0
+    else:
         assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["runAsUser"] == 65534
+    socket = "/var/lib/kubelet/pod-resources"
+    if exporter.get("pod_resources"):
+        assert "--kubernetes-pod-resources" in container["args"]
+        assert container["volumeMounts"] == [{"name": "pod-resources", "mountPath": socket, "readOnly": True}]
+        assert pod["volumes"] == [{"name": "pod-resources", "hostPath": {"path": socket, "type": "Directory"}}]
+    else:
+        assert "--kubernetes-pod-resources" not in container["args"] and "volumes" not in pod
+    assert ("--process-metrics" in container["args"]) is bool(exporter.get("process_metrics"))
+    assert pod.get("hostPID", False) is bool(exporter.get("process_metrics"))
     if output.name in ("fleet", "mixed"):
         assert pod["runtimeClassName"] == "nvidia"
         assert pod["nodeSelector"] == {"nvidia.com/gpu.present": "true"}

@@ -49,6 +49,23 @@ def test_the_held_gpus_and_each_mig_instance_carry_their_pod_and_job():
     assert _workload(find(_simulate(hpc_jobs=True), "gpu_temp", gpu=2)[0]) == {"hpc_job": "1020"}
 
 
+def test_every_fourth_gpu_held_is_an_idle_notebook_the_others_work():
+    (layout,) = from_flags(1, 8, "A100-SXM4-80GB", 0)
+    fleet = Fleet([dataclasses.replace(layout, pods=True, hpc_jobs=True, workload_gpus=7)], seed=3, epoch=1.7e9)
+    fleet.advance_to(600)
+    endpoint = Endpoint(fleet.hosts, 0)
+    endpoint.render(1.7e9 + 600)
+    body = endpoint.snapshot.body
+    (idle,) = find(body, "gpu_util", gpu=3)
+    assert _workload(idle) == {"pod": "notebook-gpu-node-01-gpu3", "namespace": "research", "container": "notebook",
+                               "hpc_job": "1030"}
+    assert idle.value < 3
+    assert _workload(find(body, "gpu_util", gpu=7)[0]) == {}, "GPU 7 is not among --workload-gpus 7"
+    busy = [find(body, "gpu_util", gpu=i)[0] for i in (0, 1, 2, 4, 5, 6)]
+    assert all(_workload(s)["namespace"] == "ml" for s in busy)
+    assert sum(s.value for s in busy) / len(busy) > 20
+
+
 def test_the_simulator_labels_a_workload_as_the_exporter_does(nvml, tmp_path):
     fake = nvml([FakeGpu(0), FakeGpu(1, mig=[FakeMig(1, "3g.40gb")])])
     kubelet = FakeKubelet(tmp_path / "kubelet.sock").start()

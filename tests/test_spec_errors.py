@@ -28,7 +28,7 @@ BASE = {
     "hosts": [{"name": "h1", "cluster": "c1", "gpus": {"model": MODEL, "count": 8}}],
 }
 FLEET_KEYS = ("version, name, gpu_models, clusters, hosts, teams, thresholds, alerts, prometheus, alertmanager, "
-              "grafana, links, global, kubernetes, rules")
+              "grafana, links, global, kubernetes, rules, efficiency")
 HOST_KEYS = "name, cluster, address, exporter, exporter_port, node_exporter_port, labels, gpus"
 PROMETHEUS_KEYS = ("scrape_interval, scrape_timeout, evaluation_interval, retention, service_discovery, "
                    "host_label, self_address, alertmanagers, external_labels, exporter_stale_after")
@@ -104,6 +104,10 @@ def set_alert(name, **values):
 
 def set_prometheus(**values):
     return lambda d: d.setdefault("prometheus", {}).update(values)
+
+
+def set_efficiency(**values):
+    return lambda d: d.__setitem__("efficiency", {"currency": "EUR", **values})
 
 
 def set_teams(*teams):
@@ -338,6 +342,35 @@ CASES = [
      "hosts[0].exporter_port", ["port 9100 is also the host's node_exporter_port"]),
     ("mig-gpu-index-twice", lambda d: host(d)["gpus"].update(mig={"profiles": ["7g.80gb"], "gpus": [0, 0]}),
      "hosts[0].gpus.mig.gpus[1]", ["GPU index 0 is listed twice"]),
+    # --- efficiency: prices, currency, idle rule
+    ("negative-energy-price", set_efficiency(energy_price_per_kwh=-0.1), "efficiency.energy_price_per_kwh",
+     ["must be at least 0; got the number -0.1"]),
+    ("negative-gpu-hour-price", set_efficiency(gpu_hour_price={MODEL: -2}), f"efficiency.gpu_hour_price.{MODEL}",
+     ["must be at least 0; got the number -2"]),
+    ("negative-cluster-energy-price", set_efficiency(clusters={"c1": {"energy_price_per_kwh": -1}}),
+     "efficiency.clusters.c1.energy_price_per_kwh", ["must be at least 0; got the number -1"]),
+    ("currency-not-iso-4217", set_efficiency(currency="euro"), "efficiency.currency",
+     ["'euro' is not an ISO 4217 currency code; use its three capital letters, e.g. USD"]),
+    ("currency-symbol", set_efficiency(currency="$"), "efficiency.currency", ["'$' is not an ISO 4217 currency"]),
+    ("currency-missing", lambda d: d.__setitem__("efficiency", {"energy_price_per_kwh": 0.2}), "efficiency.currency",
+     ["missing"]),
+    ("idle-threshold-above-1", set_efficiency(idle={"threshold": 1.5}), "efficiency.idle.threshold",
+     ["must be at most 1; got the number 1.5"]),
+    ("idle-threshold-below-0", set_efficiency(idle={"threshold": -0.1}), "efficiency.idle.threshold",
+     ["must be at least 0; got the number -0.1"]),
+    ("idle-for-not-a-duration", set_efficiency(idle={"for": "an hour"}), "efficiency.idle.for",
+     ["'an hour' is not a Prometheus duration"]),
+    ("gpu-hour-price-of-unknown-model", set_efficiency(gpu_hour_price={"A1000": 1.0}),
+     "efficiency.gpu_hour_price.A1000", ["unknown GPU model 'A1000'; known: "]),
+    ("gpu-hour-price-of-a-model-no-host-has", set_efficiency(gpu_hour_price={"H100-SXM5-80GB": 3.0}),
+     "efficiency.gpu_hour_price.H100-SXM5-80GB", ["no host has H100-SXM5-80GB GPUs"]),
+    ("efficiency-of-unknown-cluster", set_efficiency(clusters={"c9": {"carbon_intensity": 300}}),
+     "efficiency.clusters.c9", ["unknown cluster 'c9'; known: c1"]),
+    ("negative-carbon-intensity", set_efficiency(clusters={"c1": {"carbon_intensity": -5}}),
+     "efficiency.clusters.c1.carbon_intensity", ["must be at least 0; got the number -5"]),
+    ("pod-resources-not-a-bool", lambda d: d.__setitem__("kubernetes", {"exporter": {
+        "image": "registry.example.com/gpuobs/gpuobs-exporter:0.1.0", "pod_resources": "yes"}}),
+     "kubernetes.exporter.pod_resources", ["must be true or false; got 'yes'"]),
 ]
 
 
@@ -485,6 +518,26 @@ def test_yaml_line_of_a_cross_check_error_inside_a_host(tmp_path):
         load_spec(path)
     assert [(p.path, p.line) for p in info.value.problems] == [("hosts[0].cluster", 6)]
     assert str(info.value) == f"{path}: hosts[0].cluster: unknown cluster 'c9'; known: c1 (line 6)"
+
+
+def test_an_efficiency_problem_names_its_line_and_nothing_is_written(tmp_path):
+    text = """
+        version: 1
+        clusters: [{name: c1}]
+        hosts:
+          - {name: h1, cluster: c1, gpus: {model: A100-SXM4-80GB, count: 8}}
+        efficiency:
+          currency: EUR
+          gpu_hour_price:
+            A1000: 1.5
+        """
+    path = write_text(tmp_path, text, "spec.yaml")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["generate", str(path), "-o", str(out)])
+    assert result.exit_code == 2
+    assert f"{path}: efficiency.gpu_hour_price.A1000: unknown GPU model 'A1000'; known: " in result.stderr
+    assert "(line 8)" in result.stderr
+    assert not out.exists()
 
 
 # --- Python specs ---------------------------------------------------------------------------------

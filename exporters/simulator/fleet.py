@@ -24,6 +24,7 @@ from .layout import HostLayout
 from .model import DRIVER_VERSION, SimGpu, make_instances
 from .scenario import Event
 
+IDLE_EVERY = 4
 # PCI buses of an HGX 8-GPU board, reused per board of eight.
 _PCI_BUSES = (0x07, 0x0F, 0x47, 0x4E, 0x87, 0x90, 0xB7, 0xBD)
 
@@ -51,7 +52,7 @@ class SimHost:
             entity = functools.partial(self._entity, model.nvml_name, index, uuid, pci)
             instances = make_instances(model, list(layout.mig_for(index)), entity, rng)
             self.gpus.append(SimGpu(layout.name, index, model, entity(), serial, rng, self.xids, instances,
-                                    layout.exporter))
+                                    layout.exporter, idle=self._idle(index)))
 
     def _entity(self, model_name: str, index: int, uuid: str, pci: str, mig_profile: str | None = None,
                 gi_id: int | None = None) -> Entity:
@@ -59,16 +60,28 @@ class SimHost:
         return gpu_entity(index, uuid, pci, model_name, self.name, mig_profile, gi_id, driver_version=DRIVER_VERSION,
                           attributes=self._workload(index, gi_id), vocabulary=self.vocabulary)
 
+    def _held(self, index: int) -> bool:
+        layout = self.layout
+        return bool(layout.pods or layout.hpc_jobs) and (layout.workload_gpus is None or index < layout.workload_gpus)
+
+    def _idle(self, index: int) -> bool:
+        """Every fourth whole GPU held (3, 7, ...) is held by a notebook that does nothing: an
+        allocated GPU sitting idle, for the efficiency rules and dashboard."""
+        return self._held(index) and index % IDLE_EVERY == IDLE_EVERY - 1 and not self.layout.mig_for(index)
+
     def _workload(self, index: int, gi_id: int | None) -> tuple:
         """What the exporters' pod and job mappings say of a GPU or MIG instance: each MIG instance
         holds a workload of its own, so gpuobs-exporter puts none on a MIG GPU's own series."""
         layout = self.layout
-        if layout.workload_gpus is not None and index >= layout.workload_gpus:
+        if not self._held(index):
             return ()
         if gi_id is None and layout.mig_for(index) and not layout.exporter.dcgm_exporter:
             return ()
         labels = ()
-        if layout.pods:
+        if layout.pods and self._idle(index):
+            labels = (("pod", f"notebook-{self.name}-gpu{index}"), ("namespace", "research"),
+                      ("container", "notebook"))
+        elif layout.pods:
             name = f"train-{self.name}-gpu{index}" + (f"-mig{gi_id}" if gi_id else "")
             labels = (("pod", name), ("namespace", "ml"), ("container", "trainer"))
         if layout.hpc_jobs:

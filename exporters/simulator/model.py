@@ -79,11 +79,13 @@ class Workload:
     util: float
     target: float
     next_change: float
+    idle: bool = False  # held by a workload that does nothing (a notebook left open)
 
     def step(self, rng: random.Random, t: float, dt: float) -> None:
         if t >= self.next_change:
-            # Mostly busy, sometimes idle between jobs.
-            self.target = rng.uniform(0, 3) if rng.random() < 0.1 else rng.uniform(20, 95)
+            # Mostly busy, sometimes idle between jobs; an idle workload's GPU stays under 3 %.
+            busy = rng.random() >= 0.1 and not self.idle
+            self.target = rng.uniform(20, 95) if busy else rng.uniform(0, 3)
             self.next_change = t + rng.expovariate(1 / 120)
         self.util += (self.target - self.util) * _lag(dt, 5.0)
 
@@ -126,12 +128,14 @@ class SimGpu:
     knobs: Knobs = field(default_factory=Knobs)
     counters: dict[str, float] = field(default_factory=dict)
     flags: dict[str, int] = field(default_factory=dict)
+    idle: bool = False  # held by an idle workload (fleet.SimHost decides which GPUs)
 
     def __post_init__(self):
         self.physics = Physics.of(self.model)
         p = self.physics
         rng = self.rng
-        self.work = Workload(rng.uniform(20, 80), rng.uniform(20, 95), rng.uniform(0, 120))
+        util, target = rng.uniform(20, 80), rng.uniform(20, 95)
+        self.work = Workload(util / 40 if self.idle else util, target, rng.uniform(0, 120), self.idle)
         self.power = p.idle_w + (p.full_w - p.idle_w) * self.work.util / 100
         self.fan = 60.0
         self.temp = AMBIENT_C + self.power * p.r_thermal / self._cooling()

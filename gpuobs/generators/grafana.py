@@ -15,10 +15,10 @@ from grafanalib import core
 from gpuobs import links
 from gpuobs.alerts import BLIND_ALERT
 from gpuobs.catalog import DCGM_NAMES
-from gpuobs.generators import grafana_model, rules
+from gpuobs.generators import efficiency, grafana_model, rules
 from gpuobs.generators.rules import TOP_GPUS
 from gpuobs.model import FleetModel
-from gpuobs.promql import quote, sel
+from gpuobs.promql import num, quote, sel
 from gpuobs.series import PRESENT, Names
 
 DATASOURCE_UID = "gpuobs-prometheus"
@@ -390,6 +390,64 @@ class Dashboards:
                 ("rate(prometheus_notifications_dropped_total[5m])", "dropped")], unit="ops", w=12),
         ]
 
+    def efficiency(self) -> list[Panel]:
+        """Allocation, idle GPUs, energy and cost from the efficiency rules. Energy and cost are
+        recorded per rule interval, so a range's total is their sum_over_time; over time, each point
+        shows the hour before it."""
+        e = self.model.efficiency
+        money = f"suffix: {e.currency}"
+        hours = num(efficiency.interval_seconds(self.model) / 3600)
+        idle = efficiency.ALLOCATED_IDLE
+        total = "sum(sum_over_time({}[$__range]))"
+        hourly = "sum by ({by}) (sum_over_time({series}[1h]))"
+        panels = [
+            Panel("stat", "GPUs allocated", [(f"sum({self.cluster('workload:gpus_allocated:sum')}) or vector(0)", "")],
+                  w=4, h=4, description="GPUs a pod or HPC job holds now (a MIG instance counts its share)."),
+            Panel("stat", "Allocated GPUs idle", [(f"sum({self.cluster('workload:gpus_idle:sum')}) or vector(0)", "")],
+                  w=4, h=4, steps=[(None, "green"), (1, "orange")],
+                  description=f"Held, and busy less than {num(e.idle_threshold * 100)} % of the time now."),
+            Panel("stat", "Cost", [(total.format(self.cluster("cluster:gpu_cost:sum")), "")], unit=money, w=4, h=4,
+                  description="Over the time range: every GPU's energy at its cluster's price and its hours at "
+                              "its model's."),
+            Panel("stat", "Energy", [(total.format(self.cluster("cluster:gpu_energy:kwh")), "")], unit="kwatth",
+                  w=4, h=4, description="Over the time range, from the GPUs' energy counters."),
+        ]
+        if e.carbon_intensity:
+            panels.append(Panel("stat", "Carbon", [(total.format(self.cluster("cluster:gpu_carbon:grams")), "")],
+                                unit="massg", w=4, h=4,
+                                description="Over the time range, at each cluster's carbon intensity."))
+        panels += [
+            Panel("table", "Top idle allocations", [(
+                f"topk({TOP_GPUS}, sum_over_time({self.cluster(idle)}[$__range]) * {hours} > 0)", "")],
+                  unit="h", w=24, instant=True, options={"sortBy": [{"displayName": "Value", "desc": True}]},
+                  description="Hours over the time range each allocation (a pod's or job's GPU or MIG instance) "
+                              "sat idle while held."),
+        ]
+        if self.model.teams:
+            panels.append(Panel("timeseries", "Cost per team, hourly", [(
+                hourly.format(by="team", series=self.cluster("team:gpu_cost:sum")), "{{team}}")], unit=money,
+                description="What each team's GPUs cost in the hour before each point, held or not."))
+        panels += [
+            Panel("timeseries", "Cost per workload, hourly", [(
+                hourly.format(by="namespace, hpc_job", series=self.cluster("workload:gpu_cost:sum")),
+                "{{namespace}}{{hpc_job}}")], unit=money,
+                  description="What each namespace or HPC job was charged in the hour before each point: the "
+                              "GPUs it held, their hours and their share of energy."),
+            Panel("timeseries", "GPU-hours allocated and used, hourly", [
+                (hourly.format(by="cluster", series=self.cluster("workload:gpu_hours_allocated:sum")),
+                 "{{cluster}} allocated"),
+                (hourly.format(by="cluster", series=self.cluster("workload:gpu_hours_used:sum")),
+                 "{{cluster}} used")], unit="h",
+                  description="Used: allocated hours weighted by how busy each allocation was."),
+            Panel("timeseries", "Energy per cluster, hourly",
+                  [(hourly.format(by="cluster", series=self.cluster("cluster:gpu_energy:kwh")), "{{cluster}}")],
+                  unit="kwatth"),
+            Panel("timeseries", "Idle allocated GPUs per workload",
+                  [(f"sum by (team, namespace, hpc_job) ({self.cluster('workload:gpus_idle:sum')})",
+                    "{{team}} {{namespace}}{{hpc_job}}")]),
+        ]
+        return panels
+
     def _exporter_series(self, key: str) -> list[str]:
         return list(dict.fromkeys(e.profile.metric(key) for e in self.model.exporters if e.profile.serves(key)))
 
@@ -400,7 +458,8 @@ class Dashboards:
 
 
 VARIABLES = {links.FLEET_OVERVIEW: ("cluster",), links.GPU_DETAIL: ("cluster", "host", "gpu"),
-             links.HEALTH: ("cluster", "host", "gpu"), links.MONITORING: ("cluster", "host")}
+             links.HEALTH: ("cluster", "host", "gpu"), links.MONITORING: ("cluster", "host"),
+             links.EFFICIENCY: ("cluster",)}
 # Dashboards that read cluster-level series only, and so list clusters from one: the global tier has no other.
 CLUSTER_SERIES = {links.FLEET_OVERVIEW: "cluster:gpus_expected:count"}
 
@@ -459,7 +518,7 @@ def dashboards(model: FleetModel) -> dict[str, dict]:
     extra = grafana.panels if grafana else {}
     fleet_tag = f"gpuobs-{model.name}"
     out = {}
-    for key in links.DASHBOARDS:
+    for key in links.DASHBOARDS + ((links.EFFICIENCY,) if model.efficiency else ()):
         panels = getattr(builder, key.replace("-", "_"))() + builder.custom(extra.get(key, []))
         out[f"{key}.json"] = dashboard(model, links.dashboard_title(model.name, key), model.dashboard_uid(key),
                                        panels, _variables(model, VARIABLES[key], CLUSTER_SERIES.get(key)),

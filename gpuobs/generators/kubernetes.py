@@ -32,6 +32,8 @@ ALERTMANAGER_CONFIG_KEY = "alertmanager.yaml"
 SECRETS_DIR = "/etc/alertmanager/secrets"  # where the operator mounts each Secret of Alertmanager.spec.secrets
 MOUNT_ANNOTATION = "gpuobs/alertmanager-secrets"
 MONITORING_API = "monitoring.coreos.com/v1"
+POD_RESOURCES_DIR = "/var/lib/kubelet/pod-resources"  # the kubelet's, holding its kubelet.sock
+POD_RESOURCES_VOLUME = "pod-resources"
 
 
 def own_labels(model: FleetModel, component: str) -> dict[str, str]:
@@ -81,10 +83,24 @@ def daemonset(model: FleetModel, hosts: Sequence[Host], others: Sequence[Host] =
     # instances are the exception: NVIDIA's runtime adds the mig-monitor capability only to a
     # container with CAP_SYS_ADMIN, which takes effect only for root; so only where MIG hosts are.
     user = {"runAsNonRoot": True, "runAsUser": 65534, "runAsGroup": 65534}
+    root = {"runAsNonRoot": False, "runAsUser": 0, "runAsGroup": 0}
     if k.mig_monitor and any(h.mig for h in hosts):
         container["env"].append({"name": "NVIDIA_MIG_MONITOR_DEVICES", "value": "all"})
         container["securityContext"]["capabilities"]["add"] = ["SYS_ADMIN"]
-        user = {"runAsNonRoot": False, "runAsUser": 0, "runAsGroup": 0}
+        user = root
+    volumes = []
+    if k.pod_resources:
+        # The kubelet's pod-resources socket says which pod holds each GPU. It is root's, and
+        # connecting to a unix socket takes write access to it: root, but no capability.
+        container["args"].append("--kubernetes-pod-resources")
+        container["volumeMounts"] = [{"name": POD_RESOURCES_VOLUME, "mountPath": POD_RESOURCES_DIR, "readOnly": True}]
+        volumes.append({"name": POD_RESOURCES_VOLUME, "hostPath": {"path": POD_RESOURCES_DIR, "type": "Directory"}})
+        user = root
+    if k.process_metrics:
+        # NVML lists the processes on each GPU by host PID; their names come from /proc, which shows
+        # them only in the node's PID namespace, and other users' processes only to root.
+        container["args"].append("--process-metrics")
+        user = root
     pod: dict = {
         "nodeSelector": dict(k.node_selector),
         "tolerations": [dict(t) for t in k.tolerations],
@@ -92,6 +108,10 @@ def daemonset(model: FleetModel, hosts: Sequence[Host], others: Sequence[Host] =
         "securityContext": {**user, "seccompProfile": {"type": "RuntimeDefault"}},
         "containers": [container],
     }
+    if k.process_metrics:
+        pod = {"hostPID": True, **pod}
+    if volumes:
+        pod["volumes"] = volumes
     if others:
         # Spec host names are node names: stay off the nodes whose GPUs dcgm-exporter reports.
         pod["affinity"] = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [

@@ -14,7 +14,7 @@ import hashlib
 import math
 import re
 
-from gpuobs.generators import own_rules
+from gpuobs.generators import efficiency_tests, own_rules
 from gpuobs.generators.prometheus import target_labels
 from gpuobs.generators.rules import (
     EVALUATION_ORDER,
@@ -274,7 +274,7 @@ def recording_tests(model: FleetModel) -> list[dict]:
                                                          "value": sum(h.gpu_count for h in model.hosts)}]}]})
     for gpu, t in model.thresholds:
         tests.append(_recording_case(b, gpu, t))
-    return tests
+    return tests + efficiency_tests.efficiency_tests(model, b)
 
 
 def _recording_case(b: Builder, gpu: GpuModel, t: Thresholds) -> dict:

@@ -16,7 +16,7 @@ import math
 from gpuobs.alerts import render_annotation
 from gpuobs.alerts.coverage import coverage_rules
 from gpuobs.catalog import DCGM_LABELS, MIG_IDENTITY, WORKLOAD_LABELS
-from gpuobs.generators import own_rules
+from gpuobs.generators import efficiency, own_rules
 from gpuobs.gpus import slices_of
 from gpuobs.health import COMPONENTS as HEALTH_COMPONENTS
 from gpuobs.model import Alert, FleetModel, Host
@@ -135,7 +135,7 @@ def mig_fraction_rules(model: FleetModel) -> list[dict]:
     return rules
 
 
-def _recorder(model: FleetModel):
+def recorder(model: FleetModel):
     """record(name, build): one rule over every setup `build(names)` gives a clause for, or none."""
     ns = names_of(model)
 
@@ -157,7 +157,7 @@ def _used_share(used: str, free: str) -> str:
 
 def _framebuffer_share(model: FleetModel) -> list[dict]:
     """Per MIG instance: each has its own framebuffer share; workload labels are shed."""
-    return _recorder(model)("gpu:framebuffer_used:ratio", lambda n: (
+    return recorder(model)("gpu:framebuffer_used:ratio", lambda n: (
         n.per_instance(_used_share(sel(n.fb_used, n.job), sel(n.fb_free, n.job)))
         if n.serves("fb_used") and n.serves("fb_free") else None))
 
@@ -173,7 +173,7 @@ def signal_rules(model: FleetModel) -> list[dict]:
     GPU's framebuffer share. Rules of a group run in order, so the alerts after them
     in the same group see this evaluation's values, not the last one's. Everything else the
     alerts read is raw (filtered, then reduced per GPU) or configuration."""
-    record = _recorder(model)
+    record = recorder(model)
     rules = _framebuffer_share(model) if _read_fast(model, "GPUMemoryPressure") else []
     # GPUs reporting per host, for GPUMissing: a GPU gone from the scrape counts at once.
     h = model.prometheus.host_label
@@ -195,7 +195,7 @@ def gpu_rules(model: FleetModel) -> list[dict]:
     """Per-GPU series for dashboards, trends, health, aggregates and the slow alerts. The fast
     alerts read temperature and power raw, so recording them every evaluation would only buy
     finer history; the GPU dashboard draws that from the raw series."""
-    record = _recorder(model)
+    record = recorder(model)
     rules = record("gpu:temperature:celsius", _served("gpu_temp", lambda n: n.gpu("gpu_temp")))
     rules += record("gpu:power_usage:watts", _served("power_usage", lambda n: n.gpu("power_usage")))
     rules += [] if _read_fast(model, "GPUMemoryPressure") else _framebuffer_share(model)
@@ -213,7 +213,7 @@ def trend_rules(model: FleetModel) -> list[dict]:
     to the critical threshold over ten minutes. An evaluation every few minutes draws the same
     trend at a fraction of the cost."""
     ns = names_of(model)
-    rules = _recorder(model)("gpu:nvlink_errors:increase5m", _nvlink_errors)
+    rules = recorder(model)("gpu:nvlink_errors:increase5m", _nvlink_errors)
     if any(n.serves("gpu_temp") for n in ns):
         # z-scores against the GPU's own last hour; the floor keeps a steady GPU from turning
         # sensor noise into huge scores.
@@ -359,7 +359,9 @@ def distribution_rules(model: FleetModel) -> list[dict]:
 def recorded(model: FleetModel) -> set[str]:
     """Every series name the fleet's recording rules produce: dashboards read only these."""
     rules = threshold_rules(model) + signal_rules(model) + gpu_rules(model) + trend_rules(model) + health_rules(model)
-    return {r["record"] for r in rules + aggregate_rules(model) + distribution_rules(model) + fleet_rules(model)}
+    rules += aggregate_rules(model) + distribution_rules(model) + fleet_rules(model)
+    rules += efficiency.efficiency_rules(model)
+    return {r["record"] for r in rules}
 
 
 def fleet_rules(model: FleetModel) -> list[dict]:
@@ -409,11 +411,12 @@ def inventory_labels(model: FleetModel, host: Host) -> dict[str, str]:
 
 
 def inventory_rules(model: FleetModel, cluster: str | None = None) -> list[dict]:
-    """The spec's inventory as series, so GPU-missing and exporter-absent alerts can compare; with a
-    Prometheus per cluster, each holds only its own cluster's (or it would miss every other host)."""
+    """The spec's inventory as series, so GPU-missing and exporter-absent alerts can compare, and
+    its prices for the efficiency rules; with a Prometheus per cluster, each holds only its own
+    cluster's (or it would miss every other host)."""
     metric = names_of(model)[0].inventory_expected_gpus
     return [{"record": metric, "expr": f"vector({host.gpu_count})", "labels": inventory_labels(model, host)}
-            for host in model.hosts if cluster in (None, host.cluster)]
+            for host in model.hosts if cluster in (None, host.cluster)] + efficiency.price_rules(model, cluster)
 
 
 def alert_labels(model: FleetModel, alert: Alert) -> dict[str, str]:
@@ -525,7 +528,8 @@ def rule_groups(model: FleetModel) -> tuple[list[dict], list[dict]]:
                  *_group("gpuobs.trends", trend_rules(model), static),
                  *_group("gpuobs.health", health_rules(model), static),
                  *_group("gpuobs.aggregates", aggregate_rules(model), slow),
-                 *_group("gpuobs.distribution", distribution_rules(model), static)]
+                 *_group("gpuobs.distribution", distribution_rules(model), static),
+                 *_group("gpuobs.efficiency", efficiency.efficiency_rules(model), static)]
     return alerting, recording
 
 
@@ -535,8 +539,8 @@ CONFIGURATION_GROUPS = ("gpuobs.thresholds", "gpuobs.inventory")
 # Group names in the order their series feed each other: inventory and thresholds, the fast group
 # (signals, then the alerts reading them), the series derived from it, the slow alerts, blind spots.
 EVALUATION_ORDER = ("gpuobs.inventory", "gpuobs.thresholds", "gpuobs.alerts", "gpuobs.gpu", "gpuobs.trends",
-                    "gpuobs.health", "gpuobs.aggregates", "gpuobs.distribution", "gpuobs.fleet", "gpuobs.alerts.slow",
-                    "gpuobs.coverage", own_rules.GROUP)
+                    "gpuobs.health", "gpuobs.aggregates", "gpuobs.distribution", "gpuobs.efficiency", "gpuobs.fleet",
+                    "gpuobs.alerts.slow", "gpuobs.coverage", own_rules.GROUP)
 
 
 def _inventory(rules: list[dict], interval: str) -> dict:

@@ -20,6 +20,7 @@ from gpuobs.dcgm_fields import DCGM_FIELDS
 from gpuobs.errors import Problem, shown
 from gpuobs.promql import seconds
 from gpuobs.spec.alert_checks import check_alerts
+from gpuobs.spec.efficiency_checks import check_efficiency
 from gpuobs.spec.gpu_models import check_gpu_models, known_models
 from gpuobs.spec.grafana_checks import check_grafana
 from gpuobs.spec.kubernetes_checks import check_kubernetes
@@ -133,7 +134,8 @@ def cross_check(fleet: Fleet, fleet_name: str) -> list[Problem]:
         add("prometheus.exporter_stale_after", f"{prom.exporter_stale_after} is shorter than scrape_interval "
             f"{prom.scrape_interval}; every exporter would count as stale between two scrapes")
     problems += (check_tiers(fleet) + check_alertmanager(fleet) + check_grafana(fleet, fleet_name)
-                 + check_kubernetes(fleet, fleet_name) + check_own_rules(fleet, reserved))
+                 + check_kubernetes(fleet, fleet_name) + check_efficiency(fleet)
+                 + check_own_rules(fleet, reserved))
     # Whether alerts can fire is a question about a consistent spec: every host's model and exporter known.
     return problems or check_alerts(fleet) or check_recorded_names(fleet, fleet_name)
 

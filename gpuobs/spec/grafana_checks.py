@@ -12,8 +12,9 @@ def check_grafana(fleet: Fleet, fleet_name: str) -> list[Problem]:
     if fleet.grafana is None:
         return []
     problems = []
-    titles = {links.dashboard_title(fleet_name, key): f"the generated {key} dashboard" for key in links.DASHBOARDS}
-    uids = {links.dashboard_uid(fleet_name, key): f"the generated {key} dashboard" for key in links.DASHBOARDS}
+    generated = links.DASHBOARDS + ((links.EFFICIENCY,) if fleet.efficiency else ())
+    titles = {links.dashboard_title(fleet_name, key): f"the generated {key} dashboard" for key in generated}
+    uids = {links.dashboard_uid(fleet_name, key): f"the generated {key} dashboard" for key in generated}
     files: dict[str, str] = {}
     for i, dashboard in enumerate(fleet.grafana.dashboards):
         path = f"grafana.dashboards[{i}]"

@@ -29,6 +29,7 @@ _HOST_PORT = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0
 _URL = re.compile(r"https?://[!-~]+")  # printable ASCII, no space
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")  # and the line separators YAML breaks lines at
 _TEMPLATE = "{{"  # Prometheus expands alert labels and annotations as Go templates from here on
+_CURRENCY = re.compile(r"[A-Z]{3}")
 
 
 class Secret:
@@ -81,6 +82,13 @@ def _no_template(value: str, where: str) -> str:
 def _name(value: str) -> str:
     if not NAME.fullmatch(value):
         raise ValueError(f"{shown(value)} is not a valid name; use lower-case letters, digits, '.', '_' and '-'")
+    return value
+
+
+def _currency(value: str) -> str:
+    if not _CURRENCY.fullmatch(value):
+        raise ValueError(f"{shown(value)} is not an ISO 4217 currency code; use its three capital letters, "
+                         "e.g. USD, EUR, GBP")
     return value
 
 
@@ -568,6 +576,12 @@ class KubernetesExporter(Strict):
     runtime_class: KubeName | None = Field(None, description="RuntimeClass that exposes the GPUs, e.g. nvidia")
     mig_monitor: bool | None = Field(
         None, description="read MIG instances: needs root with CAP_SYS_ADMIN; required when a host has MIG")
+    pod_resources: Annotated[bool, Field(strict=True)] = Field(
+        False, description="label GPU series with the pod holding the GPU (--kubernetes-pod-resources): mounts "
+        "the kubelet's pod-resources socket and runs the exporter as root")
+    process_metrics: Annotated[bool, Field(strict=True)] = Field(
+        False, description="per-process GPU memory and utilization (--process-metrics): runs the exporter as "
+        "root in the node's PID namespace")
     resources: Resources = Field(default_factory=Resources)
 
 
@@ -616,6 +630,37 @@ class Kubernetes(Strict):
     alertmanager: KubernetesAlertmanager = Field(default_factory=KubernetesAlertmanager)
 
 
+Price = Annotated[float, Field(ge=0)]
+
+
+class ClusterEfficiency(Strict):
+    energy_price_per_kwh: Price | None = Field(None, description="this cluster's price of a kWh; default: "
+                                               "efficiency.energy_price_per_kwh")
+    carbon_intensity: float | None = Field(None, ge=0, le=2000, description="grams of CO2 per kWh of this "
+                                           "cluster's electricity; without it no carbon figure for the cluster")
+
+
+class IdleAllocation(Strict):
+    """When an allocated GPU counts as idle."""
+
+    threshold: float = Field(0.05, ge=0, le=1, description="busy fraction (utilization, or engine activity of "
+                             "a MIG instance) below which an allocated GPU is idle")
+    for_: Duration = Field("1h", alias="for", description="how long it stays idle before the idle-allocation "
+                           "alert counts it")
+
+
+class Efficiency(Strict):
+    """Who holds each GPU, what sits idle and what it costs: prices, carbon intensity and the idle rule."""
+
+    currency: Annotated[str, AfterValidator(_currency)] = Field(description="ISO 4217 code every price is in, "
+                                                                "e.g. USD")
+    energy_price_per_kwh: Price | None = Field(None, description="price of a kWh in every cluster that sets none")
+    gpu_hour_price: dict[str, Price] = Field(default_factory=dict, description="price of one GPU-hour, keyed "
+                                             "by GPU model; a model left out costs energy only")
+    clusters: dict[Name, ClusterEfficiency] = Field(default_factory=dict, description="per cluster name")
+    idle: IdleAllocation = Field(default_factory=IdleAllocation)
+
+
 class Fleet(Strict):
     """A GPU fleet: the one input every gpuobs output is generated from."""
 
@@ -640,6 +685,8 @@ class Fleet(Strict):
                                           "kubernetes/ folder is generated")
     rules: OwnRules | None = Field(None, description="recording rules and alerts of your own, with their promtool "
                                    "cases")
+    efficiency: Efficiency | None = Field(None, description="allocation, idle GPUs, energy, cost and carbon; "
+                                          "without it no such rules or dashboard are generated")
 
 
 # Below Fleet: the section's classes build on this module's types. All of them named here, as a
