@@ -4,7 +4,9 @@
 It reads what the efficiency rules record per allocation (generators/efficiency.py), so its value
 is the allocation's busy fraction and it carries the owner's labels: the host's team (which routes
 it to that team's receivers), namespace, pod and container, or the HPC job. The threshold lives in
-that recording, so the alert and the dashboard's idle counts never disagree.
+that recording, so the alert and the dashboard's idle counts never disagree. It reads the last
+recording within BRIDGED evaluations of the efficiency rules: a failed scrape (a stale sample) or an
+exporter restart would otherwise restart an hour's count, at the cost of resolving that much later.
 
 Warning, not critical: an idle allocation costs money, it breaks nothing, so it never pages; a
 warning reaches the owning team's (or the fleet's) ticket receiver within working hours where the
@@ -20,6 +22,7 @@ from gpuobs.alerts.base import GPU_TEXT, VALUE_TEXT, AlertDef, Proof, Rule
 from gpuobs.promql import num, sel
 from gpuobs.promtool_cases import STEP, Case, flat, hold_of
 from gpuobs.series import ALLOCATED_IDLE, ALLOCATED_UTILIZATION, can_attribute, names_of
+from gpuobs.tiers import STATIC, tier_seconds
 
 NAME = "GPUAllocatedIdle"
 # Who holds the GPU, a rule each (its `held_by` label): a pod (with or without an HPC job), else an
@@ -27,6 +30,7 @@ NAME = "GPUAllocatedIdle"
 HOLDERS = (("pod", ('namespace!=""',), "pod {{ $labels.namespace }}/{{ $labels.pod }}"),
            ("hpc_job", ('hpc_job!=""', 'namespace=""'), "HPC job {{ $labels.hpc_job }}"))
 BUSY_PERCENT = 90
+BRIDGED = 2  # evaluations of the efficiency rules a gap in what the alert reads may last
 
 
 def _fill(model, holder: str) -> dict:
@@ -39,21 +43,26 @@ def _variants(d, model, ns) -> list[Rule]:
     name who holds a GPU (the efficiency rules then record no allocation)."""
     if not any(can_attribute(n) for n in ns):
         return []
-    return [Rule(f"100 * {sel(ALLOCATED_UTILIZATION, *matchers)}\nand\n{ALLOCATED_IDLE} == 1", {"held_by": kind},
-                 _fill(model, holder)) for kind, matchers, holder in HOLDERS]
+    window = f"{BRIDGED * tier_seconds(model.prometheus.evaluation_interval, STATIC)}s"
+    return [Rule(f"100 * last_over_time({sel(ALLOCATED_UTILIZATION, *matchers)}[{window}])\nand\n"
+                 f"last_over_time({ALLOCATED_IDLE}[{window}]) == 1", {"held_by": kind}, _fill(model, holder))
+            for kind, matchers, holder in HOLDERS]
 
 
 def _cases(b, alert, gpu, t) -> list[Case]:
-    """Per exporter setup that names holders and serves utilization, on one host: an idle pod and an
-    idle HPC job fire, with their owners' labels (and not before `for` elapses); a busy pod, an idle
-    GPU nobody holds and a pod idle for half of `for`, busy before, stay quiet."""
+    """Per exporter setup that names holders and serves utilization, on one host: an idle pod (one
+    of its scrapes failed halfway) and an idle HPC job fire, with their owners' labels (and not
+    before `for` elapses); a busy pod, an idle GPU nobody holds and a pod idle for half of `for`,
+    busy before, stay quiet."""
     model = b.model
     idle = math.floor(model.efficiency.idle_threshold * 100 / 2)
     hold, due = hold_of(alert), b.due(alert)
     switch = due - hold // 2  # when the late idler's pod stops working
     late = f"{num(BUSY_PERCENT)}x{switch // STEP - 1} {num(idle)}x{(due - switch) // STEP}"
     notebook = {"namespace": "research", "pod": "notebook-0", "container": "lab"}
-    firing = ((notebook, HOLDERS[0]), ({"hpc_job": "4242"}, HOLDERS[1]))
+    halfway = hold // 2 // STEP
+    failed_scrape = f"{num(idle)}x{halfway - 1} stale {num(idle)}x{due // STEP - halfway - 1}"
+    firing = ((notebook, HOLDERS[0], failed_scrape if halfway > 1 else idle), ({"hpc_job": "4242"}, HOLDERS[1], idle))
     quiet = [({"namespace": "ml", "pod": "train-2", "container": "trainer"}, BUSY_PERCENT), ({}, idle)]
     if hold >= 2 * STEP:  # a `for` of a step or none has no half to be idle for
         quiet.append(({**notebook, "pod": "notebook-4"}, late))
@@ -65,10 +74,10 @@ def _cases(b, alert, gpu, t) -> list[Case]:
         host = next((h for h in hosts if not h.mig), hosts[0])
         b.use(host)
         name = f"{alert.name} {n.exporter.job} {host.gpu.key}"
-        fire = Case(f"{name}: an idle pod and an idle HPC job, fire")
+        fire = Case(f"{name}: an idle pod (a scrape failed halfway) and an idle HPC job, fire")
         expected = []
-        for index, (workload, (kind, _, holder)) in enumerate(firing):
-            _held_gpu(b, fire, host, index, workload, idle, due)
+        for index, (workload, (kind, _, holder), utilization) in enumerate(firing):
+            _held_gpu(b, fire, host, index, workload, utilization, due)
             owner = {**b.inventory_labels(host), "gpu": str(index), **workload}
             expected.append(b.expect(alert, owner, idle, {"held_by": kind}, _fill(model, holder)))
         if hold >= 2 * STEP:
