@@ -473,12 +473,14 @@ def expected_annotations(model: FleetModel, alert: Alert, labels: dict[str, str]
 
 # Rule tiers. A group's cost is the series it reads per evaluation, so what moves slower than a
 # scrape runs less often: derived per-GPU series, aggregates and the alerts that wait minutes
-# anyway every SLOW evaluations; thresholds, the inventory and blind spots (which follow
-# configuration), health and hour-long trends every STATIC evaluations. Both (evaluations, cap in
-# seconds) stay well inside Prometheus' 5-minute lookback, so a recorded series never goes stale
-# between two evaluations.
+# anyway every SLOW evaluations; thresholds and the inventory (which follow configuration), health
+# and hour-long trends every STATIC evaluations; blind spots every COVERAGE evaluations: which
+# series an exporter serves changes with a deployment, never with a fault, and GPUAlertBlind waits
+# ten minutes anyway. Each (evaluations, cap in seconds) stays inside Prometheus' 5-minute
+# lookback, so a recorded series never goes stale between two evaluations.
 SLOW = (4, 60)
 STATIC = (8, 120)
+COVERAGE = (16, 240)
 # An alert runs in the slow tier when its `for` is at least this many slow intervals (so the tier
 # adds at most a quarter to it) and it is not critical: critical alerts reach the pager within
 # `for` + 2 scrapes + 1 evaluation + group_wait.
@@ -513,7 +515,7 @@ def _group(name: str, rules: list[dict], interval: str | None = None) -> list[di
 def rule_groups(model: FleetModel) -> tuple[list[dict], list[dict]]:
     """(alerting groups, recording groups). The fast group holds the per-GPU signals and then the
     alerts that read them, so those alerts see the scrape they are evaluated after."""
-    slow, static = tier_interval(model, SLOW), tier_interval(model, STATIC)
+    slow, static, coverage = (tier_interval(model, tier) for tier in (SLOW, STATIC, COVERAGE))
     by_name = {a.name: a for a in model.alerts}
     now, later, blind = [], [], []
     for rule in alert_rules(model):
@@ -522,7 +524,7 @@ def rule_groups(model: FleetModel) -> tuple[list[dict], list[dict]]:
         (blind if alert.definition.family == "coverage" else later if is_slow(model, alert) else now).append(rule)
     alerting = [*_group("gpuobs.alerts", signal_rules(model) + now),
                 *_group("gpuobs.alerts.slow", later, slow),
-                *_group("gpuobs.coverage", coverage_rules(model) + blind, static)]
+                *_group("gpuobs.coverage", coverage_rules(model) + blind, coverage)]
     recording = [*_group("gpuobs.thresholds", threshold_rules(model) + mig_fraction_rules(model), static),
                  *_group("gpuobs.gpu", gpu_rules(model), slow),
                  *_group("gpuobs.trends", trend_rules(model), static),
