@@ -155,7 +155,7 @@ class SimGpu:
                     "pcie_replay", "nvlink_crc_flit_errors", "nvlink_crc_data_errors", "nvlink_replay_errors",
                     "nvlink_recovery_errors"):
             self.counters.setdefault(key, 0.0)
-        for key in ("retired_pending", "row_remap_pending", "row_remap_failure"):
+        for key in ("retired_pending", "row_remap_pending", "row_remap_failure", "recovery_action"):
             self.flags.setdefault(key, 0)
 
     @property
@@ -314,6 +314,7 @@ class SimGpu:
             add("correctable_remapped_rows", e, int(c["correctable_remapped_rows"]))
             add("row_remap_failure", e, self.flags["row_remap_failure"])
             add("row_remap_pending", e, self.flags["row_remap_pending"])
+        add("recovery_action", e, self.flags["recovery_action"])
         if self.model.nvlink_links:
             add("nvlink_bandwidth", e, int(self.model.nvlink_links * 250 * util))
             for key in ("nvlink_crc_flit_errors", "nvlink_crc_data_errors", "nvlink_replay_errors",

@@ -254,7 +254,9 @@ def health_rules(model: FleetModel) -> list[dict]:
     for n in ns:
         parts = []
         if n.serves("ecc_dbe_volatile"):
-            parts.append(f"0 * {n.gpu_increase('ecc_dbe_volatile', '1h', where='> 0')}")
+            # Zero while any uncorrectable error is counted since the GPU's last reset, as
+            # GPUEccUncorrectable fires: not for an hour after it, and from the first scrape on.
+            parts.append(f"0 * {n.gpu('ecc_dbe_volatile', where='> 0')}")
         if n.serves("row_remap_failure"):
             parts.append(f"0 * {n.gpu('row_remap_failure', where='== 1')}")
         if n.serves("ecc_sbe_volatile"):
