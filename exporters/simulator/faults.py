@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import math
 
+from gpuobs import xid_catalog
+
 from .model import SimGpu
 
 
@@ -88,12 +90,26 @@ class EccStorm(Fault):
 
 class Xid(Fault):
     name = "xid"
-    description = "One XID event with the given code (e.g. 13, 31, 63, 74, 94, 119)."
-    params = {"code": 13}
-    limits = {"code": (1, 999)}
+    description = ("One XID event with the given code: any code of NVIDIA's catalog (gpuobs/xid_catalog.py), "
+                   "or another (999 is NVML's code for one it cannot name). With follow_ons 1, the codes the "
+                   "catalog says follow it come next (e.g. 13 then 43 and 45, 48 then 63).")
+    params = {"code": 13, "follow_ons": 0}
+    limits = {"code": (1, 999), "follow_ons": (0, 1)}
 
     def start(self, gpu, p, now):
-        gpu.xid(int(p["code"]), now)
+        code = int(p["code"])
+        gpu.xid(code, now)
+        if p["follow_ons"]:
+            for later in xid_catalog.follow_ons(code):
+                gpu.xid(later, now)
+
+
+def _uncorrectable(gpu: SimGpu, now: float, *codes: int) -> None:
+    """An uncorrectable ECC error: its XIDs logged, the volatile and aggregate DBE counters up by one."""
+    for code in codes:
+        gpu.xid(code, now)
+    gpu.count("ecc_dbe_volatile", 1)
+    gpu.count("ecc_dbe_aggregate", 1)
 
 
 class Xid48(Fault):
@@ -102,9 +118,7 @@ class Xid48(Fault):
                    "remapping at the next reset (pages wait for retirement on Volta).")
 
     def start(self, gpu, p, now):
-        gpu.xid(48, now)
-        gpu.count("ecc_dbe_volatile", 1)
-        gpu.count("ecc_dbe_aggregate", 1)
+        _uncorrectable(gpu, now, 48)
         if gpu.model.row_remapping:
             gpu.count("uncorrectable_remapped_rows", 1)
             gpu.flags["row_remap_pending"] = 1
@@ -114,6 +128,15 @@ class Xid48(Fault):
 
     def stop(self, gpu, p):
         gpu.flags["row_remap_pending"] = gpu.flags["retired_pending"] = 0
+
+
+class SramEcc(Fault):
+    name = "sram-ecc"
+    description = ("An uncorrectable error in on-chip SRAM: XID 48 and its SRAM detail (XID 172), the DBE counters "
+                   "up by one; unlike DRAM, no row waits for remapping.")
+
+    def start(self, gpu, p, now):
+        _uncorrectable(gpu, now, 48, 172)
 
 
 class Xid79(Fault):
@@ -254,8 +277,9 @@ class CollectionStall(Fault):
 
 
 FAULTS: dict[str, Fault] = {f.name: f for f in (
-    ThermalRunaway(), FanFailure(), EccStorm(), Xid79(), Xid48(), Xid(), RowRemapFailure(), RowRemapPending(),
-    PowerExcursion(), MemoryLeak(), NvlinkErrors(), PcieReplayErrors(), ExporterHang(), CollectionStall(),
+    ThermalRunaway(), FanFailure(), EccStorm(), Xid79(), Xid48(), SramEcc(), Xid(), RowRemapFailure(),
+    RowRemapPending(), PowerExcursion(), MemoryLeak(), NvlinkErrors(), PcieReplayErrors(), ExporterHang(),
+    CollectionStall(),
 )}
 
 
