@@ -143,6 +143,23 @@ def test_any_xid_code():
     assert last.value == 94 and last.labels["err_msg"] == "Contained ECC error"
 
 
+def test_an_xid_with_follow_ons_logs_what_the_catalog_says_comes_after_it():
+    fleet = fleet_of()
+    _, after, _ = run(fleet, "xid", 10, code=13, follow_ons=1)
+    assert {s.labels["xid"] for s in find(after, "xid_errors", gpu=2)} == {"13", "43", "45"}
+    _, after, _ = run(fleet, "xid", 10, gpu=1, code=999)
+    assert value(after, "xid_errors", gpu=1, xid=999) == 1, "a code outside the catalog is served too"
+
+
+def test_sram_ecc_is_an_uncorrectable_error_without_a_row_to_remap():
+    fleet = fleet_of()
+    before, after, _ = run(fleet, "sram-ecc", 10)
+    assert {s.labels["xid"] for s in find(after, "xid_errors", gpu=2)} == {"48", "172"}
+    assert value(after, "ecc_dbe_volatile", gpu=2) - value(before, "ecc_dbe_volatile", gpu=2) == 1
+    assert value(after, "row_remap_pending", gpu=2) == 0
+    assert value(after, "uncorrectable_remapped_rows", gpu=2) == value(before, "uncorrectable_remapped_rows", gpu=2)
+
+
 def test_row_remap_failure_sets_the_failure_flag():
     fleet = fleet_of()
     before, after, _ = run(fleet, "row-remap-failure", 10)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import math
 
+from gpuobs import xid_catalog
+
 from .model import SimGpu
 
 
@@ -94,16 +96,30 @@ NO_ACTION, GPU_RESET, LAST_ACTION = 0, 1, 7
 
 class Xid(Fault):
     name = "xid"
-    description = ("One XID event with the given code (e.g. 13, 31, 63, 74, 94, 119), and the recovery action "
-                   "the driver asks for with it (0 none, 1 GPU reset, 2 node reboot, 3 drain P2P, 4 drain and "
-                   "reset, ...), pending until a gpu-reset.")
-    params = {"code": 13, "recovery_action": NO_ACTION}
-    limits = {"code": (1, 999), "recovery_action": (NO_ACTION, LAST_ACTION)}
+    description = ("One XID event with the given code: any code of NVIDIA's catalog (gpuobs/xid_catalog.py), "
+                   "or another (999 is NVML's code for one it cannot name). With follow_ons 1, the codes the "
+                   "catalog says follow it come next (e.g. 13 then 43 and 45, 48 then 63). With recovery_action, "
+                   "the action the driver asks for with it (0 none, 1 GPU reset, 2 node reboot, 3 drain P2P, 4 "
+                   "drain and reset, ...), pending until a gpu-reset.")
+    params = {"code": 13, "follow_ons": 0, "recovery_action": NO_ACTION}
+    limits = {"code": (1, 999), "follow_ons": (0, 1), "recovery_action": (NO_ACTION, LAST_ACTION)}
 
     def start(self, gpu, p, now):
-        gpu.xid(int(p["code"]), now)
+        code = int(p["code"])
+        gpu.xid(code, now)
+        if p["follow_ons"]:
+            for later in xid_catalog.follow_ons(code):
+                gpu.xid(later, now)
         if p["recovery_action"]:
             gpu.flags["recovery_action"] = int(p["recovery_action"])
+
+
+def _uncorrectable(gpu: SimGpu, now: float, *codes: int) -> None:
+    """An uncorrectable ECC error: its XIDs logged, the volatile and aggregate DBE counters up by one."""
+    for code in codes:
+        gpu.xid(code, now)
+    gpu.count("ecc_dbe_volatile", 1)
+    gpu.count("ecc_dbe_aggregate", 1)
 
 
 class Xid48(Fault):
@@ -113,9 +129,7 @@ class Xid48(Fault):
                    "a gpu-reset.")
 
     def start(self, gpu, p, now):
-        gpu.xid(48, now)
-        gpu.count("ecc_dbe_volatile", 1)
-        gpu.count("ecc_dbe_aggregate", 1)
+        _uncorrectable(gpu, now, 48)
         gpu.flags["recovery_action"] = GPU_RESET
         if gpu.model.row_remapping:
             gpu.count("uncorrectable_remapped_rows", 1)
@@ -136,6 +150,16 @@ class GpuReset(Fault):
         gpu.counters["ecc_sbe_volatile"] = gpu.counters["ecc_dbe_volatile"] = 0.0
         gpu.flags["row_remap_pending"] = gpu.flags["retired_pending"] = 0
         gpu.flags["recovery_action"] = NO_ACTION
+
+
+class SramEcc(Fault):
+    name = "sram-ecc"
+    description = ("An uncorrectable error in on-chip SRAM: XID 48 and its SRAM detail (XID 172), the DBE counters "
+                   "up by one, and the driver asks for a GPU reset; unlike DRAM, no row waits for remapping.")
+
+    def start(self, gpu, p, now):
+        _uncorrectable(gpu, now, 48, 172)
+        gpu.flags["recovery_action"] = GPU_RESET
 
 
 class Xid79(Fault):
@@ -276,7 +300,7 @@ class CollectionStall(Fault):
 
 
 FAULTS: dict[str, Fault] = {f.name: f for f in (
-    ThermalRunaway(), FanFailure(), EccStorm(), Xid79(), Xid48(), Xid(), GpuReset(), RowRemapFailure(),
+    ThermalRunaway(), FanFailure(), EccStorm(), Xid79(), Xid48(), SramEcc(), Xid(), GpuReset(), RowRemapFailure(),
     RowRemapPending(), PowerExcursion(), MemoryLeak(), NvlinkErrors(), PcieReplayErrors(), ExporterHang(),
     CollectionStall(),
 )}
