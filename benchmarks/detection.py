@@ -26,25 +26,22 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import contextlib
-import http.server
-import json
 import math
 import re
 import statistics
 import tempfile
-import threading
 import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
 
 import yaml
-from local import Simulator, alertmanager_config, group_intervals, prometheus_config, rule_groups
+from local import Simulator, alertmanager_config, group_intervals, prometheus_config, rule_groups, webhook_sink
 
 from gpuobs.generate import generate, load_model
 from gpuobs.generators.rules import CONFIGURATION_GROUPS
 from gpuobs.promql import seconds
-from gpuobs.stack import AlertmanagerServer, PrometheusServer, free_port
+from gpuobs.stack import AlertmanagerServer, PrometheusServer
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "specs" / "demo.yaml"
@@ -121,37 +118,6 @@ class Settings:
         return SIM_INTERVAL + SIM_STEP + self.scrape + self.hops(alert) + held + self.group_wait
 
 
-@contextlib.contextmanager
-def webhook_sink():
-    """A webhook receiver on a free 127.0.0.1 port: yields (port, notifications, condition), where
-    notifications collects (monotonic time, alertname, gpu, status) per alert received."""
-    notifications: list[tuple[float, str, str, str]] = []
-    condition = threading.Condition()
-
-    class Sink(http.server.BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802 - the stdlib's naming
-            received = time.monotonic()
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            with condition:
-                for alert in body["alerts"]:
-                    labels = alert["labels"]
-                    notifications.append((received, labels["alertname"], labels.get("gpu", ""), alert["status"]))
-                condition.notify_all()
-            self.send_response(200)
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), Sink)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield server.server_address[1], notifications, condition
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
 def wait_for(prom: PrometheusServer, query: str, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while not prom.query(query):
@@ -215,11 +181,13 @@ def run_round(spec: Path, model, folder: Path, settings: Settings, tmp: Path) ->
         with condition:
             while len(first) < len(FAULTS) and time.monotonic() < deadline:
                 condition.wait(timeout=1)
-                for received, alert, gpu, status in notifications[before:]:
+                for received, _, sent in notifications[before:]:
+                    alert, gpu, status = sent["labels"]["alertname"], sent["labels"].get("gpu", ""), sent["status"]
                     wanted = next((g for *_, a, _, g in FAULTS if a == alert), "missing")
                     if status == "firing" and gpu == ("" if wanted is None else str(wanted)):
                         first.setdefault(alert, received)
-            unexpected = [n for n in notifications[:before]]
+            unexpected = [(a["labels"]["alertname"], a["labels"].get("gpu", ""), a["status"])
+                          for _, _, a in notifications[:before]]
     rows = [(fault, alert, host, gpu, first[alert] - onset[alert] if alert in first and onset[alert] else None)
             for fault, _, alert, host, gpu in FAULTS]
     return rows, unexpected

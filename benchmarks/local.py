@@ -8,21 +8,27 @@ than pointed at ports that answer nothing or someone else's server.
 
 from __future__ import annotations
 
+import contextlib
+import http.server
+import json
+import threading
+import time
 import urllib.parse
 from pathlib import Path
 
 import yaml
 
 from gpuobs.promql import seconds
-from gpuobs.stack import SimulatorProcess
+from gpuobs.stack import SimulatorProcess, free_port
 
 
 class Simulator(SimulatorProcess):
     """gpuobs-simulator for a spec with every host on a free port of its own (one target per host,
     as the generated scrape config has it) and extra flags; `addresses()` says where each host is."""
 
-    def __init__(self, spec: Path, flags: list[str] | tuple[str, ...] = (), startup_timeout: float = 30):
-        super().__init__(spec, startup_timeout=startup_timeout)
+    def __init__(self, spec: Path, flags: list[str] | tuple[str, ...] = (), startup_timeout: float = 30,
+                 time_scale: float = 1.0):
+        super().__init__(spec, startup_timeout=startup_timeout, time_scale=time_scale)
         self.flags = list(flags)
 
     def arguments(self, storage: str) -> list[str]:
@@ -90,3 +96,32 @@ def rule_groups(folder: Path) -> list[dict]:
 def group_intervals(folder: Path, every: float) -> dict[str, float]:
     """{group: seconds between its evaluations}: its own interval, else the global `every`."""
     return {g["name"]: seconds(g["interval"]) if "interval" in g else every for g in rule_groups(folder)}
+
+
+@contextlib.contextmanager
+def webhook_sink():
+    """A webhook receiver on a free 127.0.0.1 port: yields (port, notifications, condition), where
+    notifications collects (monotonic time, receiver path, alert) per alert received."""
+    notifications: list[tuple[float, str, dict]] = []
+    condition = threading.Condition()
+
+    class Sink(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - the stdlib's naming
+            received = time.monotonic()
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            with condition:
+                notifications.extend((received, self.path.strip("/"), alert) for alert in body["alerts"])
+                condition.notify_all()
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), Sink)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield server.server_address[1], notifications, condition
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -254,6 +254,13 @@ def _remapped_rows(reader, dev, out):
     out.add("row_remap_failure", dev.entity, int(bool(failure)))
 
 
+def _recovery_action(reader, dev, out):
+    """What the driver asks for after an uncorrectable error. Drivers without the field answer
+    NotSupported, an nvidia-ml-py without it has no constant: both are permanent, counted once."""
+    (action,) = _field_values(dev.handle, [pynvml.NVML_FI_DEV_GET_GPU_RECOVERY_ACTION], "uiVal")
+    out.add("recovery_action", dev.entity, action)
+
+
 def _nvlink_errors(reader, dev, out):
     ids = [(field_id, _ALL_LINKS) for field_id in _NVLINK_ERROR_FIELDS.values()]
     values = _field_values(dev.handle, ids, "ullVal")
@@ -350,6 +357,7 @@ GPU_FIELDS: tuple[tuple[str, Callable], ...] = (
     ("retired_pages", _retired_pages),
     ("retired_pending", _retired_pending),
     ("remapped_rows", _remapped_rows),
+    ("recovery_action", _recovery_action),
     ("nvlink_errors", _nvlink_errors),
     ("nvlink_bandwidth", _nvlink_bandwidth),
     ("vgpu_license_status", _vgpu_license),

@@ -125,6 +125,10 @@ METRICS: tuple[Metric, ...] = (
     _m("row_remap_failure", GAUGE, "bool", GPU, "dcgm-default", "Whether remapping of rows has failed"),
     _m("row_remap_pending", GAUGE, "bool", GPU, "dcgm-optional",
        "1 while a row remap is pending (a GPU reset is needed)."),
+    # The driver's own verdict after an uncorrectable error (newer drivers; DCGM from 4.5): NVML field 230.
+    _m("recovery_action", GAUGE, "code", GPU, "dcgm-optional",
+       "Recovery action the driver asks for: 0 none, 1 GPU reset, 2 node reboot, 3 drain P2P, "
+       "4 drain and reset, 5 recover the IMEX domain, 6 PCIe bus reset, 7 system reboot."),
     # NVLink
     # dcgm-exporter's CSV types it counter, but DCGM fills it with a rate (MB/s): never rate() it.
     _m("nvlink_bandwidth", COUNTER, "count", GPU, "dcgm-default",
@@ -213,6 +217,7 @@ DCGM_NAMES: dict[str, str] = {
     "correctable_remapped_rows": "DCGM_FI_DEV_CORRECTABLE_REMAPPED_ROWS",
     "row_remap_failure": "DCGM_FI_DEV_ROW_REMAP_FAILURE",
     "row_remap_pending": "DCGM_FI_DEV_ROW_REMAP_PENDING",
+    "recovery_action": "DCGM_FI_DEV_GET_GPU_RECOVERY_ACTION",
     "nvlink_bandwidth": "DCGM_FI_DEV_NVLINK_BANDWIDTH_TOTAL",
     "nvlink_crc_flit_errors": "DCGM_FI_DEV_NVLINK_CRC_FLIT_ERROR_COUNT_TOTAL",
     "nvlink_crc_data_errors": "DCGM_FI_DEV_NVLINK_CRC_DATA_ERROR_COUNT_TOTAL",
@@ -427,6 +432,9 @@ _GPUOBS_EXTRA_KEYS = ("gpu_temp_margin", "gpu_max_op_temp", "mem_max_op_temp", "
 # dcgm-exporter 3.x knows the clock-events field only by its old name (and exits on the new one);
 # 4.x releases know the new one (some 4.x releases refuse the old).
 OLD_CLOCK_EVENTS_FIELD = "DCGM_FI_DEV_CLOCK_THROTTLE_REASONS"
+# Fields DCGM 4.5 added: dcgm-exporter built on an older DCGM exits at start when its counters CSV
+# names one, so the CSV gpuobs generates leaves them out; a spec's own `counters:` list may name them.
+DCGM_45_KEYS = frozenset({"recovery_action"})
 
 
 def gpuobs_dcgm_counters(enabled_alerts, version: int = 4) -> tuple[str, ...]:
@@ -439,7 +447,7 @@ def gpuobs_dcgm_counters(enabled_alerts, version: int = 4) -> tuple[str, ...]:
         names["clock_event_reasons"] = OLD_CLOCK_EVENTS_FIELD
     for key in keys:
         name = names[key]
-        if name.startswith(("DCGM_FI_", "DCGM_EXP_")) and name not in fields:
+        if name.startswith(("DCGM_FI_", "DCGM_EXP_")) and name not in fields and key not in DCGM_45_KEYS:
             fields.append(name)
     return tuple(fields)
 

@@ -9,12 +9,13 @@ from gpuobs.series import applicable, names_of
 
 def unserved(model: FleetModel) -> list[tuple[ExporterSetup, list[tuple[str, tuple[str, ...]]]]]:
     """(setup, [(alert, metric names it would need), ...]) for every exporter setup: the alerts
-    enabled in the spec that it serves no input of, for GPU models the alert concerns."""
+    enabled in the spec that it serves no input of, for GPU models the alert concerns. An alert
+    with fallbacks is not blind where it is not served: they cover its GPUs."""
     out = []
     for n in names_of(model):
         missing = []
         for alert in model.alerts:
-            if not applicable(n, alert.definition):
+            if not applicable(n, alert.definition) or alert.definition.fallbacks:
                 continue
             for signal in alert.definition.needs:
                 if not any(n.serves(k) for k in signal):

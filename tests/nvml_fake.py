@@ -80,6 +80,7 @@ class FakeGpu:
     reasons: int = 0
     ecc: dict = field(default_factory=lambda: {(0, 0): 0, (1, 0): 0, (0, 1): 3, (1, 1): 0})
     remapped: tuple = (0, 0, 0, 0)
+    recovery_action: int | None = 0  # NVML_GPU_RECOVERY_ACTION_*; None: NotSupported (an older driver)
     retired: dict | None = None  # cause -> pages: Volta; None: NotSupported (Ampere remaps rows)
     nvlink_errors: dict = field(default_factory=lambda: {38: 0, 45: 0, 52: 0, 59: 0})
     nvlink_data_kib: int | None = 0  # None: NotSupported (no NVLink)
@@ -330,6 +331,8 @@ class FakeNvml:
             entry.fieldId, entry.scopeId = field_id if isinstance(field_id, tuple) else (field_id, 0)
             if entry.fieldId == pynvml.NVML_FI_DEV_MEMORY_TEMP:
                 value, entry.valueType = gpu.memory_temp, pynvml.NVML_VALUE_TYPE_UNSIGNED_INT
+            elif entry.fieldId == pynvml.NVML_FI_DEV_GET_GPU_RECOVERY_ACTION:
+                value, entry.valueType = gpu.recovery_action, pynvml.NVML_VALUE_TYPE_UNSIGNED_INT
             else:
                 value = gpu.nvlink_data_kib if entry.fieldId in _NVLINK_DATA else gpu.nvlink_errors.get(entry.fieldId)
                 entry.valueType = pynvml.NVML_VALUE_TYPE_UNSIGNED_LONG_LONG

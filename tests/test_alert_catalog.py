@@ -11,15 +11,17 @@ import re
 import pytest
 import yaml
 
-from conftest import MINIMAL_SPEC, ROOT, needs
+from conftest import MINIMAL_SPEC, ROOT, VARIANTS, needs
 from exporters.simulator.faults import FAULTS, resolve_params
 from gpuobs import links, tools
 from gpuobs.alerts import ALERTS, BLIND_ALERT, BY_NAME, AlertDef, Proof
 from gpuobs.alerts.base import CASES_PER, GPU_TEXT, VALUE_TEXT
+from gpuobs.alerts.coverage import blind_rules
+from gpuobs.coverage import unserved
 from gpuobs.errors import ToolError
 from gpuobs.generate import load_model, render, write_tree
 from gpuobs.model import Alert
-from gpuobs.series import each_setup
+from gpuobs.series import each_setup, names_of
 
 RUNBOOK_HEADINGS = re.findall(r"^## (\S+)$", (ROOT / "docs" / "runbooks.md").read_text(), re.MULTILINE)
 
@@ -47,6 +49,10 @@ def test_every_alert_holds_its_whole_definition(alert):
     for name, params in alert.proof.faults:
         assert name in FAULTS, f"{alert.name}: the simulator has no fault {name}"
         resolve_params(FAULTS[name], params)
+    for fallback in alert.fallbacks:
+        # It stands in where this alert's signals are missing, so it reads none of them.
+        assert fallback in BY_NAME, f"{alert.name}: no alert {fallback} to fall back on"
+        assert not {k for s in alert.needs for k in s} & {k for s in BY_NAME[fallback].needs for k in s}, fallback
 
 
 def _boiling_cases(b, alert, gpu, t):
@@ -131,3 +137,20 @@ def test_the_idle_alert_reads_only_setups_that_name_who_holds_a_gpu(tmp_path):
     assert IDLE.name not in yaml.safe_dump(files["prometheus/rules/alerts.yml"])
     assert IDLE.name not in yaml.safe_dump(files["prometheus/tests/alerts.yml"])
     assert "no exporter setup of the fleet can name who holds a GPU" in files["README.md"]
+
+
+def test_an_alert_with_fallbacks_is_absent_where_its_signal_is_not_served_not_blind(tmp_path):
+    """On a fleet of every exporter kind, the recovery action alert reads only the setup serving
+    it, and neither GPUAlertBlind nor `gpuobs validate` counts the others as blind to it: the XID
+    alerts cover their GPUs."""
+    spec = tmp_path / "variants.yaml"
+    spec.write_text(yaml.safe_dump(VARIANTS))
+    model = load_model(spec)
+    alert = BY_NAME["GPURecoveryActionPending"]
+    serving = [n for n in names_of(model) if n.serves("recovery_action")]
+    others = [n for n in names_of(model) if not n.serves("recovery_action")]
+    assert serving and others
+    (rule,) = alert.rules(model, names_of(model))
+    assert all(n.job in rule.expr for n in serving) and not any(n.job in rule.expr for n in others)
+    assert alert.name not in {blinded.name for blinded, *_ in blind_rules(model)}
+    assert alert.name not in {name for _, missing in unserved(model) for name, _ in missing}

@@ -18,7 +18,7 @@ counter rises by the GPU's power draw each 15s, as on a real GPU). promtool then
    (Prometheus raises both; Alertmanager's inhibition silences the warning);
 3. power: GPU 0 at 1.2x its limit (its enforced-limit series, else the model's figure): exactly
    one GPUPowerCritical and one GPUPowerSpike, for GPU 0;
-4. ECC: where the capture serves the volatile uncorrectable counter, it rising on GPU 0 raises
+4. ECC: where the capture serves the volatile uncorrectable counter, it rising above 0 on GPU 0 raises
    exactly one GPUEccUncorrectable; where it does not, the rule file has no GPUEccUncorrectable
    and GPUAlertBlind{blind_alert="GPUEccUncorrectable"} fires for every GPU;
 5. XID: dcgm-exporter's DCGM_FI_DEV_XID_ERRORS at 79 on GPU 0 (added with GPU 0's labels where
@@ -73,6 +73,7 @@ from gpuobs.generate import load_model, render, write_tree
 from gpuobs.generators.prometheus import target_labels
 from gpuobs.generators.rules import ALERT_RULES, alert_labels, expected_annotations, rule_files
 from gpuobs.gpus import GPU_MODELS
+from gpuobs.promql import seconds
 from gpuobs.promtool_cases import series_text
 from gpuobs.series import PRESENCE_KEYS
 
@@ -83,7 +84,7 @@ STEP = 15  # seconds between samples and rule evaluations, as a 15s scrape
 SAMPLES = 20 * 60 // STEP  # each series spans 20 minutes
 EVAL = "15m"  # past every `for` (GPUAlertBlind and GPUHealthLow: 10m)
 ECC_RAMP_FROM = 300  # the uncorrectable counter stays flat this long, then +1 per sample
-ECC_INCREASE = 300 // STEP  # so its increase over the alert's 5m window at EVAL
+ECC_COUNT = (seconds(EVAL) - ECC_RAMP_FROM) // STEP  # the count at EVAL, which the alert reports
 HOT_C = 96
 POWER_FACTOR = 1.2
 XID = 79
@@ -458,7 +459,7 @@ def test_capture_alerts(capture: Capture, tmp_path: Path):
     # 4. ECC: the volatile uncorrectable counter rising, or blind where the capture lacks it.
     if s.has(base, "ecc_dbe_volatile"):
         ecc_rows = s.ecc(base)
-        ecc = on_gpu0(ecc_rows, s.metric("ecc_dbe_volatile"), "GPUEccUncorrectable", value=ECC_INCREASE)
+        ecc = on_gpu0(ecc_rows, s.metric("ecc_dbe_volatile"), "GPUEccUncorrectable", value=ECC_COUNT)
         add(f"GPU {gpu0} uncorrectable ECC errors rising", ecc_rows, ecc)
         table["ECC"] = describe(ecc, healthy)
     else:

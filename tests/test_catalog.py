@@ -103,3 +103,17 @@ def test_every_metric_the_rules_read_is_in_the_catalog():
     for path in rules:
         used |= set(re.findall(r"\b(DCGM_FI_\w+|gpuobs_\w+)\b", path.read_text()))
     assert used and used <= known, used - known
+
+
+def test_the_counters_gpuobs_writes_leave_out_fields_older_dcgm_exporters_refuse():
+    """dcgm-exporter on a DCGM before 4.5 exits at start on a field it does not know: the generated
+    CSV leaves the recovery action out, while a spec's own list may name it by either DCGM name."""
+    from gpuobs.alerts import ALERTS
+
+    needed = {key for alert in ALERTS for signal in alert.needs for key in signal}
+    assert catalog.DCGM_45_KEYS <= needed, "a field no alert reads needs no exception"
+    written = catalog.gpuobs_dcgm_counters(ALERTS)
+    assert not {catalog.DCGM_NAMES[key] for key in catalog.DCGM_45_KEYS} & set(written)
+    for name in ("DCGM_FI_DEV_GET_GPU_RECOVERY_ACTION", "DCGM_FI_DEV_GPU_RECOVERY_ACTION"):
+        profile = catalog.dcgm_exporter_profile((name,))
+        assert profile.serves("recovery_action") and profile.metric("recovery_action") == name

@@ -25,6 +25,15 @@ def test_every_alert_is_in_the_readme_table_and_has_a_runbook_section():
         assert f"| {alert.for_} | {alert.severity} | {alert.action} |" in row, row
 
 
+def test_every_runbook_section_says_when_its_alert_resolves():
+    """The on-call person closing an alert needs to know whether its clearing means the GPU was
+    fixed: one line per section says what ends it."""
+    sections = dict(re.findall(r"^## (\w+)\n(.*?)(?=^## |\Z)", RUNBOOKS, flags=re.M | re.S))
+    for alert in ALERTS:
+        lines = [line for line in sections[alert.name].splitlines() if line.startswith("Resolves: ")]
+        assert len(lines) == 1, f"docs/runbooks.md, {alert.name}: {len(lines)} 'Resolves:' lines, want one"
+
+
 def test_every_spec_key_is_in_the_readme():
     classes = [schema.Fleet, schema.Host, schema.Gpus, schema.MigLayout, schema.Cluster, schema.Team,
                schema.Thresholds, schema.AlertOverride, schema.Prometheus, schema.Links, schema.Alertmanager,

@@ -15,6 +15,7 @@ from gpuobs import catalog
 
 def test_every_field_is_read_in_dcgm_units(nvml):
     nvml([FakeGpu(0, power_mw=250_500, limit_mw=400_999, enforced_mw=350_000, remapped=(2, 1, 0, 1),
+                  recovery_action=pynvml.NVML_GPU_RECOVERY_ACTION_DRAIN_AND_RESET,
                   nvlink_errors={38: 5, 45: 6, 52: 7, 59: 8}, fan=55, vgpu_licensed=1)])
     body = Exporter().cycle()
     gpu = {"gpu": 0, "UUID": "GPU-00000000-fake-0000-0000-000000000000", "hostname": "node-1",
@@ -26,7 +27,7 @@ def test_every_field_is_read_in_dcgm_units(nvml):
         "gpu_util": 70, "mem_copy_util": 30, "enc_util": 0, "dec_util": 0, "clock_event_reasons": 0,
         "ecc_sbe_volatile": 0, "ecc_sbe_aggregate": 3, "ecc_dbe_volatile": 0, "ecc_dbe_aggregate": 0,
         "correctable_remapped_rows": 2, "uncorrectable_remapped_rows": 1, "row_remap_pending": 0,
-        "row_remap_failure": 1, "nvlink_crc_flit_errors": 5, "nvlink_crc_data_errors": 6,
+        "row_remap_failure": 1, "recovery_action": 4, "nvlink_crc_flit_errors": 5, "nvlink_crc_data_errors": 6,
         "nvlink_replay_errors": 7, "nvlink_recovery_errors": 8, "nvlink_bandwidth": 0, "vgpu_license_status": 1,
         "pstate": 0, "fan_speed": 55, "fb_used": 20000, "fb_free": 81920 - 20000 - 500, "fb_total": 81920,
         "fb_reserved": 500,
@@ -227,12 +228,14 @@ def test_a_function_missing_from_an_older_nvidia_ml_py_costs_its_field_once(nvml
     nvml([FakeGpu(0, margin=20), FakeGpu(1, margin=20)])
     monkeypatch.delattr(pynvml, "nvmlDeviceGetMarginTemperature")
     monkeypatch.delattr(pynvml, "nvmlDeviceGetTemperatureV")
+    monkeypatch.delattr(pynvml, "NVML_FI_DEV_GET_GPU_RECOVERY_ACTION")  # an older nvidia-ml-py
     body = Exporter().cycle(3)
     for gpu in (0, 1):
         assert value(body, "gpu_up", gpu=gpu) == 1
         assert value(body, "gpu_temp", gpu=gpu) == 45, "nvmlDeviceGetTemperature instead"
-        assert not find(body, "gpu_temp_margin", gpu=gpu)
+        assert not find(body, "gpu_temp_margin", gpu=gpu) and not find(body, "recovery_action", gpu=gpu)
         assert _errors(body, gpu, "gpu_temp_margin") == 1, "permanent: counted once"
+        assert _errors(body, gpu, "recovery_action") == 1, "permanent: counted once"
         assert _errors(body, gpu, "gpu_temp") == 0
 
 
@@ -249,11 +252,14 @@ def test_permanent_refusals_are_counted_once_and_not_asked_again(nvml, monkeypat
 
 
 def test_a_field_value_entry_nvml_does_not_support_is_counted_once(nvml):
-    """L4, L40S, A10: no memory temperature, no NVLink; the field-values call answers per entry."""
-    nvml([FakeGpu(0, name="NVIDIA L4", memory_temp=None, nvlink_errors={}, nvlink_data_kib=None)])
+    """L4, L40S, A10: no memory temperature, no NVLink; the field-values call answers per entry.
+    A driver older than the recovery action field answers the same way for it."""
+    nvml([FakeGpu(0, name="NVIDIA L4", memory_temp=None, nvlink_errors={}, nvlink_data_kib=None,
+                  recovery_action=None)])
     body = Exporter().cycle(3)
     assert not find(body, "memory_temp") and not find(body, "nvlink_crc_flit_errors")
-    for field in ("memory_temp", "nvlink_errors", "nvlink_bandwidth"):
+    assert not find(body, "recovery_action")
+    for field in ("memory_temp", "nvlink_errors", "nvlink_bandwidth", "recovery_action"):
         assert _errors(body, 0, field) == 1, field
     assert value(body, "gpu_temp") == 45
 

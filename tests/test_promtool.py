@@ -80,6 +80,11 @@ MUTATIONS = [
      "GPUThermalWarning"),
     ("XID code missing from the list", "alerts.yml", r'xid=~"64\|79"', 'xid=~"64"', "GPUXidQuarantine"),
     ("inventory count wrong", "inventory.yml", r"vector\(8\)", "vector(7)", "GPUMissing"),
+    # The lesson of issue 16: an increase() misses a GPU first scraped with errors, and resolves early.
+    ("uncorrectable ECC read as an increase", "alerts.yml", r"\(DCGM_FI_DEV_ECC_DBE_VOL_TOTAL > 0\)",
+     "(increase(DCGM_FI_DEV_ECC_DBE_VOL_TOTAL[5m]) > 0)", "GPUEccUncorrectable"),
+    ("recovery action 1 (GPU reset) missed", "alerts.yml", r"DCGM_FI_DEV_GET_GPU_RECOVERY_ACTION > 0",
+     "DCGM_FI_DEV_GET_GPU_RECOVERY_ACTION > 1", "GPURecoveryActionPending"),
 ]
 
 

@@ -112,11 +112,52 @@ def test_xid_48_is_a_double_bit_error_waiting_for_a_row_remap():
     assert value(after, "row_remap_pending", gpu=2) == 1
 
 
+def test_what_xid_48_leaves_waiting_for_a_reset_stays_until_a_gpu_reset():
+    """The driver's recovery action and the pending row remap outlast the fault: only a reset
+    clears them, and with them the volatile ECC counts; the board's aggregate count stays."""
+    fleet = fleet_of()
+    _, after, _ = run(fleet, "xid-48", 10)
+    assert value(after, "recovery_action", gpu=2) == 1 and value(after, "recovery_action", gpu=1) == 0
+    fleet.stop_faults("xid-48")
+    fleet.advance_to(fleet.t + 60)
+    stopped = body(fleet)
+    assert value(stopped, "recovery_action", gpu=2) == 1 and value(stopped, "row_remap_pending", gpu=2) == 1
+    _, reset, _ = run(fleet, "gpu-reset", 10)
+    assert value(reset, "recovery_action", gpu=2) == 0 and value(reset, "row_remap_pending", gpu=2) == 0
+    assert value(reset, "ecc_dbe_volatile", gpu=2) == 0 and value(reset, "ecc_dbe_aggregate", gpu=2) == 1
+    assert value(reset, "xid_errors", gpu=2, xid=48) == 1, "the exporter's XID history stays"
+
+
+def test_an_xid_may_carry_the_recovery_action_the_driver_asks_for():
+    fleet = fleet_of()
+    _, after, _ = run(fleet, "xid", 10, code=154, recovery_action=2)
+    assert value(after, "recovery_action", gpu=2) == 2
+    _, plain, _ = run(fleet, "xid", 10, gpu=1, code=13)
+    assert value(plain, "recovery_action", gpu=1) == 0, "an application's XID asks for nothing"
+
+
 def test_any_xid_code():
     fleet = fleet_of()
     _, after, _ = run(fleet, "xid", 10, code=94)
     (last,) = find(after, "xid_last", gpu=2)
     assert last.value == 94 and last.labels["err_msg"] == "Contained ECC error"
+
+
+def test_an_xid_with_follow_ons_logs_what_the_catalog_says_comes_after_it():
+    fleet = fleet_of()
+    _, after, _ = run(fleet, "xid", 10, code=13, follow_ons=1)
+    assert {s.labels["xid"] for s in find(after, "xid_errors", gpu=2)} == {"13", "43", "45"}
+    _, after, _ = run(fleet, "xid", 10, gpu=1, code=999)
+    assert value(after, "xid_errors", gpu=1, xid=999) == 1, "a code outside the catalog is served too"
+
+
+def test_sram_ecc_is_an_uncorrectable_error_without_a_row_to_remap():
+    fleet = fleet_of()
+    before, after, _ = run(fleet, "sram-ecc", 10)
+    assert {s.labels["xid"] for s in find(after, "xid_errors", gpu=2)} == {"48", "172"}
+    assert value(after, "ecc_dbe_volatile", gpu=2) - value(before, "ecc_dbe_volatile", gpu=2) == 1
+    assert value(after, "row_remap_pending", gpu=2) == 0
+    assert value(after, "uncorrectable_remapped_rows", gpu=2) == value(before, "uncorrectable_remapped_rows", gpu=2)
 
 
 def test_row_remap_failure_sets_the_failure_flag():

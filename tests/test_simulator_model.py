@@ -11,6 +11,7 @@ from gpuobs import catalog
 from gpuobs.gpus import GPU_MODELS
 
 HW = {"hw_slowdown", "hw_thermal", "hw_power_brake"}
+FB_USED, FB_FREE = catalog.DCGM_NAMES["fb_used"], catalog.DCGM_NAMES["fb_free"]
 
 
 def render(fleet: Fleet, host: int = 0) -> bytes:
@@ -117,3 +118,35 @@ def test_the_time_scale_multiplies_wall_time():
     assert clock() == 150.0
     with pytest.raises(ValueError):
         SimClock(0)
+
+
+def test_training_load_holds_memory_and_power_as_real_jobs_do():
+    """--workload training on H200s: while a job runs, the framebuffer is 95-99 % used, power sits at
+    689-695 W of the 700 W limit with the software power cap flagged, utilization near 100 % and the SM
+    clock moving; between jobs the GPU idles. No hardware slowdown ever."""
+    fleet = Fleet(from_flags(1, 8, "H200-SXM5-141GB", 0), seed=3, step=5, workload="training")
+    busy, idle, clocks = 0, 0, set()
+    for minute in range(1, 8 * 60, 5):
+        fleet.advance_to(minute * 60)
+        body = render(fleet)
+        served = {(s.name, s.labels["gpu"]): s.value for s in samples(body)}
+        for sim in fleet.hosts[0].gpus:
+            used = served[FB_USED, str(sim.index)]
+            used /= used + served[FB_FREE, str(sim.index)]
+            assert sim.mask & 0x0C8 == 0
+            settled = minute * 60 - sim.work.since > 60
+            if sim.work.busy and settled:
+                busy += 1
+                clocks.add(sim.sm_clock)
+                assert 0.95 <= used <= 0.99 and 686 <= sim.power <= 698 and sim.utilization >= 96
+                assert sim.mask & catalog.CLOCK_EVENT_BITS["power_cap"]
+            elif not sim.work.busy and settled:
+                idle += 1
+                assert used < 0.02 and sim.power < 0.3 * 700
+    assert busy > 10 * idle > 0, (busy, idle)
+    assert len(clocks) > 20
+
+
+def test_an_unknown_workload_is_refused():
+    with pytest.raises(ValueError, match="unknown workload 'inference'; known: mixed, training"):
+        Fleet(from_flags(1, 1, "H200-SXM5-141GB", 0), workload="inference")

@@ -21,6 +21,7 @@ from ..webconfig import WebConfigError, load_web_config
 from . import layout as layouts
 from .control import ControlServer
 from .fleet import Fleet
+from .model import PATTERNS
 from .runtime import SimClock, Simulation
 from .scenario import ScenarioError, load
 
@@ -76,6 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--step", default=1.0, help="physics step in simulated seconds (default 1)")
     sim.add_argument("--interval", default=1.0, help="wall seconds between snapshots (default 1)")
     sim.add_argument("--scenario", type=Path, help="YAML file of faults started and stopped at simulated times")
+    sim.add_argument("--workload", choices=PATTERNS, default="mixed",
+                     help="mixed: utilization wandering between 20 and 95 %% in minutes-long phases (default); "
+                          "training: hours-long jobs near 100 %% with the framebuffer 95-99 %% held, power pinned "
+                          "at the enforced limit by the software power cap, idle gaps between jobs")
     sim.add_argument("--epoch", type=float, help="Unix time of simulated second 0 (default: now)")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     return parser
@@ -127,7 +132,7 @@ def build(args) -> tuple[Simulation, ControlServer | None]:
     limits = flags.server_limits(args, environment=False)
     events = load(args.scenario) if args.scenario else []
     web = load_web_config(args.web_config) if args.web_config else None
-    fleet = Fleet(hosts, args.seed, args.step, time.time() if args.epoch is None else args.epoch)
+    fleet = Fleet(hosts, args.seed, args.step, time.time() if args.epoch is None else args.epoch, args.workload)
     fleet.schedule(events)
     simulation = Simulation(fleet, SimClock(args.time_scale), args.interval, args.listen_host, args.single_port, web,
                             limits)

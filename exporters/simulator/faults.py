@@ -2,12 +2,16 @@
 
 Each fault pushes the metrics a generated alert reads past its threshold (see
 gpuobs/generators/rules.py), so an end-to-end test can prove the alert fires; stopping it
-returns the GPU to health, except for counters, which only go up.
+returns the GPU to health, except for counters, which only go up, and for what an XID leaves
+waiting for a GPU reset (a pending row remap, the driver's recovery action), which the gpu-reset
+fault clears as a real reset would.
 """
 
 from __future__ import annotations
 
 import math
+
+from gpuobs import xid_catalog
 
 from .model import SimGpu
 
@@ -86,25 +90,47 @@ class EccStorm(Fault):
             gpu.count(f"ecc_{kind}_aggregate", amount)
 
 
+# NVML's GPU recovery actions (nvmlDeviceGpuRecoveryAction_t) the simulator sets.
+NO_ACTION, GPU_RESET, LAST_ACTION = 0, 1, 7
+
+
 class Xid(Fault):
     name = "xid"
-    description = "One XID event with the given code (e.g. 13, 31, 63, 74, 94, 119)."
-    params = {"code": 13}
-    limits = {"code": (1, 999)}
+    description = ("One XID event with the given code: any code of NVIDIA's catalog (gpuobs/xid_catalog.py), "
+                   "or another (999 is NVML's code for one it cannot name). With follow_ons 1, the codes the "
+                   "catalog says follow it come next (e.g. 13 then 43 and 45, 48 then 63). With recovery_action, "
+                   "the action the driver asks for with it (0 none, 1 GPU reset, 2 node reboot, 3 drain P2P, 4 "
+                   "drain and reset, ...), pending until a gpu-reset.")
+    params = {"code": 13, "follow_ons": 0, "recovery_action": NO_ACTION}
+    limits = {"code": (1, 999), "follow_ons": (0, 1), "recovery_action": (NO_ACTION, LAST_ACTION)}
 
     def start(self, gpu, p, now):
-        gpu.xid(int(p["code"]), now)
+        code = int(p["code"])
+        gpu.xid(code, now)
+        if p["follow_ons"]:
+            for later in xid_catalog.follow_ons(code):
+                gpu.xid(later, now)
+        if p["recovery_action"]:
+            gpu.flags["recovery_action"] = int(p["recovery_action"])
+
+
+def _uncorrectable(gpu: SimGpu, now: float, *codes: int) -> None:
+    """An uncorrectable ECC error: its XIDs logged, the volatile and aggregate DBE counters up by one."""
+    for code in codes:
+        gpu.xid(code, now)
+    gpu.count("ecc_dbe_volatile", 1)
+    gpu.count("ecc_dbe_aggregate", 1)
 
 
 class Xid48(Fault):
     name = "xid-48"
-    description = ("XID 48, a double-bit ECC error: the DBE counters go up by one and the bad row waits for "
-                   "remapping at the next reset (pages wait for retirement on Volta).")
+    description = ("XID 48, a double-bit ECC error: the DBE counters go up by one, the bad row waits for "
+                   "remapping (pages for retirement on Volta) and the driver asks for a GPU reset, both until "
+                   "a gpu-reset.")
 
     def start(self, gpu, p, now):
-        gpu.xid(48, now)
-        gpu.count("ecc_dbe_volatile", 1)
-        gpu.count("ecc_dbe_aggregate", 1)
+        _uncorrectable(gpu, now, 48)
+        gpu.flags["recovery_action"] = GPU_RESET
         if gpu.model.row_remapping:
             gpu.count("uncorrectable_remapped_rows", 1)
             gpu.flags["row_remap_pending"] = 1
@@ -112,8 +138,28 @@ class Xid48(Fault):
             gpu.count("retired_dbe", 1)
             gpu.flags["retired_pending"] = 1
 
-    def stop(self, gpu, p):
+
+class GpuReset(Fault):
+    name = "gpu-reset"
+    description = ("The GPU is reset (nvidia-smi -r, or the driver reloaded), once, at the start: the volatile "
+                   "ECC counts return to 0, pending row remaps and page retirements take effect, and the "
+                   "driver's recovery action clears. A failed remap, the aggregate counts and the exporter's "
+                   "XID history stay.")
+
+    def start(self, gpu, p, now):
+        gpu.counters["ecc_sbe_volatile"] = gpu.counters["ecc_dbe_volatile"] = 0.0
         gpu.flags["row_remap_pending"] = gpu.flags["retired_pending"] = 0
+        gpu.flags["recovery_action"] = NO_ACTION
+
+
+class SramEcc(Fault):
+    name = "sram-ecc"
+    description = ("An uncorrectable error in on-chip SRAM: XID 48 and its SRAM detail (XID 172), the DBE counters "
+                   "up by one, and the driver asks for a GPU reset; unlike DRAM, no row waits for remapping.")
+
+    def start(self, gpu, p, now):
+        _uncorrectable(gpu, now, 48, 172)
+        gpu.flags["recovery_action"] = GPU_RESET
 
 
 class Xid79(Fault):
@@ -254,8 +300,9 @@ class CollectionStall(Fault):
 
 
 FAULTS: dict[str, Fault] = {f.name: f for f in (
-    ThermalRunaway(), FanFailure(), EccStorm(), Xid79(), Xid48(), Xid(), RowRemapFailure(), RowRemapPending(),
-    PowerExcursion(), MemoryLeak(), NvlinkErrors(), PcieReplayErrors(), ExporterHang(), CollectionStall(),
+    ThermalRunaway(), FanFailure(), EccStorm(), Xid79(), Xid48(), SramEcc(), Xid(), GpuReset(), RowRemapFailure(),
+    RowRemapPending(), PowerExcursion(), MemoryLeak(), NvlinkErrors(), PcieReplayErrors(), ExporterHang(),
+    CollectionStall(),
 )}
 
 

@@ -21,7 +21,7 @@ from ..exposition import Builder, Entity, gpu_entity
 from ..xid import XidLog
 from .faults import FAULTS, FaultError, resolve_params
 from .layout import HostLayout
-from .model import DRIVER_VERSION, SimGpu, make_instances
+from .model import DRIVER_VERSION, PATTERNS, SimGpu, make_instances
 from .scenario import Event
 
 IDLE_EVERY = 4
@@ -34,7 +34,7 @@ def _digest(*parts) -> bytes:
 
 
 class SimHost:
-    def __init__(self, layout: HostLayout, seed: int):
+    def __init__(self, layout: HostLayout, seed: int, pattern: str = "mixed"):
         self.layout = layout
         self.name = layout.name
         self.xids = XidLog()
@@ -50,9 +50,9 @@ class SimHost:
             pci = f"{index // 8:08X}:{_PCI_BUSES[index % 8]:02X}:00.0"
             serial = str(int.from_bytes(_digest("serial", seed, layout.name, index)[:6], "big"))[:13]
             entity = functools.partial(self._entity, model.nvml_name, index, uuid, pci)
-            instances = make_instances(model, list(layout.mig_for(index)), entity, rng)
+            instances = make_instances(model, list(layout.mig_for(index)), entity, rng, pattern)
             self.gpus.append(SimGpu(layout.name, index, model, entity(), serial, rng, self.xids, instances,
-                                    layout.exporter, idle=self._idle(index)))
+                                    layout.exporter, pattern=pattern, idle=self._idle(index)))
 
     def _entity(self, model_name: str, index: int, uuid: str, pci: str, mig_profile: str | None = None,
                 gi_id: int | None = None) -> Entity:
@@ -110,10 +110,13 @@ class ActiveFault:
 
 
 class Fleet:
-    def __init__(self, layouts: list[HostLayout], seed: int = 0, step: float = 1.0, epoch: float = 0.0):
+    def __init__(self, layouts: list[HostLayout], seed: int = 0, step: float = 1.0, epoch: float = 0.0,
+                 workload: str = "mixed"):
         if step <= 0:
             raise ValueError("the physics step must be positive")
-        self.hosts = [SimHost(layout, seed) for layout in layouts]
+        if workload not in PATTERNS:
+            raise ValueError(f"unknown workload '{workload}'; known: {', '.join(PATTERNS)}")
+        self.hosts = [SimHost(layout, seed, workload) for layout in layouts]
         self.by_name = {h.name: h for h in self.hosts}
         self.step = step
         self.epoch = epoch  # Unix time of simulated second 0, for XID timestamps

@@ -72,22 +72,62 @@ class Physics:
                    model.reports_temp_margin, MEM_MAX_OP_C.get(model.key))
 
 
+PATTERNS = ("mixed", "training")
+# Training and inference as seen on real GPUs: jobs of hours at near-full utilization, the caching
+# allocator (PyTorch, JAX) holding nearly all framebuffer memory, power pinned at the enforced limit by
+# the software power cap (689-695 W of 700 W on an H200 under a matmul load), idle gaps between jobs.
+JOB_MEAN_S = 4 * 3600
+GAP_MEAN_S = 10 * 60
+JOB_UTIL = (97.0, 100.0)
+JOB_FB_SHARE = (0.95, 0.99)
+JOB_POWER_SHARE = (689 / 700, 695 / 700)
+JOB_SM_CLOCK_SHARE = (0.85, 0.97)  # boost clock as the power cap moves it
+IDLE_FB_SHARE = 0.005
+
+
 @dataclass
 class Workload:
-    """A utilization that wanders between job phases, drawn from the GPU's generator."""
+    """A utilization that wanders between job phases, drawn from the GPU's generator. `mixed`: short
+    phases of 20-95 %, sometimes idle; `training`: long jobs near 100 % with idle gaps (see above)."""
 
     util: float
     target: float
     next_change: float
-    idle: bool = False  # held by a workload that does nothing (a notebook left open)
+    pattern: str = "mixed"
+    busy: bool = True
+    fb_share: float = 0.0  # of the framebuffer the running job's allocator holds (training)
+    since: float = 0.0  # simulated second the current job or gap began (training)
+    idle: bool = False  # held by a workload that does nothing (a notebook left open), whatever the pattern
+
+    @classmethod
+    def start(cls, rng: random.Random, pattern: str, idle: bool = False) -> Workload:
+        if idle:
+            return cls(rng.uniform(20, 80) / 40, rng.uniform(0, 3), rng.uniform(0, 120), pattern, False, idle=True)
+        if pattern == "training":
+            util = rng.uniform(*JOB_UTIL)
+            return cls(util, util, rng.expovariate(1 / JOB_MEAN_S), pattern, True, rng.uniform(*JOB_FB_SHARE))
+        return cls(rng.uniform(20, 80), rng.uniform(20, 95), rng.uniform(0, 120))
 
     def step(self, rng: random.Random, t: float, dt: float) -> None:
         if t >= self.next_change:
-            # Mostly busy, sometimes idle between jobs; an idle workload's GPU stays under 3 %.
-            busy = rng.random() >= 0.1 and not self.idle
-            self.target = rng.uniform(20, 95) if busy else rng.uniform(0, 3)
-            self.next_change = t + rng.expovariate(1 / 120)
+            if self.idle:  # an idle workload's GPU stays under 3 %
+                self.target = rng.uniform(0, 3)
+                self.next_change = t + rng.expovariate(1 / 120)
+            elif self.pattern == "training":
+                self.busy, self.since = not self.busy, t
+                self.fb_share = rng.uniform(*JOB_FB_SHARE) if self.busy else IDLE_FB_SHARE
+                self.target = rng.uniform(*JOB_UTIL) if self.busy else rng.uniform(0, 2)
+                self.next_change = t + rng.expovariate(1 / (JOB_MEAN_S if self.busy else GAP_MEAN_S))
+            else:
+                # Mostly busy, sometimes idle between jobs.
+                self.target = rng.uniform(0, 3) if rng.random() < 0.1 else rng.uniform(20, 95)
+                self.next_change = t + rng.expovariate(1 / 120)
         self.util += (self.target - self.util) * _lag(dt, 5.0)
+
+    @property
+    def pinned(self) -> bool:
+        """A training job holds the GPU at its power limit."""
+        return self.pattern == "training" and self.busy
 
 
 @dataclass
@@ -128,21 +168,21 @@ class SimGpu:
     knobs: Knobs = field(default_factory=Knobs)
     counters: dict[str, float] = field(default_factory=dict)
     flags: dict[str, int] = field(default_factory=dict)
+    pattern: str = "mixed"
     idle: bool = False  # held by an idle workload (fleet.SimHost decides which GPUs)
 
     def __post_init__(self):
         self.physics = Physics.of(self.model)
         p = self.physics
         rng = self.rng
-        util, target = rng.uniform(20, 80), rng.uniform(20, 95)
-        self.work = Workload(util / 40 if self.idle else util, target, rng.uniform(0, 120), self.idle)
+        self.work = Workload.start(rng, self.pattern, self.idle)
         self.power = p.idle_w + (p.full_w - p.idle_w) * self.work.util / 100
         self.fan = 60.0
         self.temp = AMBIENT_C + self.power * p.r_thermal / self._cooling()
         self.mem_temp = self.temp + 6
         self.hw_thermal = False
         self.reserved_mib = int(self.model.memory_mib * 0.006)
-        self.fb_used = self.model.memory_mib * rng.uniform(0.2, 0.6)
+        self.fb_used = self.model.memory_mib * (self.work.fb_share or rng.uniform(0.2, 0.6))
         for inst in self.instances:
             inst.fb_used = inst.fb_total * rng.uniform(0.2, 0.6)
         self.energy_mj = rng.uniform(1e9, 5e9)
@@ -155,7 +195,7 @@ class SimGpu:
                     "pcie_replay", "nvlink_crc_flit_errors", "nvlink_crc_data_errors", "nvlink_replay_errors",
                     "nvlink_recovery_errors"):
             self.counters.setdefault(key, 0.0)
-        for key in ("retired_pending", "row_remap_pending", "row_remap_failure"):
+        for key in ("retired_pending", "row_remap_pending", "row_remap_failure", "recovery_action"):
             self.flags.setdefault(key, 0)
 
     @property
@@ -196,9 +236,12 @@ class SimGpu:
         util = self.utilization
         throttle = 0.5 if self.hw_thermal else 1.0
         target_w = (p.idle_w + (p.full_w - p.idle_w) * util / 100) * throttle
+        noise = 0.005
+        if self.work.pinned and not self.instances:
+            target_w, noise = p.limit_w * rng.uniform(*JOB_POWER_SHARE) * throttle, 0.001
         if k.power_override_w is not None:
             target_w = k.power_override_w
-        self.power += (target_w - self.power) * _lag(dt, 2.0) + rng.gauss(0, 0.005 * p.limit_w)
+        self.power += (target_w - self.power) * _lag(dt, 2.0) + rng.gauss(0, noise * p.limit_w)
         self.power = max(self.power, 0.05 * p.limit_w)
         fan_target = 0.0 if k.fan_failed else min(100.0, max(30.0, 30 + 2.2 * (self.temp - 45)))
         self.fan += (fan_target - self.fan) * (1.0 if k.fan_failed else _lag(dt, 10.0))
@@ -233,8 +276,12 @@ class SimGpu:
 
     def _memory(self, dt: float) -> None:
         for share in self.instances or [self]:
-            target = share.fb_total * (0.15 + 0.5 * share.work.util / 100)
-            share.fb_used += (target - share.fb_used) * _lag(dt, 60.0)
+            work = share.work
+            if work.pattern == "training":  # the allocator takes its share at once and keeps it
+                share.fb_used += (share.fb_total * work.fb_share - share.fb_used) * _lag(dt, 5.0)
+            else:
+                target = share.fb_total * (0.15 + 0.5 * work.util / 100)
+                share.fb_used += (target - share.fb_used) * _lag(dt, 60.0)
 
     def _fb_served(self, share) -> int:
         """The working set, plus a leak in the first instance (or the whole GPU), capped."""
@@ -256,6 +303,8 @@ class SimGpu:
             mask |= _BIT["hw_thermal"] | _BIT["hw_slowdown"]
         self.mask = mask
         clock = IDLE_SM_MHZ if util < 5 else p.sm_mhz
+        if mask & _BIT["power_cap"] and self.work.pinned:
+            clock *= self.rng.uniform(*JOB_SM_CLOCK_SHARE)
         self.sm_clock = int(clock * (0.5 if self.hw_thermal else 1.0))
 
     def emit(self, out: Builder) -> None:
@@ -314,6 +363,7 @@ class SimGpu:
             add("correctable_remapped_rows", e, int(c["correctable_remapped_rows"]))
             add("row_remap_failure", e, self.flags["row_remap_failure"])
             add("row_remap_pending", e, self.flags["row_remap_pending"])
+        add("recovery_action", e, self.flags["recovery_action"])
         if self.model.nvlink_links:
             add("nvlink_bandwidth", e, int(self.model.nvlink_links * 250 * util))
             for key in ("nvlink_crc_flit_errors", "nvlink_crc_data_errors", "nvlink_replay_errors",
@@ -353,7 +403,7 @@ class SimGpu:
 
 
 def make_instances(model: GpuModel, profiles: list[str], entity: Callable[[str, int], Entity],
-                   rng: random.Random) -> list[Instance]:
+                   rng: random.Random, pattern: str = "mixed") -> list[Instance]:
     """MIG instances in the order given, GPU instance ids from 1, memory in eighths of the GPU;
     `entity(profile, gi_id)` labels each."""
     by_name = {p.name: p for p in model.mig_profiles}
@@ -361,6 +411,6 @@ def make_instances(model: GpuModel, profiles: list[str], entity: Callable[[str, 
     for gi_id, name in enumerate(profiles, 1):
         profile = by_name[name]
         fb_total = model.memory_mib * profile.memory_slices // 8
-        work = Workload(rng.uniform(20, 80), rng.uniform(20, 95), rng.uniform(0, 120))
+        work = Workload.start(rng, pattern)
         instances.append(Instance(gi_id, profile, fb_total, entity(name, gi_id), work))
     return instances

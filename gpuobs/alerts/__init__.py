@@ -20,6 +20,7 @@ from gpuobs.alerts import (
     memory,
     memory_repair,
     power,
+    recovery,
     thermal,
     throttle,
     xid,
@@ -28,7 +29,7 @@ from gpuobs.alerts.base import ACTIONS, SEVERITIES, AlertDef, Proof, Rule, is_en
 from gpuobs.alerts.coverage import BLIND_ALERT
 
 ALERTS: tuple[AlertDef, ...] = (
-    *thermal.ALERTS, *power.ALERTS, *ecc.ALERTS, *throttle.ALERTS, *memory.ALERTS, *xid.ALERTS,
+    *thermal.ALERTS, *power.ALERTS, *ecc.ALERTS, *throttle.ALERTS, *memory.ALERTS, *xid.ALERTS, *recovery.ALERTS,
     *memory_repair.ALERTS, *interconnect.ALERTS, *health.ALERTS, *inventory.ALERTS, *exporter.ALERTS,
     *efficiency.ALERTS, *coverage.ALERTS,
 )

@@ -82,6 +82,9 @@ class AlertDef:
     # The exporter signals the alert reads: each entry is one signal, served by any of its
     # logical metrics. A GPU lacking one cannot raise the alert, and GPUAlertBlind says so.
     needs: tuple[tuple[str, ...], ...] = ()
+    # Alerts that cover the same failures, less precisely, where a GPU lacks a signal this one
+    # needs: there this alert is simply absent, not blind (GPUAlertBlind stays silent for it).
+    fallbacks: tuple[str, ...] = ()
     # Which GPU models the alert concerns: all, or only those with NVLink, row remapping (Ampere
     # and later) or page retirement (Volta).
     applies_to: str = "all"

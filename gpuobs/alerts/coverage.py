@@ -21,10 +21,11 @@ MISSING_SERIES = "gpu:series_missing:bool"  # labelled `missing`: GPUs lacking s
 
 def _signals(model):
     """(alert, setup names, models it concerns, signal, the signal's keys the setup serves) for
-    every signal an enabled GPU alert reads, per setup with GPU models the alert concerns."""
+    every signal an enabled GPU alert reads, per setup with GPU models the alert concerns. An alert
+    with fallbacks is never blind: they stand in for it where its signal is missing."""
     for alert in model.alerts:
         d = alert.definition
-        if d.scope != "gpu" or not d.needs:
+        if d.scope != "gpu" or not d.needs or d.fallbacks:
             continue
         for n in names_of(model):
             models = applicable(n, d)

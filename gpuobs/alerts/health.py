@@ -49,7 +49,8 @@ def _inputs(b, alert, t, labels) -> tuple[dict, dict]:
 
 
 def _ecc_errors(b, alert, labels) -> list:
-    """A double-bit error or a thousand single-bit ones within the hour, else a failed row remap."""
+    """A double-bit error counted since the last reset, or a thousand single-bit ones within the hour,
+    else a failed row remap."""
     n = b.n
     for key in ("ecc_dbe_volatile", "ecc_sbe_volatile"):
         if n.serves(key):

@@ -242,6 +242,8 @@ def _why_left_out(model: FleetModel, alert: Alert) -> str:
         return "no exporter setup of the fleet can name who holds a GPU"
     if not any(applicable(n, d) for n in names_of(model)):
         return f"it concerns only {CONCERNS[d.applies_to]}, and the fleet has none"
+    if d.fallbacks:
+        return f"no exporter setup serves what it reads; {' and '.join(d.fallbacks)} cover its GPUs instead"
     return "no exporter setup serves what it reads (see the blind spots above)"
 
 

@@ -32,7 +32,7 @@ from gpuobs.series import (
     threshold_of,
     union,
 )
-from gpuobs.tiers import SLOW, SLOW_ALERT_INTERVALS, STATIC, tier_seconds
+from gpuobs.tiers import COVERAGE, SLOW, SLOW_ALERT_INTERVALS, STATIC, tier_seconds
 
 TEMPERATURE_BUCKETS = tuple(range(30, 101, 5))  # °C: upper bounds of the temperature distribution, then +Inf
 TOP_GPUS = 10  # rows of the fleet overview's hottest and least healthy tables
@@ -251,7 +251,9 @@ def health_rules(model: FleetModel) -> list[dict]:
     for n in ns:
         parts = []
         if n.serves("ecc_dbe_volatile"):
-            parts.append(f"0 * {n.gpu_increase('ecc_dbe_volatile', '1h', where='> 0')}")
+            # Zero while any uncorrectable error is counted since the GPU's last reset, as
+            # GPUEccUncorrectable fires: not for an hour after it, and from the first scrape on.
+            parts.append(f"0 * {n.gpu('ecc_dbe_volatile', where='> 0')}")
         if n.serves("row_remap_failure"):
             parts.append(f"0 * {n.gpu('row_remap_failure', where='== 1')}")
         if n.serves("ecc_sbe_volatile"):
@@ -503,7 +505,7 @@ def _group(name: str, rules: list[dict], interval: str | None = None) -> list[di
 def rule_groups(model: FleetModel) -> tuple[list[dict], list[dict]]:
     """(alerting groups, recording groups). The fast group holds the per-GPU signals and then the
     alerts that read them, so those alerts see the scrape they are evaluated after."""
-    slow, static = tier_interval(model, SLOW), tier_interval(model, STATIC)
+    slow, static, coverage = (tier_interval(model, tier) for tier in (SLOW, STATIC, COVERAGE))
     by_name = {a.name: a for a in model.alerts}
     now, later, blind = [], [], []
     for rule in alert_rules(model):
@@ -512,7 +514,7 @@ def rule_groups(model: FleetModel) -> tuple[list[dict], list[dict]]:
         (blind if alert.definition.family == "coverage" else later if is_slow(model, alert) else now).append(rule)
     alerting = [*_group("gpuobs.alerts", signal_rules(model) + now),
                 *_group("gpuobs.alerts.slow", later, slow),
-                *_group("gpuobs.coverage", coverage_rules(model) + blind, static)]
+                *_group("gpuobs.coverage", coverage_rules(model) + blind, coverage)]
     recording = [*_group("gpuobs.thresholds", threshold_rules(model) + mig_fraction_rules(model), static),
                  *_group("gpuobs.gpu", gpu_rules(model), slow),
                  *_group("gpuobs.trends", trend_rules(model), static),
