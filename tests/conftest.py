@@ -148,7 +148,7 @@ VARIANTS = {
                "GPUXidDrain": {"enabled": False}},
     "prometheus": {"host_label": "node", "alertmanagers": []},
     "efficiency": {"currency": "GBP", "energy_price_per_kwh": 0.3, "gpu_hour_price": {"L40S": 0.9, "A10": 0.5},
-                   "clusters": {"c2": {"carbon_intensity": 200}}, "idle": {"threshold": 0.1}},
+                   "clusters": {"c2": {"carbon_intensity": 200}}, "idle": {"threshold": 0.1, "for": "5m"}},
 }
 
 
