@@ -13,7 +13,7 @@ from collections.abc import Callable
 from gpuobs.alerts import ACTIONS, SEVERITIES
 from gpuobs.model import FleetModel
 from gpuobs.promql import quote
-from gpuobs.spec.routing_checks import DISCARD_RECEIVER
+from gpuobs.receivers import DISCARD_RECEIVER
 
 CONFIG = "alertmanager/alertmanager.yml"
 ROUTE_TESTS = "alertmanager/tests/routes.yml"

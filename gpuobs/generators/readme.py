@@ -22,10 +22,9 @@ from gpuobs.generators import alertmanager, dcgm_counters, grafana, kubernetes, 
 from gpuobs.generators import own_rules as own_rules_generator
 from gpuobs.model import Alert, FleetModel, Host
 from gpuobs.promql import num
+from gpuobs.receivers import DISCARD_RECEIVER, secret_files
 from gpuobs.render import header
 from gpuobs.series import applicable, names_of
-from gpuobs.spec.kubernetes_checks import secret_files
-from gpuobs.spec.routing_checks import DISCARD_RECEIVER
 from gpuobs.thresholds import Thresholds, default_thresholds
 
 PATH = "README.md"

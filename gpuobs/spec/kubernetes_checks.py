@@ -4,28 +4,13 @@ tolerations, requests within limits, and a Secret for every secret file a receiv
 from __future__ import annotations
 
 from gpuobs.errors import Problem, shown
+from gpuobs.receivers import secret_files
 from gpuobs.spec.kube import quantity_value
-from gpuobs.spec.schema import Exporter, Fleet, Receiver
+from gpuobs.spec.schema import Exporter, Fleet
 from gpuobs.spec.tier_checks import per_cluster
 
 # Label keys gpuobs puts on every object it generates; the spec's own labels must not replace them.
 OWN_LABEL_PREFIX = "app.kubernetes.io/"
-
-
-def secret_files(receiver: Receiver) -> list[tuple[str, str]]:
-    """(path below the receiver, file) of every secret file a receiver names."""
-    found = []
-    for kind in ("webhook", "slack", "pagerduty", "email"):
-        section = getattr(receiver, kind)
-        if section is None:
-            continue
-        for key, value in section:
-            if key.endswith("_file") and value:
-                found.append((f"{kind}.{key}", value))
-        auth = getattr(section, "basic_auth", None)
-        if auth is not None:
-            found.append((f"{kind}.basic_auth.password_file", auth.password_file))
-    return found
 
 
 def _kinds(fleet: Fleet) -> dict:

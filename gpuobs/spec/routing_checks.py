@@ -8,9 +8,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from gpuobs.alerts import ALERTS, is_enabled
 from gpuobs.catalog import DCGM_LABELS, NVIDIA_SMI_LABELS, WORKLOAD_LABELS
 from gpuobs.errors import Problem, shown
+from gpuobs.receivers import DISCARD_RECEIVER
 from gpuobs.spec.schema import Fleet
 
-DISCARD_RECEIVER = "gpuobs-discard"
 RECEIVER_KINDS = ("webhook", "slack", "pagerduty", "email")
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 # Labels every gpuobs alert or some of them carry, besides the spec's own target and alert labels.
