@@ -45,7 +45,7 @@ from local import Simulator, prometheus_config, webhook_sink
 
 from gpuobs.alerts import ALERTS
 from gpuobs.generate import generate, load_model
-from gpuobs.spec.schema import seconds
+from gpuobs.promql import seconds
 from gpuobs.stack import AlertmanagerServer, PrometheusServer
 from gpuobs.tools import amtool_receivers
 

@@ -46,7 +46,7 @@ pytestmark = [needs("prometheus"), needs("prometheus-alertmanager"), needs("amto
 
 SCALE = 15  # the demo scrapes every 15 s; the proofs every second
 DEADLINE = 150  # wall seconds from the first fault for every proof; the slowest needs about 70
-RECEIVERS = {"critical": "pager", "warning": "chat"}
+RECEIVERS = {"critical": "pager", "warning": "chat", "info": "owners"}
 
 
 @dataclass(frozen=True)
