@@ -57,6 +57,8 @@ FAULTS = (
     ("row-remap-failure", {}, "GPURowRemapFailure", GPU_HOST, 4),
     ("ecc-storm", {"sbe_per_s": 0, "dbe_per_s": 1}, "GPUEccUncorrectable", GPU_HOST, 5),
     ("xid-79", {"lost_after_s": 0}, "GPUMissing", GPU_HOST, 6),
+    # XID 154: the driver changed the GPU's recovery action, here to 1 (GPU reset).
+    ("xid", {"code": 154, "recovery_action": 1}, "GPURecoveryActionPending", GPU_HOST, 7),
     ("exporter-hang", {"seconds": 3600}, "GPUExporterDown", DOWN_HOST, None),
     ("collection-stall", {}, "GPUExporterStale", FROZEN_HOST, None),
 )

@@ -79,3 +79,4 @@ HEALTH_SCORE_PANEL = 1
 GPUS_REPORTING_PANEL = 1
 SCRAPE_TARGETS_PANEL = 1  # monitoring dashboard
 BLIND_SPOTS_PANEL = 2  # monitoring dashboard
+IDLE_ALLOCATIONS_PANEL = 6  # efficiency dashboard: after its four or five stats, whichever it has

@@ -285,7 +285,7 @@ def build_model(fleet: Fleet, name: str, source: str) -> FleetModel:
                 owner[host.name] = team.name
     cluster_labels = {c.name: tuple(sorted(c.labels.items())) for c in fleet.clusters}
     models = known_models(fleet)
-    enabled = [d for d in ALERTS if is_enabled(d, fleet.alerts.get(d.name))]
+    enabled = [d for d in ALERTS if is_enabled(d, fleet)]
     cluster_exporter = {c.name: c.exporter for c in fleet.clusters}
     keys = [_setup_key(h.exporter or cluster_exporter[h.cluster], enabled) for h in fleet.hosts]
     setups = _setups(keys)
@@ -309,13 +309,14 @@ def build_model(fleet: Fleet, name: str, source: str) -> FleetModel:
 
     alerts = []
     for definition in ALERTS:
-        override = fleet.alerts.get(definition.name)
-        if not is_enabled(definition, override):
+        if not is_enabled(definition, fleet):
             continue
+        override = fleet.alerts.get(definition.name)
+        section_for = definition.section_for and definition.section_for(getattr(fleet, definition.section))
         alerts.append(Alert(
             definition=definition,
             severity=(override and override.severity) or definition.severity,
-            for_=(override and override.for_) or definition.for_,
+            for_=(override and override.for_) or section_for or definition.for_,
             labels=tuple(sorted(override.labels.items())) if override else (),
         ))
 

@@ -27,6 +27,11 @@ PRESENT = "gpu:present:bool"  # 1 per GPU the exporter reports, whatever else it
 HOST_GPUS = "host:gpus:count"
 # Series that tell a GPU is there, best first; every exporter serves at least one of them.
 PRESENCE_KEYS = ("fb_used", "fb_free", "gpu_util", "gpu_temp", "power_usage", "sm_clock")
+# Per allocation (a GPU or MIG instance a pod or HPC job holds), recorded by the efficiency rules
+# (generators/efficiency.py) and read by the idle-allocation alert: how busy it is, and whether
+# that is under the spec's idle threshold.
+ALLOCATED_UTILIZATION = "gpu:allocated_utilization:ratio"
+ALLOCATED_IDLE = "gpu:allocated_idle:bool"
 
 
 class Names:
@@ -106,6 +111,12 @@ class Names:
     def presence_key(self) -> str:
         """The series gpu:present:bool reads: a series every GPU of this setup has."""
         return "gpu_up" if self.serves("gpu_up") else next(k for k in PRESENCE_KEYS if self.serves(k))
+
+
+def can_attribute(n: Names) -> bool:
+    """Whether a setup's GPU series can name who holds the GPU (a pod or HPC job label beside the
+    `gpu` label): gpuobs-exporter's and dcgm-exporter's mappings can; nvidia_gpu_exporter names none."""
+    return n.profile.has_label("gpu")
 
 
 def names_of(model: FleetModel) -> list[Names]:

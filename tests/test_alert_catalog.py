@@ -29,7 +29,7 @@ RUNBOOK_HEADINGS = re.findall(r"^## (\S+)$", (ROOT / "docs" / "runbooks.md").rea
 def _panels(fleet: str) -> set[tuple[str, int]]:
     """(dashboard key, panel id) of every panel the committed fleet's dashboards hold."""
     out = set()
-    for key in links.DASHBOARDS:
+    for key in (*links.DASHBOARDS, links.EFFICIENCY):  # the demo has an efficiency section
         dashboard = json.loads((ROOT / "generated" / fleet / "grafana" / "dashboards" / f"{key}.json").read_text())
         out |= {(key, p["id"]) for p in dashboard["panels"]}
     return out
@@ -43,8 +43,9 @@ def test_every_alert_holds_its_whole_definition(alert):
     assert callable(alert.cases) and alert.cases_per in CASES_PER
     assert alert.panel in _panels("demo"), f"{alert.name}: no panel {alert.panel} in the demo's dashboards"
     assert alert.runbook_anchor in {h.lower() for h in RUNBOOK_HEADINGS}, f"{alert.name}: no runbook section"
-    # GPUAlertBlind needs no fault: a setup that cannot serve an alert raises it by itself.
-    assert alert.proof.faults or alert.name == BLIND_ALERT, f"{alert.name}: no fault proves it"
+    # GPUAlertBlind needs no fault: a setup that cannot serve an alert raises it by itself; nor does
+    # one the simulator's idle notebook pods raise.
+    assert alert.proof.faults or alert.proof.idle_pod or alert.name == BLIND_ALERT, f"{alert.name}: no fault proves it"
     for name, params in alert.proof.faults:
         assert name in FAULTS, f"{alert.name}: the simulator has no fault {name}"
         resolve_params(FAULTS[name], params)
@@ -102,6 +103,40 @@ def test_an_alert_defined_in_a_test_reaches_rules_tests_and_annotations(tmp_path
     (out / "prometheus" / "rules" / "alerts.yml").write_text(yaml.safe_dump({"groups": groups}, sort_keys=False))
     with pytest.raises(ToolError, match="FAILED"):
         tools.promtool_test_rules([tests_file])
+
+
+IDLE = BY_NAME["GPUAllocatedIdle"]
+EFFICIENCY = {"currency": "EUR", "idle": {"threshold": 0.05, "for": "45m"}}
+
+
+def _model(tmp_path, **extra):
+    spec = tmp_path / "fleet.yaml"
+    spec.write_text(yaml.safe_dump({**MINIMAL_SPEC, **extra}))
+    return load_model(spec)
+
+
+def test_an_alert_of_a_section_exists_only_with_it(tmp_path):
+    """Without an efficiency section the fleet has no GPUAllocatedIdle: no rule, no case, no route
+    test, not even a line saying it is off; with it, its `for` is the section's idle `for` unless
+    the spec's `alerts:` gives one."""
+    out = tmp_path / "out"
+    write_tree(out, render(_model(tmp_path)))
+    assert not [p for p in out.rglob("*") if p.is_file() and IDLE.name in p.read_text()]
+    assert _model(tmp_path, efficiency=EFFICIENCY).alert(IDLE.name).for_ == "45m"
+    overridden = _model(tmp_path, efficiency=EFFICIENCY, alerts={IDLE.name: {"for": "2h", "severity": "info"}})
+    assert (overridden.alert(IDLE.name).for_, overridden.alert(IDLE.name).severity) == ("2h", "info")
+
+
+def test_the_idle_alert_reads_only_setups_that_name_who_holds_a_gpu(tmp_path):
+    """nvidia_gpu_exporter names no workload: a fleet of it alone has no rule and no case for the
+    alert, and no blind spot either; the fleet README says why it is left out."""
+    model = _model(tmp_path, efficiency=EFFICIENCY,
+                   clusters=[{"name": "c1", "exporter": {"kind": "nvidia_gpu_exporter"}}])
+    assert model.alert(IDLE.name) is not None
+    files = render(model)
+    assert IDLE.name not in yaml.safe_dump(files["prometheus/rules/alerts.yml"])
+    assert IDLE.name not in yaml.safe_dump(files["prometheus/tests/alerts.yml"])
+    assert "no exporter setup of the fleet can name who holds a GPU" in files["README.md"]
 
 
 def test_an_alert_with_fallbacks_is_absent_where_its_signal_is_not_served_not_blind(tmp_path):

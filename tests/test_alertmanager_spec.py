@@ -9,6 +9,7 @@ from gpuobs.errors import ToolError
 from gpuobs.generate import load_model, render, write_tree
 from gpuobs.generators.alertmanager import expected_receivers, inhibit_rules, route_tests
 from gpuobs.spec import load_spec
+from gpuobs.tools import amtool_receivers
 from gpuobs.validate import run_tests
 
 BASE = {
@@ -180,3 +181,37 @@ def test_no_inhibition_targets_a_disabled_xid_alert(tmp_path):
     path = tmp_path / "spec.yaml"
     path.write_text(yaml.safe_dump(changed(BASE, lambda d: d.update(alerts={"GPUXidApplication": {"enabled": False}}))))
     assert set(_xid_inhibitions(load_model(path))) == {("GPUXidDrain", "94")}
+
+
+@needs("amtool")
+def test_an_idle_allocation_reaches_the_team_owning_its_host(tmp_path):
+    """GPUAllocatedIdle carries the team of the host from the series it reads, so the team's route
+    takes it (the fleet's where no team owns the host); a severity the spec gives it moves it with
+    it. Checked by Alertmanager's own router on the alert's labels as Prometheus sends them."""
+    def spec(severity=None):
+        def change(d):
+            d["clusters"].append({"name": "c2"})
+            d["hosts"].append({**d["hosts"][0], "name": "h2", "cluster": "c2", "address": "127.0.0.2"})
+            d["teams"][0]["receivers"] = {"warning": "robot", **({"info": "pager"} if severity == "info" else {})}
+            d["efficiency"] = {"currency": "EUR"}
+            if severity:
+                d["alerts"] = {"GPUAllocatedIdle": {"severity": severity}}
+        return changed(BASE, change)
+
+    for severity, owned, unowned in ((None, "robot", "tickets"), ("info", "pager", "gpuobs-discard")):
+        path = tmp_path / "spec.yaml"
+        path.write_text(yaml.safe_dump(spec(severity)))
+        model = load_model(path)
+        out = tmp_path / (severity or "default")
+        write_tree(out, render(model))
+        rules = yaml.safe_load((out / "prometheus" / "rules" / "alerts.yml").read_text())
+        (labels,) = [r["labels"] for g in rules["groups"] for r in g["rules"]
+                     if r.get("alert") == "GPUAllocatedIdle" and r["labels"]["held_by"] == "pod"]
+        fired = {**labels, "alertname": "GPUAllocatedIdle", "gpu": "3", "gpu_model": "A100-SXM4-80GB",
+                 "namespace": "research", "pod": "notebook-3", "container": "lab"}
+        config = out / "alertmanager" / "alertmanager.yml"
+        assert amtool_receivers(config, {**fired, "cluster": "c1", "host": "h1", "team": "t1"}) == [owned]
+        assert amtool_receivers(config, {**fired, "cluster": "c2", "host": "h2"}) == [unowned]
+        routes = yaml.safe_load((out / "alertmanager" / "tests" / "routes.yml").read_text())["tests"]
+        assert {(t["labels"].get("team"), tuple(t["receivers"])) for t in routes
+                if t["labels"]["alertname"] == "GPUAllocatedIdle"} == {("t1", (owned,)), (None, (unowned,))}

@@ -1,6 +1,7 @@
 """Every generated alert, proven end to end: a simulator fault makes it fire in a real Prometheus
 with the labels it promises, and its notification reaches the receiver the generated Alertmanager
-routes it to. And the inverse: a healthy fleet of 64 GPUs raises nothing.
+routes it to. And the inverse: a healthy fleet of 80 GPUs raises nothing but blind spots and idle
+allocations.
 
 The fleet is specs/demo.yaml with every duration divided by SCALE (scrape and evaluation every
 second, each alert's `for`, group wait and interval, the stale threshold): the spec's own override
@@ -9,7 +10,10 @@ runs SCALE times faster than the wall clock, so heat, leaks and error counts bui
 Rule windows ([5m], [10m], [15m]) stay wall-clock; faults fill them quickly enough.
 
 Each fault runs on its own GPU, all at once; a warning is proven on a GPU where no critical of its
-family fires, since the generated inhibitions would (rightly) hold its notification back.
+family fires, since the generated inhibitions would (rightly) hold its notification back. The
+simulator runs Kubernetes pods on the GPUs (`--pods`), every fourth GPU an idle notebook's:
+GPUAllocatedIdle is proven on such a GPU of a host of its own, which a team owns, so its
+notification must reach the team's receiver, not the fleet's.
 
 The same proofs run, in the same stack, once per exporter setup: hosts served as gpuobs-exporter,
 as dcgm-exporter with the counters CSV gpuobs generates, and as dcgm-exporter with its default
@@ -33,6 +37,7 @@ import yaml
 
 from conftest import ROOT, needs, until
 from exporters.simulator.faults import FAULTS
+from exporters.simulator.fleet import IDLE_EVERY
 from gpuobs.alerts import ALERTS, BLIND_ALERT, BY_NAME
 from gpuobs.demo import port_of
 from gpuobs.generate import load_model, render, write_tree
@@ -47,6 +52,10 @@ pytestmark = [needs("prometheus"), needs("prometheus-alertmanager"), needs("amto
 SCALE = 15  # the demo scrapes every 15 s; the proofs every second
 DEADLINE = 150  # wall seconds from the first fault for every proof; the slowest needs about 70
 RECEIVERS = {"critical": "pager", "warning": "chat", "info": "owners"}
+# The team owning the hosts of proofs on an idle pod, with a receiver of its own for warnings.
+TEAM, TEAM_RECEIVERS = "research", {"warning": "research-chat"}
+IDLE_GPU = IDLE_EVERY - 1  # the simulator's first idle notebook pod on each host
+IDLE_ALERT = "GPUAllocatedIdle"
 
 
 @dataclass(frozen=True)
@@ -67,12 +76,17 @@ def places() -> tuple[dict[str, tuple[str, int | None]], dict[str, int]]:
     """({alert: (host, GPU index or None for the host)}, {host: GPUs}): where each alert's proof
     runs, from the catalog. A GPU carries one scenario: alerts with the same faults share one, the
     others fill hosts of GPUS_PER_HOST GPUs in catalog order; host-level faults get a host of one
-    GPU each (an exporter that hangs hides every GPU of its host)."""
+    GPU each (an exporter that hangs hides every GPU of its host); a proof on an idle pod gets a
+    host whose last GPU is the simulator's first idle notebook."""
     placed: dict[str, tuple[str, int | None]] = {}
     scenarios: list[str] = []
     hosts: dict[str, int] = {}
     for alert in ALERTS:
         faults = alert.proof.faults
+        if alert.proof.idle_pod:
+            host = f"gpu-node-{alert.name.lower()}"
+            placed[alert.name], hosts[host] = (host, IDLE_GPU), IDLE_GPU + 1
+            continue
         if not faults:
             continue
         if all(FAULTS[name].host_level for name, _ in faults):
@@ -88,6 +102,7 @@ def places() -> tuple[dict[str, tuple[str, int | None]], dict[str, int]]:
 
 
 PLACES, LAYOUT = places()
+IDLE_POD_HOSTS = {host for name, (host, _) in PLACES.items() if BY_NAME[name].proof.idle_pod}
 
 
 @dataclass(frozen=True)
@@ -115,6 +130,7 @@ SETUPS = (
 )
 SETUP = {s.name: s for s in SETUPS}
 HOSTS = {setup.host(name): count for setup in SETUPS for name, count in LAYOUT.items()}
+TEAM_HOSTS = [setup.host(name) for setup in SETUPS for name in LAYOUT if name in IDLE_POD_HOSTS]
 EXPORTERS = {setup.host(name): setup.exporter for setup in SETUPS if setup.exporter for name in LAYOUT}
 
 
@@ -141,10 +157,12 @@ def scaled(duration: str) -> str:
     return "0s" if total == 0 else f"{max(1, math.ceil(total / SCALE))}s"
 
 
-def scaled_spec(hosts: dict[str, int], sink_url: str, exporters: dict[str, dict] | None = None) -> dict:
+def scaled_spec(hosts: dict[str, int], sink_url: str, exporters: dict[str, dict] | None = None,
+                team_hosts: list[str] = ()) -> dict:
     """specs/demo.yaml with the given hosts on free ports, every duration scaled, and two webhook
     receivers (one per severity) so a notification proves which route it took. `exporters` gives
-    hosts an exporter of their own (the others keep the cluster's, gpuobs-exporter)."""
+    hosts an exporter of their own (the others keep the cluster's, gpuobs-exporter); TEAM owns
+    `team_hosts`, with receivers of its own."""
     spec = yaml.safe_load((ROOT / "specs" / "demo.yaml").read_text())
     template = spec["hosts"][0]
     spec["hosts"] = [{**copy.deepcopy(template), "name": name, "exporter_port": free_port(),
@@ -161,8 +179,12 @@ def scaled_spec(hosts: dict[str, int], sink_url: str, exporters: dict[str, dict]
                           "self_address": f"127.0.0.1:{free_port()}", "alertmanagers": [f"127.0.0.1:{free_port()}"]}
     spec["alerts"] = {a.name: {"for": scaled(a.for_)} for a in demo.alerts}
     routing = spec["alertmanager"]["routing"]
+    receivers = list(RECEIVERS.values())
+    if team_hosts:
+        spec["teams"] = [{"name": TEAM, "hosts": list(team_hosts), "receivers": TEAM_RECEIVERS}]
+        receivers += TEAM_RECEIVERS.values()
     spec["alertmanager"] = {
-        "receivers": [{"name": name, "webhook": {"url": f"{sink_url}/{name}"}} for name in RECEIVERS.values()],
+        "receivers": [{"name": name, "webhook": {"url": f"{sink_url}/{name}"}} for name in receivers],
         "routing": {**routing, "by_severity": RECEIVERS, "group_wait": scaled(routing["group_wait"]),
                     "group_interval": scaled(routing["group_interval"]), "repeat_interval": "1h"},
     }
@@ -172,10 +194,12 @@ def scaled_spec(hosts: dict[str, int], sink_url: str, exporters: dict[str, dict]
 class Stack:
     """Simulator, Prometheus and Alertmanager on one generated configuration, plus the sink."""
 
-    def __init__(self, folder, hosts: dict[str, int], backend: str, exporters: dict[str, dict] | None = None):
+    def __init__(self, folder, hosts: dict[str, int], backend: str, exporters: dict[str, dict] | None = None,
+                 team_hosts: list[str] = ()):
         self.sink = Sink()
         spec_path = folder / "e2e.yaml"
-        spec_path.write_text(yaml.safe_dump(scaled_spec(hosts, self.sink.url, exporters), sort_keys=False))
+        spec_path.write_text(yaml.safe_dump(scaled_spec(hosts, self.sink.url, exporters, team_hosts),
+                                            sort_keys=False))
         self.model = load_model(spec_path)
         out = folder / "generated"
         write_tree(out, render(self.model))
@@ -188,7 +212,7 @@ class Stack:
         p = self.model.prometheus
         with contextlib.ExitStack() as servers:
             servers.callback(self.sink.close)
-            self.simulator = servers.enter_context(SimulatorProcess(self.spec_path, time_scale=SCALE))
+            self.simulator = servers.enter_context(SimulatorProcess(self.spec_path, time_scale=SCALE, pods=True))
             self.alertmanager = servers.enter_context(AlertmanagerServer(
                 self.alertmanager_yml, port=port_of(p.alertmanagers[0]), backend=self.backend))
             self.prometheus = servers.enter_context(PrometheusServer(
@@ -213,7 +237,7 @@ def faulty(tmp_path_factory, backend):
     """The fleet with every proof's faults running at once, on every setup's hosts, from the moment
     the rules evaluate."""
     RESULTS.clear()
-    with Stack(tmp_path_factory.mktemp("e2e"), HOSTS, backend, EXPORTERS) as stack:
+    with Stack(tmp_path_factory.mktemp("e2e"), HOSTS, backend, EXPORTERS, TEAM_HOSTS) as stack:
         stack.wait_until_evaluated(sum(HOSTS.values()))
         started = set()
         for setup_name, alertname in CASES:
@@ -249,7 +273,7 @@ def test_every_generated_alert_has_an_end_to_end_proof(tmp_path):
     (which needs no fault) is proven wherever a setup cannot serve an alert."""
     sink_url = "http://127.0.0.1:9"
     path = tmp_path / "e2e.yaml"
-    path.write_text(yaml.safe_dump(scaled_spec(HOSTS, sink_url, EXPORTERS)))
+    path.write_text(yaml.safe_dump(scaled_spec(HOSTS, sink_url, EXPORTERS, TEAM_HOSTS)))
     model = load_model(path)
     generated = {a.name for a in active_alerts(model)}
     proven = set(PLACES) | ({BLIND_ALERT} if any(s.blind for s in SETUPS) else set())
@@ -304,7 +328,9 @@ def test_fault_fires_alert_and_notifies_its_receiver(faulty, setup, alertname):
     labels = series["metric"]
     # Every alert names the model its inventory puts on the host, a host alert included.
     model = next(h.gpu.key for h in faulty.model.hosts if h.name == proof.host)
-    expected = {**target, **({} if blind else proof.labels), "gpu_model": model, "severity": alert.severity,
+    owned = proof.host in TEAM_HOSTS
+    expected = {**target, **({} if blind else proof.labels), **({"team": TEAM} if owned else {}),
+                "gpu_model": model, "severity": alert.severity,
                 "action": alert.definition.action, "family": alert.definition.family, "alertstate": "firing"}
     assert {k: labels.get(k) for k in expected} == expected
     if "gpu" not in target:
@@ -313,7 +339,7 @@ def test_fault_fires_alert_and_notifies_its_receiver(faulty, setup, alertname):
         assert labels.get("missing"), labels
 
     (receiver,) = amtool_receivers(faulty.alertmanager_yml, {k: v for k, v in labels.items() if k != "alertstate"})
-    assert receiver == RECEIVERS[alert.severity]
+    assert receiver == (TEAM_RECEIVERS if owned else RECEIVERS)[alert.severity]
 
     def notified():
         return [(path, body, a) for path, body in faulty.sink.all() for a in body["alerts"]
@@ -344,19 +370,25 @@ HEALTHY = {**{f"gpu-node-{i:02d}": 8 for i in range(1, 9)}, **{setup.host("-01")
 HEALTHY_EXPORTERS = {setup.host("-01"): setup.exporter for setup in SETUPS[1:]}
 
 
-def test_healthy_fleet_raises_nothing_but_blindness(tmp_path, backend):
-    """Ten hosts of eight GPUs under their simulated workloads for longer than the longest scaled
-    `for`: from the moment every GPU is evaluated, no alert fires at any moment and no notification
-    goes out, except GPUAlertBlind on the dcgm-exporter host with default counters: exactly one per
-    GPU and alert those counters cannot serve. Pending is allowed: it is `for` doing its job, e.g.
+def test_healthy_fleet_raises_nothing_but_blindness_and_idle_pods(tmp_path, backend):
+    """Ten hosts of eight GPUs under their simulated workloads and pods for longer than the longest
+    scaled `for`: from the moment every GPU is evaluated, no alert fires at any moment and no
+    notification goes out, except GPUAlertBlind on the dcgm-exporter host with default counters
+    (exactly one per GPU and alert those counters cannot serve) and GPUAllocatedIdle on exactly the
+    GPUs an idle notebook pod holds, on every exporter setup; the training pods' GPUs stay quiet.
+    Neither counts against a GPU's health. Pending is allowed: it is `for` doing its job, e.g.
     GPUExporterDown for a scrape that a starved 2-core machine could not answer within its 1 s timeout."""
     gpus = sum(HEALTHY.values())
-    blind = {(setup.host("-01"), str(gpu), alertname) for setup in SETUPS for alertname in setup.blind
-             for gpu in range(HEALTHY[setup.host("-01")])}
+    expected = {(BLIND_ALERT, setup.host("-01"), str(gpu), alertname) for setup in SETUPS for alertname in setup.blind
+                for gpu in range(HEALTHY[setup.host("-01")])}
+    expected |= {(IDLE_ALERT, host, str(gpu), None) for host, count in HEALTHY.items() for gpu in range(count)
+                 if gpu % IDLE_EVERY == IDLE_GPU}
+
+    def key(labels: dict) -> tuple:
+        return labels.get("alertname"), labels.get("host"), labels.get("gpu"), labels.get("blind_alert")
 
     def unexpected(alerts: list[dict]) -> list[dict]:
-        return [a for a in alerts if (a.get("host"), a.get("gpu"), a.get("blind_alert")) not in blind
-                or a.get("alertname") != BLIND_ALERT]
+        return [a for a in alerts if key(a) not in expected]
 
     with Stack(tmp_path, HEALTHY, backend, HEALTHY_EXPORTERS) as stack:
         stack.wait_until_evaluated(gpus)
@@ -370,21 +402,19 @@ def test_healthy_fleet_raises_nothing_but_blindness(tmp_path, backend):
         fired = stack.prometheus.query(f'ALERTS{{alertstate="firing"}}[{watched}s]')
         assert unexpected([s["metric"] for s in fired]) == [], [(s["metric"], s["values"]) for s in fired]
 
-        def firing_blind():
-            alerts = [s["metric"] for s in stack.prometheus.query(f'ALERTS{{alertname="{BLIND_ALERT}", '
-                                                                  'alertstate="firing"}')]
-            return {(a["host"], a["gpu"], a["blind_alert"]) for a in alerts}
+        def firing_expected():
+            return {key(s["metric"]) for s in stack.prometheus.query('ALERTS{alertstate="firing"}')}
 
-        until(lambda: firing_blind() == blind, 10, lambda: f"GPUAlertBlind: {sorted(firing_blind() ^ blind)} "
-                                                          f"differ from the expected {len(blind)}")
-        # GPUAlertBlind speaks of the monitoring, not of the GPU: its GPUs still count as healthy.
+        until(lambda: firing_expected() == expected, 30, lambda: f"firing {sorted(firing_expected() ^ expected)} "
+                                                                f"beyond or short of the expected {len(expected)}")
+        # Neither speaks of the GPU itself: every GPU still counts as healthy.
         assert stack.query("fleet:gpus_healthy:count") == [gpus]
 
         def notified() -> set:
-            return {(a["labels"]["host"], a["labels"].get("gpu"), a["labels"].get("blind_alert"))
-                    for _, body in stack.sink.all() for a in body["alerts"]}
+            return {key(a["labels"]) for _, body in stack.sink.all() for a in body["alerts"]}
 
-        until(lambda: notified() == blind, 10, lambda: f"notified {sorted(notified() ^ blind)} beyond or short "
-                                                       f"of the expected GPUAlertBlind")
+        until(lambda: notified() == expected, 30, lambda: f"notified {sorted(notified() ^ expected)} beyond or short "
+                                                          f"of the expected")
+        # No team owns these hosts: both go to the fleet's warning receiver.
         assert {(path, a["labels"]["alertname"]) for path, body in stack.sink.all() for a in body["alerts"]} \
-            <= {(RECEIVERS["warning"], BLIND_ALERT)}
+            <= {(RECEIVERS["warning"], BLIND_ALERT), (RECEIVERS["warning"], IDLE_ALERT)}

@@ -62,7 +62,8 @@ EXTREMES = {
     "stale after one scrape": {"prometheus": {**VARIANTS["prometheus"], "exporter_stale_after": "15s"}},
     "stale after a day": {"prometheus": {**VARIANTS["prometheus"], "exporter_stale_after": "1d"}},
     "evaluated every second": {"prometheus": {**VARIANTS["prometheus"], "evaluation_interval": "1s"}},
-    "evaluated every hour": {"prometheus": {**VARIANTS["prometheus"], "evaluation_interval": "1h"}},
+    "evaluated every hour": {"prometheus": {**VARIANTS["prometheus"], "evaluation_interval": "1h"},
+                             "efficiency": {**VARIANTS["efficiency"], "idle": {"for": "2h"}}},
 }
 
 

@@ -177,8 +177,10 @@ def test_spec_text_cannot_break_a_table(tmp_path):
 
 def test_catalog_alerts_are_all_accounted_for():
     for spec in SPECS:
-        text = readme_of(load_model(spec))
+        model = load_model(spec)
+        text = readme_of(model)
         shown = {r["alert"] for r in table(text, "alert", "severity")}
         if "| alert | why |" in text:
             shown |= {r["alert"] for r in table(text, "alert", "why")}
-        assert shown == {a.name for a in ALERTS}, spec.name
+        # An alert of a section the spec lacks (GPUAllocatedIdle without `efficiency`) is no part of the fleet.
+        assert shown == {a.name for a in ALERTS if a.belongs_to(model)}, spec.name

@@ -368,6 +368,16 @@ CASES = [
      "efficiency.clusters.c9", ["unknown cluster 'c9'; known: c1"]),
     ("negative-carbon-intensity", set_efficiency(clusters={"c1": {"carbon_intensity": -5}}),
      "efficiency.clusters.c1.carbon_intensity", ["must be at least 0; got the number -5"]),
+    ("efficiency-idle-for-shorter-than-two-recordings", set_efficiency(idle={"for": "3m"}), "efficiency.idle.for",
+     ["3m is shorter than 2 evaluations of the efficiency rules (120s apart at evaluation_interval 15s), which "
+      "record whether a GPU is idle; GPUAllocatedIdle would call it idle on one glimpse. Set at least 240s"]),
+    ("efficiency-idle-for-shorter-than-two-slower-recordings", lambda d: (
+        set_efficiency(idle={"for": "9m"})(d), set_prometheus(evaluation_interval="5m")(d)),
+     "efficiency.idle.for", ["9m is shorter than 2 evaluations of the efficiency rules (300s apart at "
+                             "evaluation_interval 5m)", "Set at least 600s"]),
+    ("efficiency-idle-alert-without-the-section", set_alert("GPUAllocatedIdle", severity="info"),
+     "alerts.GPUAllocatedIdle", ["GPUAllocatedIdle comes with the efficiency section, which this spec does not "
+                                 "have; add the section or leave the alert out"]),
     ("pod-resources-not-a-bool", lambda d: d.__setitem__("kubernetes", {"exporter": {
         "image": "registry.example.com/gpuobs/gpuobs-exporter:0.1.0", "pod_resources": "yes"}}),
      "kubernetes.exporter.pod_resources", ["must be true or false; got 'yes'"]),

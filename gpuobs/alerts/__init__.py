@@ -12,6 +12,7 @@ from __future__ import annotations
 from gpuobs.alerts import (
     coverage,
     ecc,
+    efficiency,
     exporter,
     health,
     interconnect,
@@ -30,7 +31,7 @@ from gpuobs.alerts.coverage import BLIND_ALERT
 ALERTS: tuple[AlertDef, ...] = (
     *thermal.ALERTS, *power.ALERTS, *ecc.ALERTS, *throttle.ALERTS, *memory.ALERTS, *xid.ALERTS, *recovery.ALERTS,
     *memory_repair.ALERTS, *interconnect.ALERTS, *health.ALERTS, *inventory.ALERTS, *exporter.ALERTS,
-    *coverage.ALERTS,
+    *efficiency.ALERTS, *coverage.ALERTS,
 )
 
 BY_NAME: dict[str, AlertDef] = {a.name: a for a in ALERTS}

@@ -42,6 +42,9 @@ class Proof:
 
     faults: tuple[tuple[str, dict], ...]
     labels: dict[str, str] = field(default_factory=dict)
+    # No fault either: the simulator's idle notebook pods (`--pods` puts one on every fourth GPU a
+    # pod holds: 3, 7, ...) raise it on a healthy host.
+    idle_pod: bool = False
 
 
 class Rule(NamedTuple):
@@ -87,6 +90,11 @@ class AlertDef:
     applies_to: str = "all"
     # Off unless the spec names it under `alerts:`: its signal is normal operation on many fleets.
     on_by_default: bool = True
+    # The spec section the alert belongs to: a fleet without it has no such alert, neither on nor
+    # off (nothing generated, no cases, no blind spots). `section_for` reads its `for` from the
+    # section; the spec's `alerts:` override still wins, as for every alert.
+    section: str | None = None
+    section_for: Callable[[object], str] | None = None
 
     def __post_init__(self):
         if (self.expression is None) == (self.variants is None):
@@ -104,14 +112,22 @@ class AlertDef:
         """The anchor of its section in the runbook (a markdown heading's, from the alert's name)."""
         return self.name.lower()
 
+    def belongs_to(self, spec) -> bool:
+        """Whether the fleet (its spec or its model: both name their sections alike) has the alert."""
+        return self.section is None or getattr(spec, self.section) is not None
+
     def concerns(self, gpu) -> bool:
         """Whether the alert is about GPUs of this model (a gpus.GpuModel) at all."""
         return {"all": True, "nvlink": gpu.nvlink_links > 0, "row_remapping": gpu.row_remapping}[self.applies_to]
 
 
-def is_enabled(definition: AlertDef, override) -> bool:
+def is_enabled(definition: AlertDef, fleet) -> bool:
     """As the spec's override (its `enabled`) says; an alert the spec does not name, as the catalog
-    says. Naming an alert that is off by default turns it on, so an override is never inert."""
+    says. Naming an alert that is off by default turns it on, so an override is never inert (and
+    naming one whose section the spec lacks is a spec error)."""
+    if not definition.belongs_to(fleet):
+        return False
+    override = fleet.alerts.get(definition.name)
     if override is None:
         return definition.on_by_default
     return override.enabled is not False

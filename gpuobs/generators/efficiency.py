@@ -17,14 +17,12 @@ from __future__ import annotations
 from gpuobs.generators import rules
 from gpuobs.model import FleetModel
 from gpuobs.promql import num, quote, seconds, sel
-from gpuobs.series import PRESENT, Names, names_of, union
+from gpuobs.series import ALLOCATED_IDLE, ALLOCATED_UTILIZATION, PRESENT, Names, can_attribute, names_of, union
 
 ENERGY_PRICE = "cluster:energy_price:per_kwh"
 GPU_HOUR_PRICE = "gpu_model:gpu_hour_price:per_hour"
 CARBON_INTENSITY = "cluster:carbon_intensity:grams_per_kwh"
 ALLOCATED = "gpu:allocated:ratio"  # share of a GPU a workload holds: 1, or a MIG instance's compute share
-ALLOCATED_UTILIZATION = "gpu:allocated_utilization:ratio"
-ALLOCATED_IDLE = "gpu:allocated_idle:bool"  # what the idle-allocation alert reads
 ENERGY = "gpu:energy:kwh"  # per evaluation interval, as every :kwh, :sum of cost and :grams series here
 MILLIJOULES_PER_KWH = 3.6e9
 JOULES_PER_KWH = 3.6e6
@@ -64,7 +62,7 @@ def _mig(n: Names) -> str:
 
 def _allocated(n: Names, labels: str) -> str | None:
     """Whole GPUs held count 1; a MIG instance held counts its share of the GPU's compute slices."""
-    if not n.profile.has_label("gpu"):
+    if not can_attribute(n):
         return None
     metric = getattr(n, "fb_used" if n.serves("fb_used") else n.presence_key)
     if not _mig_hosts(n):

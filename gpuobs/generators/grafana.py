@@ -419,7 +419,8 @@ class Dashboards:
         panels += [
             Panel("table", "Top idle allocations", [(
                 f"topk({TOP_GPUS}, sum_over_time({self.cluster(idle)}[$__range]) * {hours} > 0)", "")],
-                  unit="h", w=24, instant=True, options={"sortBy": [{"displayName": "Value", "desc": True}]},
+                  unit="h", id=links.IDLE_ALLOCATIONS_PANEL, w=24, instant=True,
+                  options={"sortBy": [{"displayName": "Value", "desc": True}]},
                   description="Hours over the time range each allocation (a pod's or job's GPU or MIG instance) "
                               "sat idle while held."),
         ]

@@ -179,9 +179,11 @@ def own_rules(model: FleetModel) -> dict:
 
 
 def turned_off(model: FleetModel) -> list[dict]:
-    """Catalog alerts the fleet does not run: off by default, or turned off in the spec."""
+    """Catalog alerts the fleet does not run: off by default, or turned off in the spec (not those of
+    a section the spec lacks: the fleet has no such alert)."""
     enabled = {a.name for a in model.alerts}
-    return [{"name": d.name, "by_spec": d.on_by_default} for d in ALERTS if d.name not in enabled]
+    return [{"name": d.name, "by_spec": d.on_by_default} for d in ALERTS
+            if d.name not in enabled and d.belongs_to(model)]
 
 
 def routing(model: FleetModel) -> dict | None:
@@ -236,6 +238,8 @@ def _why_left_out(model: FleetModel, alert: Alert) -> str:
     d = alert.definition
     if d.name == BLIND_ALERT:
         return "no exporter setup lacks a series an enabled alert reads"
+    if d.section == "efficiency":  # GPUAllocatedIdle: no allocation is ever recorded
+        return "no exporter setup of the fleet can name who holds a GPU"
     if not any(applicable(n, d) for n in names_of(model)):
         return f"it concerns only {CONCERNS[d.applies_to]}, and the fleet has none"
     if d.fallbacks:

@@ -11,8 +11,6 @@ entry in the alert catalog (gpuobs/alerts/).
 
 from __future__ import annotations
 
-import math
-
 from gpuobs.alerts import render_annotation
 from gpuobs.alerts.coverage import coverage_rules
 from gpuobs.catalog import DCGM_LABELS, MIG_IDENTITY, WORKLOAD_LABELS
@@ -34,9 +32,8 @@ from gpuobs.series import (
     threshold_of,
     union,
 )
+from gpuobs.tiers import COVERAGE, SLOW, SLOW_ALERT_INTERVALS, STATIC, tier_seconds
 
-# A blind spot (family coverage) says nothing about the GPU's own health.
-FIRING_GPU_ALERTS = 'ALERTS{alertstate="firing", severity=~"critical|warning", family!="coverage"}'
 TEMPERATURE_BUCKETS = tuple(range(30, 101, 5))  # °C: upper bounds of the temperature distribution, then +Inf
 TOP_GPUS = 10  # rows of the fleet overview's hottest and least healthy tables
 CLUSTER_ZERO = "0 * cluster:gpus:count"  # a cluster with no GPU counted shows 0, not nothing
@@ -324,7 +321,8 @@ def aggregate_rules(model: FleetModel) -> list[dict]:
         *framebuffer("cluster", "cluster"),
         {"record": "cluster:gpu_health_score:min", "expr": "min by (cluster) (host:gpu_health_score:min)"},
     ]
-    firing = f"count by (cluster, {h}, gpu) ({FIRING_GPU_ALERTS})"
+    alerting = firing_gpu_alerts(model)
+    firing = f"count by (cluster, {h}, gpu) ({alerting})"
     rules += [
         # Sum and count, so the fleet's average is exact whatever the clusters' sizes.
         {"record": "cluster:gpu_utilization:sum", "expr": "sum by (cluster) (gpu:utilization:ratio)"},
@@ -333,7 +331,7 @@ def aggregate_rules(model: FleetModel) -> list[dict]:
          "expr": f"sum by (cluster) ({ns[0].inventory_expected_gpus})"},
         {"record": "cluster:gpus_alerting:count", "expr": f"count by (cluster) ({firing})\nor\n{CLUSTER_ZERO}"},
         {"record": "cluster:gpus_healthy:count",
-         "expr": f"count by (cluster) ({PRESENT} unless on (cluster, {h}, gpu) {FIRING_GPU_ALERTS})"
+         "expr": f"count by (cluster) ({PRESENT} unless on (cluster, {h}, gpu) {alerting})"
                  f"\nor\n{CLUSTER_ZERO}"},
         {"record": "cluster:alerts_firing:count",
          "expr": 'count by (cluster, severity) (ALERTS{alertstate="firing", family!=""})'},
@@ -386,6 +384,14 @@ def expected_gpus(model: FleetModel) -> dict[str, int]:
     for host in model.hosts:
         expected[host.cluster] = expected.get(host.cluster, 0) + host.gpu_count
     return expected
+
+
+def firing_gpu_alerts(model: FleetModel) -> str:
+    """The firing alerts that say a GPU is unwell: neither a blind spot (family coverage) nor an idle
+    allocation (family efficiency, where the fleet has it) says anything of the GPU's own health."""
+    families = ["coverage"] + (["efficiency"] if any(a.definition.family == "efficiency" for a in model.alerts) else [])
+    family = f"family!={quote(families[0])}" if len(families) == 1 else f"family!~{quote('|'.join(families))}"
+    return f'ALERTS{{alertstate="firing", severity=~"critical|warning", {family}}}'
 
 
 def global_inventory_rules(model: FleetModel) -> list[dict]:
@@ -473,26 +479,8 @@ def expected_annotations(model: FleetModel, alert: Alert, labels: dict[str, str]
     return {k: render_annotation(v, labels, value) for k, v in alert_annotations(model, alert, fill).items()}
 
 
-# Rule tiers. A group's cost is the series it reads per evaluation, so what moves slower than a
-# scrape runs less often: derived per-GPU series, aggregates and the alerts that wait minutes
-# anyway every SLOW evaluations; thresholds and the inventory (which follow configuration), health
-# and hour-long trends every STATIC evaluations; blind spots every COVERAGE evaluations: which
-# series an exporter serves changes with a deployment, never with a fault, and GPUAlertBlind waits
-# ten minutes anyway. Each (evaluations, cap in seconds) stays inside Prometheus' 5-minute
-# lookback, so a recorded series never goes stale between two evaluations.
-SLOW = (4, 60)
-STATIC = (8, 120)
-COVERAGE = (16, 240)
-# An alert runs in the slow tier when its `for` is at least this many slow intervals (so the tier
-# adds at most a quarter to it) and it is not critical: critical alerts reach the pager within
-# `for` + 2 scrapes + 1 evaluation + group_wait.
-SLOW_ALERT_INTERVALS = 4
-
-
 def tier_interval(model: FleetModel, tier: tuple[int, int]) -> str:
-    evaluations, cap = tier
-    every = seconds(model.prometheus.evaluation_interval)
-    return f"{math.ceil(max(every, min(every * evaluations, cap)))}s"
+    return f"{tier_seconds(model.prometheus.evaluation_interval, tier)}s"
 
 
 def is_slow(model: FleetModel, alert: Alert) -> bool:

@@ -16,7 +16,7 @@ HEALTH_ALERT = "GPUHealthLow"
 
 def check_alerts(fleet: Fleet) -> list[Problem]:
     """Run on a spec without other problems: it reads every host's exporter and GPU model."""
-    if not is_enabled(BY_NAME[HEALTH_ALERT], fleet.alerts.get(HEALTH_ALERT)):
+    if not is_enabled(BY_NAME[HEALTH_ALERT], fleet):
         return []
     return _health_floors(fleet)
 
@@ -25,7 +25,7 @@ def _health_floors(fleet: Fleet) -> list[Problem]:
     """GPUHealthLow fires below health_score_warning, and a GPU's health score never falls below
     the share of its components its exporter serves no series for: one problem per GPU model and
     exporter setup whose threshold is at or below that floor."""
-    enabled = [d for d in ALERTS if is_enabled(d, fleet.alerts.get(d.name))]
+    enabled = [d for d in ALERTS if is_enabled(d, fleet)]
     models = known_models(fleet)
     cluster_exporter = {c.name: c.exporter for c in fleet.clusters}
     problems, seen = [], set()

@@ -32,7 +32,7 @@ from gpuobs.thresholds import resolved_thresholds
 
 # Labels gpuobs itself sets on series or alerts; a user label of the same name would clobber them.
 _ALERT_OWNED = ("alertname", "severity", "action", "family", "cluster", "team", "job", "instance", "gpu_model",
-                "blind_alert", "missing")
+                "blind_alert", "missing", "held_by")
 CLOCK_EVENTS_FIELD = DCGM_NAMES["clock_event_reasons"]
 # Labels some exporter puts on GPU series.
 EXPORTER_LABELS = (frozenset(DCGM_LABELS.values()) | {"Hostname"} | set(NVIDIA_SMI_LABELS.values())
@@ -120,6 +120,10 @@ def cross_check(fleet: Fleet, fleet_name: str) -> list[Problem]:
     for name, override in fleet.alerts.items():
         if name not in ALERTS_BY_NAME:
             add(f"alerts.{name}", f"unknown alert {shown(name)}; known: {', '.join(ALERTS_BY_NAME)}")
+            continue
+        if not ALERTS_BY_NAME[name].belongs_to(fleet):
+            add(f"alerts.{name}", f"{name} comes with the {ALERTS_BY_NAME[name].section} section, which this spec "
+                "does not have; add the section or leave the alert out")
             continue
         _check_labels(add, f"alerts.{name}.labels", override.labels, reserved)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from gpuobs.alerts import ALERTS, is_enabled
-from gpuobs.catalog import DCGM_LABELS, NVIDIA_SMI_LABELS
+from gpuobs.catalog import DCGM_LABELS, NVIDIA_SMI_LABELS, WORKLOAD_LABELS
 from gpuobs.errors import Problem, shown
 from gpuobs.spec.schema import Fleet
 
@@ -22,7 +22,7 @@ def enabled_alerts(fleet: Fleet):
     """(alert, severity in force) for every alert the spec leaves enabled."""
     for alert in ALERTS:
         override = fleet.alerts.get(alert.name)
-        if is_enabled(alert, override):
+        if is_enabled(alert, fleet):
             yield alert, (override and override.severity) or alert.severity
 
 
@@ -38,6 +38,8 @@ def alert_label_names(fleet: Fleet) -> set[str]:
         names |= set(host.labels)
     for override in fleet.alerts.values():
         names |= set(override.labels)
+    if fleet.efficiency is not None:  # the idle-allocation alert names who holds the GPU
+        names |= {"held_by"} | {label for label in WORKLOAD_LABELS if not label.startswith("exported_")}
     return names
 
 
