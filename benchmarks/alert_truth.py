@@ -82,6 +82,10 @@ def fleet_spec(hosts: int, gpus: int, scale: int, sink: str) -> dict:
     spec["hosts"] = [{**copy.deepcopy(template), "name": f"gpu-node-{i:03d}", "exporter_port": 20000 + i,
                       "node_exporter_port": None, "gpus": {"model": MODEL, "count": gpus}}
                      for i in range(1, hosts + 1)]
+    # The demo prices its own GPU model; a price for a model no host has is a spec error.
+    prices = spec.get("efficiency", {}).get("gpu_hour_price")
+    if prices:
+        spec["efficiency"]["gpu_hour_price"] = {MODEL: next(iter(prices.values()))}
     prom = spec["prometheus"]
     spec["prometheus"] = {**prom, "scrape_interval": scaled(prom["scrape_interval"], scale),
                           "evaluation_interval": scaled(prom["evaluation_interval"], scale),

@@ -9,16 +9,15 @@ paper's own figure is kept, and the counts weigh the mix).
 A class is replayed through its variants (the ways it shows on a GPU, each one or more simulator
 faults); a class without variants shows no GPU-level signal at all. The paper splits no class
 further: its variants share the class's injections evenly, an assumption of ours. Expected alerts are
-names from gpuobs.alerts: for an XID, the alert listing the code, else the XID alert with the
-catalog's action and severity for it (gpuobs/xid_catalog.py), else none (a gap the benchmark shows).
+names from gpuobs.alerts: for an XID, the tier the alert catalog derives for the code from NVIDIA's XID
+catalog (gpuobs/alerts/xid.py), or none where the code raises nothing.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gpuobs import xid_catalog
-from gpuobs.alerts import ALERTS
+from gpuobs.alerts import xid
 
 TOTAL = 419
 SOURCE = "Meta, The Llama 3 Herd of Models (arXiv 2407.21783), table 5"
@@ -44,13 +43,9 @@ class FailureClass:
 
 
 def xid_alerts(code: int) -> tuple[str, ...]:
-    """The alert(s) that should catch this XID: those listing it, else those of its catalog action and
-    severity among the XID alerts (which do not list it: a gap), else none."""
-    listed = tuple(a.name for a in ALERTS if code in a.xid_codes)
-    if listed:
-        return listed
-    entry = xid_catalog.lookup(code)
-    return tuple(a.name for a in ALERTS if a.xid_codes and (a.action, a.severity) == (entry.action, entry.severity))
+    """The alert that should catch this XID, or none where the code raises nothing."""
+    name = xid.alert_for(code)
+    return (name,) if name else ()
 
 
 def _xid(name: str, code: int, *more: tuple[str, dict], also: tuple[str, ...] = ()) -> Variant:

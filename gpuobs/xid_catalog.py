@@ -22,8 +22,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gpuobs.alerts import ACTIONS, SEVERITIES
-
 SOURCE_URL = "https://docs.nvidia.com/deploy/xid-errors/analyzing-xid-catalog.html"
 SOURCE_READ = "2026-11-30"
 PRODUCTS = ("A100", "H100", "B100", "GB200")  # the catalog's "Applies to" columns, in order
@@ -443,6 +441,8 @@ def codes_of_class(xid_class: str) -> tuple[int, ...]:
 
 def check() -> list[str]:
     """Inconsistencies in the tables above (the unit tests assert there are none)."""
+    from gpuobs.alerts import ACTIONS, SEVERITIES  # here: the alert catalog's XID tiers import this module
+
     problems = []
     for name, r in RESOLUTIONS.items():
         if r.severity not in SEVERITIES or r.action not in ACTIONS or r.xid_class not in CLASSES:

@@ -19,7 +19,7 @@ from webhook_sink import Sink
 pytestmark = needs("prometheus-alertmanager")
 
 
-HOSTS = ["inhibit-gpu", "inhibit-host-a", "inhibit-host-b", "missing", "quarantine", "grouping"]
+HOSTS = ["inhibit-gpu", "inhibit-host-a", "inhibit-host-b", "missing", "quarantine", "grouping", "follow-on"]
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +39,7 @@ def alertmanager(tmp_path_factory, sink, backend):
         "alertmanager": {
             "receivers": [{"name": name, "webhook": {"url": f"{sink.url}/{name}"}}
                           for name in ("pager", "tickets", "automation")],
-            "routing": {"by_severity": {"critical": "pager", "warning": "tickets"},
+            "routing": {"by_severity": {"critical": "pager", "warning": "tickets", "info": "tickets"},
                         "by_action": {"quarantine": "automation"},
                         "group_wait": "1s", "group_interval": "1s", "repeat_interval": "1h"},
         },
@@ -54,10 +54,10 @@ def alertmanager(tmp_path_factory, sink, backend):
         yield am
 
 
-def alert(name: str, host: str, gpu: str | None = None) -> dict:
+def alert(name: str, host: str, gpu: str | None = None, **extra: str) -> dict:
     definition = BY_NAME[name]
     labels = {"alertname": name, "severity": definition.severity, "action": definition.action,
-              "family": definition.family, "cluster": "c1", "host": host}
+              "family": definition.family, "cluster": "c1", "host": host, **extra}
     if gpu is not None:
         labels["gpu"] = gpu
     now = datetime.datetime.now(datetime.UTC)
@@ -98,6 +98,20 @@ def test_critical_inhibits_warning_on_the_same_gpu_not_its_neighbour(alertmanage
     ticketed = {a["labels"]["gpu"] for n in sink.notifications("tickets", host) for a in n["alerts"]}
     assert ticketed == {"1"}, "the inhibited warning of GPU 0 must not be notified"
     sink.wait_for("pager", host, {"GPUThermalCritical"})
+
+
+def test_a_follow_on_xid_is_held_back_while_its_cause_alerts_on_the_same_gpu(alertmanager, sink):
+    """XID 45 (the driver tearing work down) after XID 48 on GPU 0 is the 48's consequence; on GPU 1,
+    alone, it reaches the owners."""
+    host = "follow-on"
+    alertmanager.post_alerts([alert("GPUXidReset", host, "0", xid="48"),
+                              alert("GPUXidApplication", host, "0", xid="45"),
+                              alert("GPUXidApplication", host, "1", xid="45")])
+    result = wait_state(alertmanager, host, ("GPUXidApplication", "0"), "suppressed")
+    assert result[("GPUXidApplication", "1")] == "active"
+    sink.wait_for("tickets", host, {"GPUXidApplication"})
+    told = {a["labels"]["gpu"] for n in sink.notifications("tickets", host) for a in n["alerts"]}
+    assert told == {"1"}, "the follow-on of GPU 0 must not be notified"
 
 
 def test_exporter_down_inhibits_that_hosts_gpu_alerts_only(alertmanager):

@@ -4,10 +4,10 @@ are run by amtool and catch a broken route tree."""
 import pytest
 import yaml
 
-from conftest import MINIMAL_SPEC, assert_one_problem, changed, needs
+from conftest import MINIMAL_SPEC, ROOT, assert_one_problem, changed, needs
 from gpuobs.errors import ToolError
 from gpuobs.generate import load_model, render, write_tree
-from gpuobs.generators.alertmanager import expected_receivers
+from gpuobs.generators.alertmanager import expected_receivers, inhibit_rules, route_tests
 from gpuobs.spec import load_spec
 from gpuobs.tools import amtool_receivers
 from gpuobs.validate import run_tests
@@ -36,13 +36,17 @@ CASES = [
      "alertmanager.routing.by_severity.warning", "unknown receiver 'nobody'"),
     ("action-references-unknown-receiver", lambda d: am(d)["routing"]["by_action"].update(reset="nobody"),
      "alertmanager.routing.by_action.reset", "unknown receiver 'nobody'"),
-    ("route-for-a-severity-no-alert-has", lambda d: am(d)["routing"]["by_severity"].update(info="tickets"),
+    ("route-for-a-severity-no-alert-has", lambda d: (
+        am(d)["routing"]["by_severity"].update(info="tickets"),
+        d.update(alerts={"GPUXidApplication": {"enabled": False}})),
      "alertmanager.routing.by_severity.info", "no enabled alert has severity info: this route can never match"),
     ("route-for-an-action-of-disabled-alerts", lambda d: (
         am(d)["routing"]["by_action"].update(preempt="robot"),
         d.update(alerts={"GPUPowerCritical": {"enabled": False}})),
      "alertmanager.routing.by_action.preempt", "no enabled alert has action preempt"),
-    ("team-route-that-can-never-match", lambda d: d["teams"][0].update(receivers={"info": "pager"}),
+    ("team-route-that-can-never-match", lambda d: (
+        d["teams"][0].update(receivers={"info": "pager"}),
+        d.update(alerts={"GPUXidApplication": {"enabled": False}})),
      "teams[0].receivers.info", "this route can never match"),
     ("receiver-without-its-secret-file", lambda d: am(d)["receivers"][0].update(pagerduty={}),
      "alertmanager.receivers[0].pagerduty.routing_key_file", "required key missing"),
@@ -134,6 +138,49 @@ def test_generated_route_tests_catch_a_broken_tree(tmp_path):
     config.write_text(config.read_text().replace("continue: true", "continue: false"))
     with pytest.raises(ToolError, match="expected robot,tickets; amtool said: robot"):
         run_tests(out)
+
+
+def test_application_xids_reach_the_owning_team_as_info_never_the_fleet_pager(tmp_path):
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(changed(BASE, lambda d: d["teams"][0].update(
+        receivers={"critical": "pager", "info": "tickets"}))))
+    model = load_model(path)
+    tests = [t for t in route_tests(model) if t["labels"]["alertname"] == "GPUXidApplication"]
+    assert tests and all(t["labels"]["severity"] == "info" for t in tests)
+    assert {t["labels"].get("team"): t["receivers"] for t in tests} == {"t1": ["tickets"]}
+    # The fleet's routing sends info nowhere: a host without a team hears nothing of its application XIDs.
+    assert expected_receivers(model, "info", "notify", None) == ["gpuobs-discard"]
+    fleet = {t["name"]: t["receivers"] for t in route_tests(load_model(ROOT / "specs" / "fleet.yaml"))
+             if t["labels"]["alertname"] == "GPUXidApplication"}
+    assert sorted(map(tuple, fleet.values())) == [("gpuobs-discard",), ("inference-mail",)], fleet
+
+
+def _xid_inhibitions(model) -> dict[tuple[str, str], dict]:
+    """Generated inhibit rules whose target is one XID: {(target alert, code): rule}."""
+    found = {}
+    for rule in inhibit_rules(model):
+        target = dict(m.replace('"', "").split("=", 1) for m in rule["target_matchers"] if "!" not in m)
+        if "xid" in target:
+            found[(target["alertname"], target["xid"])] = rule
+    return found
+
+
+def test_follow_on_xids_are_inhibited_by_their_cause_on_the_same_gpu():
+    model = load_model(ROOT / "specs" / "fleet.yaml")
+    rules = _xid_inhibitions(model)
+    assert set(rules) == {("GPUXidApplication", "43"), ("GPUXidApplication", "45"), ("GPUXidDrain", "94")}, \
+        "63, 171 and 172 raise nothing, so nothing to hold back"
+    teardown = rules[("GPUXidApplication", "45")]
+    assert teardown["equal"] == ["cluster", "host", "gpu"]
+    codes = next(m for m in teardown["source_matchers"] if m.startswith("xid=~")).split('"')[1].split("|")
+    assert {"13", "31", "48", "79", "119"} <= set(codes) and not {"43", "45", "63"} & set(codes)
+    assert rules[("GPUXidDrain", "94")]["source_matchers"] == ['alertname=~"GPUXidReset"', 'xid=~"95"']
+
+
+def test_no_inhibition_targets_a_disabled_xid_alert(tmp_path):
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(changed(BASE, lambda d: d.update(alerts={"GPUXidApplication": {"enabled": False}}))))
+    assert set(_xid_inhibitions(load_model(path))) == {("GPUXidDrain", "94")}
 
 
 @needs("amtool")

@@ -470,7 +470,7 @@ def test_capture_alerts(capture: Capture, tmp_path: Path):
     # 5. XID 79 in dcgm-exporter's last-value gauge; nvidia_gpu_exporter serves no XIDs.
     if capture.kind == DCGM_EXPORTER:
         xid_rows = s.xid(base)
-        xid = on_gpu0(xid_rows, s.profile.metric("xid_last"), "GPUXidQuarantine", value=XID, extra={"xid": str(XID)})
+        xid = on_gpu0(xid_rows, s.profile.metric("xid_last"), "GPUXidQuarantine", value=1, extra={"xid": str(XID)})
         add(f"GPU {gpu0} XID {XID}", xid_rows, xid)
         table["XID"] = describe(xid, healthy) + f'{{xid="{XID}"}}'
     else:

@@ -51,7 +51,7 @@ pytestmark = [needs("prometheus"), needs("prometheus-alertmanager"), needs("amto
 
 SCALE = 15  # the demo scrapes every 15 s; the proofs every second
 DEADLINE = 150  # wall seconds from the first fault for every proof; the slowest needs about 70
-RECEIVERS = {"critical": "pager", "warning": "chat"}
+RECEIVERS = {"critical": "pager", "warning": "chat", "info": "owners"}
 # The team owning the hosts of proofs on an idle pod, with a receiver of its own for warnings.
 TEAM, TEAM_RECEIVERS = "research", {"warning": "research-chat"}
 IDLE_GPU = IDLE_EVERY - 1  # the simulator's first idle notebook pod on each host

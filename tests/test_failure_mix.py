@@ -52,8 +52,10 @@ def test_every_expected_alert_exists_or_the_class_shows_no_gpu_level_signal(mix)
 
 def test_xid_expectations_follow_the_alert_catalog(mix):
     assert mix.xid_alerts(79) == ("GPUXidQuarantine",)
-    assert mix.xid_alerts(46) == ("GPUXidReset",), "reset by the catalog, though no alert lists it yet"
-    assert mix.xid_alerts(13) == (), "application-level: no fleet alert"
+    assert mix.xid_alerts(46) == ("GPUXidReset",)
+    assert mix.xid_alerts(13) == ("GPUXidApplication",), "application-level: the owning team's info"
+    assert mix.xid_alerts(63) == (), "IGNORE in the catalog: no alert"
+    assert mix.xid_alerts(999) == ("GPUXidUnknown",)
 
 
 def test_allocation_is_proportional_with_a_floor(mix):

@@ -78,7 +78,7 @@ MUTATIONS = [
      r"DCGM_FI_DEV_POWER_USAGE >= \1", "GPUPowerSpike"),
     ("`for` dropped", "alerts.yml", r"(alert: GPUThermalWarning\n(?:.*\n)*?    for: )60s", r"\g<1>0s",
      "GPUThermalWarning"),
-    ("XID code missing from the list", "alerts.yml", r'xid=~"64\|79"', 'xid=~"64"', "GPUXidQuarantine"),
+    ("XID code missing from the list", "alerts.yml", r'xid=~"54\|64\|79"', 'xid=~"54|64"', "GPUXidQuarantine"),
     ("inventory count wrong", "inventory.yml", r"vector\(8\)", "vector(7)", "GPUMissing"),
     # The lesson of issue 16: an increase() misses a GPU first scraped with errors, and resolves early.
     ("uncorrectable ECC read as an increase", "alerts.yml", r"\(DCGM_FI_DEV_ECC_DBE_VOL_TOTAL > 0\)",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from gpuobs.alerts import ACTIONS, SEVERITIES
+from gpuobs.alerts import ACTIONS, SEVERITIES, xid
 from gpuobs.model import FleetModel
 from gpuobs.promql import quote
 from gpuobs.receivers import DISCARD_RECEIVER
@@ -107,6 +107,13 @@ def inhibit_rules(model: FleetModel) -> list[dict]:
          "target_matchers": [ours, _matcher("alertname", "GPUMissing", "!=")],
          "equal": ["cluster", h, gpu]},
     ]
+    # An XID that follows another (the driver's teardown after a fault) or that another supersedes
+    # is held back while its cause alerts on the same GPU.
+    for source_alerts, source_codes, target, code in xid.inhibitions({a.name for a in model.alerts}):
+        rules.append({"source_matchers": [_matcher("alertname", "|".join(source_alerts), "=~"),
+                                          _matcher("xid", "|".join(str(c) for c in source_codes), "=~")],
+                      "target_matchers": [_matcher("alertname", target), _matcher("xid", str(code))],
+                      "equal": ["cluster", h, gpu]})
     for rule in model.alertmanager.inhibit_rules:
         rules.append({"source_matchers": [_matcher(k, v) for k, v in rule.source.items()],
                       "target_matchers": [_matcher(k, v) for k, v in rule.target.items()],
