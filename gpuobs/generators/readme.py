@@ -22,13 +22,12 @@ from gpuobs.generators import alertmanager, dcgm_counters, grafana, kubernetes, 
 from gpuobs.generators import own_rules as own_rules_generator
 from gpuobs.model import Alert, FleetModel, Host
 from gpuobs.promql import num
-from gpuobs.receivers import DISCARD_RECEIVER, secret_files
+from gpuobs.receivers import DISCARD_RECEIVER, RECEIVER_KINDS, secret_files
 from gpuobs.render import header
 from gpuobs.series import applicable, names_of
 from gpuobs.thresholds import Thresholds, default_thresholds
 
 PATH = "README.md"
-INTEGRATIONS = ("webhook", "slack", "pagerduty", "email")
 # Where a GPU's temperature thresholds come from at run time, best first (rules.threshold_rules),
 # before the model's figures: (logical metric, how the thresholds follow from it).
 TEMPERATURE_SOURCES = (
@@ -192,7 +191,7 @@ def routing(model: FleetModel) -> dict | None:
     return {
         "settings": am.routing, "group_by": alertmanager.group_by(model), "discard": DISCARD_RECEIVER,
         "default": am.routing.default_receiver or DISCARD_RECEIVER,
-        "receivers": [{"name": r.name, "integration": next(kind for kind in INTEGRATIONS if getattr(r, kind)),
+        "receivers": [{"name": r.name, "integration": next(kind for kind in RECEIVER_KINDS if getattr(r, kind)),
                        "send_resolved": r.send_resolved} for r in am.receivers],
         "inhibit_rules": am.inhibit_rules,
         "secret_files": sorted({path for r in am.receivers for _, path in secret_files(r)}),

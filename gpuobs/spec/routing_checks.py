@@ -8,10 +8,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from gpuobs.alerts import ALERTS, is_enabled
 from gpuobs.catalog import DCGM_LABELS, NVIDIA_SMI_LABELS, WORKLOAD_LABELS
 from gpuobs.errors import Problem, shown
-from gpuobs.receivers import DISCARD_RECEIVER
+from gpuobs.receivers import DISCARD_RECEIVER, RECEIVER_KINDS
 from gpuobs.spec.schema import Fleet
 
-RECEIVER_KINDS = ("webhook", "slack", "pagerduty", "email")
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 # Labels every gpuobs alert or some of them carry, besides the spec's own target and alert labels.
 _ALERT_LABELS = {"alertname", "severity", "action", "family", "cluster", "team", "job", "instance", "gpu_model",
