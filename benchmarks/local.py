@@ -44,10 +44,10 @@ class Simulator(SimulatorProcess):
 
 
 def prometheus_config(folder: Path, out: Path, exporters: dict[str, str], host_label: str, prometheus: str,
-                      alertmanager: str | None) -> Path:
-    """`folder`'s prometheus/prometheus.yml written to `out`: each gpu-exporter target replaced by
-    `exporters[<its host label>]`, the self-scrape by `prometheus`, the Alertmanager by `alertmanager`
-    (None: no alerting, its job left out); rule files by absolute path."""
+                      alertmanager: str | None, gpu_jobs: tuple[str, ...] = ("gpu-exporter",)) -> Path:
+    """`folder`'s prometheus/prometheus.yml written to `out`: each target of the GPU exporter jobs
+    replaced by `exporters[<its host label>]`, the self-scrape by `prometheus`, the Alertmanager by
+    `alertmanager` (None: no alerting, its job left out); rule files by absolute path."""
     source = folder / "prometheus"
     config = yaml.safe_load((source / "prometheus.yml").read_text())
     config["rule_files"] = [str(source / f) for f in config["rule_files"]]
@@ -58,9 +58,9 @@ def prometheus_config(folder: Path, out: Path, exporters: dict[str, str], host_l
     jobs = []
     for job in config["scrape_configs"]:
         name = job["job_name"]
-        if name == "gpu-exporter":
+        if name in gpu_jobs:
             if "static_configs" not in job:
-                raise ValueError(f"{source}: the gpu-exporter job must use static_configs (service_discovery: static)")
+                raise ValueError(f"{source}: the {name} job must use static_configs (service_discovery: static)")
             for group in job["static_configs"]:
                 group["targets"] = [exporters[group["labels"][host_label]]]
         elif name == "prometheus":

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 
 PRESENT = "gpu:present:bool"  # 1 per GPU the exporter reports, whatever else it serves
 HOST_GPUS = "host:gpus:count"
+# 1 per GPU with a hardware slowdown, thermal or power-brake clock event active, else 0 (hw_throttle).
+HW_THROTTLE = "gpu:clock_event_hw_throttle:active"
 # Series that tell a GPU is there, best first; every exporter serves at least one of them.
 PRESENCE_KEYS = ("fb_used", "fb_free", "gpu_util", "gpu_temp", "power_usage", "sm_clock")
 # Per allocation (a GPU or MIG instance a pod or HPC job holds), recorded by the efficiency rules
@@ -222,23 +224,18 @@ def past_warning(ns: list[Names], key: str, level: str) -> str:
     return f"{name} {op} {threshold.format(level)}" if level else name
 
 
-def hw_throttle(n: Names, active_only: bool = False) -> str | None:
-    """1 per GPU with a hardware slowdown, thermal or power-brake clock event active, else 0; with
-    `active_only`, only the GPUs at 1 (filtered before the per-GPU reduction, for the alert)."""
-    flag = " == 1" if active_only else ""
+def hw_throttle(n: Names) -> str | None:
+    """1 per GPU with a hardware slowdown, thermal or power-brake clock event active, else 0."""
     if n.profile.name == NVIDIA_GPU_EXPORTER:
         flags = sel("", f"__name__=~{quote(NVIDIA_SMI_HW_THROTTLE)}", n.job)
-        return n.per_gpu(f"max without () ({flags}{flag})")
+        return n.per_gpu(f"max without () ({flags})")
     if n.serves("clock_event_active"):
         flags = sel(n.clock_event_active, n.job, f"reason=~{quote('|'.join(HW_THROTTLE_REASONS))}")
-        return f"max without (reason, {n.dropped}) ({flags}{flag})"
+        return f"max without (reason, {n.dropped}) ({flags})"
     if n.serves("clock_event_reasons"):
-        # For the alert, only masks with a hardware bit possibly set (at least the lowest one) go
-        # through the arithmetic, which copies every series it touches.
-        lowest = min(CLOCK_EVENT_BITS[r] for r in HW_THROTTLE_REASONS)
-        mask = n.gpu("clock_event_reasons", where=f">= {lowest}" if active_only else "")
+        mask = n.gpu("clock_event_reasons")
         bits = " + ".join(f"(floor({mask} / {CLOCK_EVENT_BITS[r]}) % 2)" for r in HW_THROTTLE_REASONS)
-        return f"({bits}) > bool 0{flag}"
+        return f"({bits}) > bool 0"
     return None
 
 

@@ -24,6 +24,7 @@ from test_captures import CAPTURES, CAPTURES_DIR, Scrape, spec_for
 from test_dashboards_live import missing_data
 
 from conftest import needs, until
+from gpuobs.alerts import xid
 from gpuobs.alerts.coverage import MISSING_SERIES
 from gpuobs.generate import load_model, render, write_tree
 from gpuobs.generators.grafana import all_queries
@@ -37,8 +38,9 @@ pytestmark = [needs("prometheus"), needs("prometheus-alertmanager")]
 NEEDS_CHANGE = {"gpu:temperature:seconds_to_critical"}
 # Counts firing alerts by severity; nothing fires before GPUAlertBlind's `for` (10m).
 NEEDS_FIRING = {"cluster:alerts_firing:count"}
-# Sparse by design: only GPUs past a warning threshold, or lacking a series they serve elsewhere.
-NEEDS_FAULT = {name for name, _, _ in PAST_WARNING.values()} | {MISSING_SERIES}
+# Sparse by design: only GPUs past a warning threshold, with a recent XID, or lacking a series they
+# serve elsewhere.
+NEEDS_FAULT = {name for name, _, _ in PAST_WARNING.values()} | {MISSING_SERIES, xid.RECENT}
 
 
 class _Capture(http.server.BaseHTTPRequestHandler):

@@ -12,8 +12,8 @@ from gpuobs.alerts import BLIND_ALERT
 from gpuobs.generate import load_model
 from gpuobs.generators import rules
 from gpuobs.generators.rules import (
+    CONFIGURATION,
     CONFIGURATION_GROUPS,
-    COVERAGE,
     EVALUATION_ORDER,
     SLOW,
     STATIC,
@@ -71,17 +71,17 @@ def test_a_shorter_for_in_the_spec_moves_a_warning_to_the_fast_group(tmp_path):
     assert where["GPUEccCorrectableSpike"] == "gpuobs.alerts"
 
 
-@pytest.mark.parametrize("every, slow, static, coverage", [
+@pytest.mark.parametrize("every, slow, static, configuration", [
     ("15s", "60s", "120s", "240s"), ("1s", "4s", "8s", "16s"), ("30s", "60s", "120s", "240s"),
     ("2m", "120s", "120s", "240s")])
 def test_tier_intervals_scale_with_the_evaluation_interval_and_stay_inside_the_lookback(tmp_path, every, slow, static,
-                                                                                       coverage):
+                                                                                       configuration):
     model = model_of(tmp_path, prometheus={"evaluation_interval": every, "scrape_interval": every})
-    assert [tier_interval(model, tier) for tier in (SLOW, STATIC, COVERAGE)] == [slow, static, coverage]
+    assert [tier_interval(model, tier) for tier in (SLOW, STATIC, CONFIGURATION)] == [slow, static, configuration]
     intervals = {g["name"]: g.get("interval") for g in groups_of(model)}
-    assert intervals["gpuobs.thresholds"] == intervals["gpuobs.inventory"] == intervals["gpuobs.health"] == static
+    assert intervals["gpuobs.inventory"] == intervals["gpuobs.health"] == static
     assert intervals["gpuobs.aggregates"] == intervals["gpuobs.gpu"] == slow
-    assert intervals["gpuobs.coverage"] == coverage
+    assert intervals["gpuobs.coverage"] == intervals["gpuobs.thresholds"] == configuration
 
 
 def recorded_where(model, name: str) -> list[str]:

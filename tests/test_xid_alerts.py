@@ -1,8 +1,13 @@
 """The XID alert tiers, derived from NVIDIA's XID catalog (gpuobs/alerts/xid.py): every code lands in
 exactly one tier or raises nothing, and the tiers' promtool cases cover each tier's bounds."""
 
+from pathlib import Path
+
 from gpuobs.alerts import BY_NAME
 from gpuobs.alerts import xid as tiers
+from gpuobs.generate import load_model
+from gpuobs.generators.rules import rule_groups
+from gpuobs.series import names_of
 from gpuobs.xid_catalog import CATALOG, NVML_UNKNOWN_XID
 
 TIERS = [a for a in tiers.ALERTS if a.name != "GPUXidUnknown"]
@@ -39,17 +44,23 @@ def test_the_gaps_the_failure_mix_found_are_closed():
     assert BY_NAME["GPUXidUnknown"].xid_codes == ()
 
 
-def test_ranges_and_gaps_cover_exactly_their_codes():
-    codes = (8, 11, 13, 39, 40, 41, 126, 127)
-    runs = tiers.ranges(codes)
-    assert runs == [(8, 8), (11, 11), (13, 13), (39, 41), (126, 127)]
-    assert tiers._gaps(codes)[:3] == [(1, 7), (9, 10), (12, 12)] and tiers._gaps(codes)[-1] == (128, None)
-    assert tiers._gaps(CATALOG) == [(max(CATALOG) + 1, None)], "the catalog has no holes"
+def test_the_catalog_has_no_holes():
+    assert set(CATALOG) == set(range(1, max(CATALOG) + 1))
 
 
-def test_the_gauge_of_last_xids_is_filtered_by_runs_and_labelled_by_value():
-    expr = tiers._value_filter("g", [(8, 8), (39, 41), (173, None)])
-    assert expr == "g == 8 or g >= 39 <= 41 or g >= 173"
+def test_the_tiers_select_codes_from_one_recording_that_reads_each_xid_series_once(tmp_path):
+    """On dcgm-exporter's default counters every GPU serves the last-value gauge: reading it once
+    per run of codes in each of six tiers read it dozens of times per evaluation."""
+    model = load_model(Path("specs/lab.py"))
+    alerting, _ = rule_groups(model)
+    fast = next(g for g in alerting if g["name"] == "gpuobs.alerts")["rules"]
+    (recent,) = [r for r in fast if r.get("record") == tiers.RECENT]
+    gauges = [n for n in names_of(model) if n.serves("xid_last")]
+    assert len(gauges) == 2 and recent["expr"].count("DCGM_FI_DEV_XID_ERRORS") == len(gauges), "once per setup"
+    xid_alerts = [r for r in fast if r.get("alert", "").startswith("GPUXid")]
+    assert fast.index(recent) < fast.index(xid_alerts[0]), "recorded before the tiers read it, in the same group"
+    for rule in xid_alerts:
+        assert rule["expr"].startswith(tiers.RECENT + "{xid"), rule["alert"]
 
 
 def test_cases_sample_each_tier_with_its_bounds():

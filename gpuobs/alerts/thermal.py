@@ -50,9 +50,9 @@ def _predicted(d, model, ns) -> str:
         """Only near the limit: a GPU warming up after a job starts rises steeply far below it."""
         series = sel(temp, matcher)
         critical = "gpu:temperature_critical_threshold:celsius"
+        # Its distance to the threshold is read once, both bounds filtering it in turn.
         return (f"predict_linear({series}[10m], {int(seconds(horizon))}) >= {critical}\n"
-                f"and {series} <= {critical}\n"
-                f"and {series} >= {critical} - {PREDICTION_NEAR_CELSIUS}")
+                f"and {series} - {critical} >= -{PREDICTION_NEAR_CELSIUS} <= 0")
 
     return by_model(model.gpu_models, threshold_of(model, "thermal_prediction_horizon"), horizon_prediction)
 

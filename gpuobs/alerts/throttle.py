@@ -5,7 +5,7 @@ from __future__ import annotations
 from gpuobs import links
 from gpuobs.alerts.base import GPU_TEXT, AlertDef, Proof
 from gpuobs.catalog import NVIDIA_GPU_EXPORTER
-from gpuobs.series import each_setup, hw_throttle
+from gpuobs.series import HW_THROTTLE, hw_throttle
 
 
 def hardware_slowdown(b, labels) -> tuple[str, list, list, str]:
@@ -42,6 +42,7 @@ ALERTS = (
              f"{GPU_TEXT} has a hardware slowdown, hardware thermal or power brake clock event active.",
              panel=(links.GPU_DETAIL, links.THROTTLE_PANEL), proof=Proof((("thermal-runaway", {}),)),
              needs=(("clock_event_active", "clock_event_reasons"),), cases_per="setup",
-             expression=lambda d, model, ns: each_setup(ns, lambda n: hw_throttle(n, active_only=True)),
+             # The flags are recorded just before it, in its own group (generators/rules.py).
+             expression=lambda d, model, ns: f"{HW_THROTTLE} == 1" if any(hw_throttle(n) for n in ns) else "",
              cases=_cases),
 )

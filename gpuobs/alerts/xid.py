@@ -12,9 +12,10 @@ from gpuobs import links, xid_catalog
 from gpuobs.alerts.base import GPU_TEXT, AlertDef, Proof
 from gpuobs.promql import quote, seconds, sel
 from gpuobs.promtool_cases import STEP, Case, flat
-from gpuobs.series import each_setup
 
 XID_WINDOW = "15m"
+# Per GPU and XID code seen within XID_WINDOW: the series every tier reads (see recent).
+RECENT = "gpu:xid_errors:recent"
 PANEL = (links.GPU_DETAIL, links.XID_PANEL)
 NEEDS = (("xid_errors", "xid_window_count", "xid_last"),)
 CASE_CODES = 4  # codes per tier the promtool cases fire: the smallest, the largest and two between
@@ -48,61 +49,36 @@ def codes_of(tier: str) -> tuple[int, ...]:
     return tuple(c for c, e in xid_catalog.CATALOG.items() if tier_of(e) == tier)
 
 
-def ranges(codes) -> list[tuple[int, int]]:
-    """Runs of consecutive codes, (first, last) each."""
-    runs: list[tuple[int, int]] = []
-    for code in sorted(codes):
-        if runs and runs[-1][1] == code - 1:
-            runs[-1] = (runs[-1][0], code)
-        else:
-            runs.append((code, code))
-    return runs
-
-
-def _gaps(codes) -> list[tuple[int, int | None]]:
-    """The codes above 0 not among `codes`, as runs; the last is open (None)."""
-    gaps: list[tuple[int, int | None]] = []
-    start = 1
-    for first, last in ranges(codes):
-        if first > start:
-            gaps.append((start, first - 1))
-        start = last + 1
-    return gaps + [(start, None)]
-
-
-def _value_filter(series: str, runs) -> str:
-    """`series` where its value is in one of the runs: one comparison per run, not per code."""
-    def one(first, last):
-        if first == last:
-            return f"{series} == {first}"
-        return f"{series} >= {first}" + (f" <= {last}" if last is not None else "")
-    return " or ".join(one(first, last) for first, last in runs)
-
-
-def _xid(n, codes, unknown: bool) -> str | None:
-    """XIDs of one tier (`unknown`: any code outside `codes`): our counter's increase, else
-    dcgm-exporter's windowed count, else the last-value gauge (which misses a second XID of the same
-    code), its value turned into the `xid` label the other two carry."""
-    h = n.host
-    matcher = f"xid{'!~' if unknown else '=~'}{quote('|'.join(str(c) for c in codes))}"
+def recent(n) -> str | None:
+    """A setup's XIDs seen within the window, per GPU and code (`xid` label), whatever the tier:
+    our counter's increase, else dcgm-exporter's windowed count, else the last-value gauge (which
+    misses a second XID of the same code), its value turned into the `xid` label the other two
+    carry. Recorded once (RECENT) in the fast group, so the tiers select codes from a few series
+    instead of each reading every GPU's gauge once per run of codes."""
     clauses, seen = [], []
     if n.serves("xid_errors"):
-        counter = sel(n.xid_errors, n.job, matcher)
+        counter = sel(n.xid_errors, n.job)
         clauses += [f"increase({counter}[{XID_WINDOW}]) > 0", f"{counter} > 0 unless {counter} offset {XID_WINDOW}"]
-        seen.append(sel(n.xid_errors, n.job))
+        seen.append(counter)
     if n.serves("xid_window_count"):
         # A gauge over dcgm-exporter's sliding window (default 5m): it falls again, so never rate() it.
-        window = sel(n.xid_window_count, n.job, matcher)
+        window = sel(n.xid_window_count, n.job)
         clauses.append(f"max without ({n.dropped}, window_size_in_ms) (max_over_time({window}[{XID_WINDOW}])) > 0")
-        seen.append(sel(n.xid_window_count, n.job))
+        seen.append(window)
     if n.serves("xid_last"):
-        # 0 means no XID yet, so it is never unknown.
-        wanted = _value_filter(n.raw("xid_last"), _gaps(codes) if unknown else ranges(codes))
-        gauge = f'count_values without () ("xid", {n.per_gpu(wanted)})'
+        # 0 means no XID yet.
+        gauge = f'count_values without () ("xid", {n.gpu("xid_last", where="> 0")})'
         if seen:
-            gauge = f"{gauge} unless on (cluster, {h}, gpu) ({' or '.join(seen)})"
+            gauge = f"{gauge} unless on (cluster, {n.host}, gpu) ({' or '.join(seen)})"
         clauses.append(gauge)
     return "\nor\n".join(f"({c})" if "\n" in c or " or " in c else c for c in clauses) if clauses else None
+
+
+def _xid(ns, codes, unknown: bool) -> str:
+    """The tier's codes (`unknown`: any code outside `codes`) among the recent XIDs."""
+    if not any(n.serves(key) for n in ns for key in NEEDS[0]):
+        return ""
+    return sel(RECENT, f"xid{'!~' if unknown else '=~'}{quote('|'.join(str(c) for c in codes))}")
 
 
 def sample(codes) -> tuple[int, ...]:
@@ -172,7 +148,7 @@ def _tier(name: str, severity: str, action: str, summary: str, advice: str, proo
     return AlertDef(name, "xid", severity, action, "0s", summary,
                     f"{GPU_TEXT} raised XID {{{{ $labels.xid }}}}; {advice}",
                     panel=PANEL, proof=proof, xid_codes=codes, needs=NEEDS, cases_per="setup",
-                    expression=lambda d, model, ns: each_setup(ns, lambda n: _xid(n, listed, unknown)),
+                    expression=lambda d, model, ns: _xid(ns, listed, unknown),
                     cases=lambda b, alert, gpu, t: _cases(b, alert, gpu, t, case_codes, quiet_code))
 
 

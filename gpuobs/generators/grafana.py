@@ -286,10 +286,15 @@ class Dashboards:
                               "GPUThrottling, power_cap under load is normal. Per reason where the exporter "
                               "serves reasons one by one; from dcgm-exporter's bitmask the hardware "
                               "slowdown line alone." + self.unserved("clock_event_active", "clock_event_reasons")),
-            Panel("timeseries", "ECC errors (5m)", [
-                *self.served(f"{legend} correctable", "ecc_sbe_volatile", wrap="increase({}[5m])"),
-                *self.served(f"{legend} uncorrectable", "ecc_dbe_volatile", wrap="increase({}[5m])")],
-                id=links.ECC_PANEL, w=8, description=self.unserved("ecc_sbe_volatile", "ecc_dbe_volatile").strip()),
+            # As the alerts read them: correctable errors as a rate (GPUEccCorrectableSpike), the
+            # uncorrectable count since the GPU's last reset as it stands (GPUEccUncorrectable).
+            Panel("timeseries", "ECC errors", [
+                *self.served(f"{legend} correctable (5m)", "ecc_sbe_volatile", wrap="increase({}[5m])"),
+                *self.served(f"{legend} uncorrectable since reset", "ecc_dbe_volatile", per_gpu=True)],
+                id=links.ECC_PANEL, w=8,
+                description="Correctable errors per 5 minutes; uncorrectable errors counted since the GPU's last "
+                            "reset, which GPUEccUncorrectable fires on until a reset clears them." +
+                            self.unserved("ecc_sbe_volatile", "ecc_dbe_volatile")),
             Panel("timeseries", "XID events", [
                 *self.served(f"{legend} XID {{{{xid}}}} (5m)", "xid_errors", wrap="increase({}[5m])"),
                 *self.served(f"{legend} XID {{{{xid}}}} in dcgm-exporter's window", "xid_window_count", 'xid!=""'),

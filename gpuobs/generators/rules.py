@@ -11,16 +11,17 @@ entry in the alert catalog (gpuobs/alerts/).
 
 from __future__ import annotations
 
-from gpuobs.alerts import render_annotation
+from gpuobs.alerts import render_annotation, xid
 from gpuobs.alerts.coverage import coverage_rules
 from gpuobs.catalog import DCGM_LABELS, MIG_IDENTITY, WORKLOAD_LABELS
 from gpuobs.generators import efficiency, own_rules
 from gpuobs.gpus import slices_of
 from gpuobs.health import COMPONENTS as HEALTH_COMPONENTS
 from gpuobs.model import Alert, FleetModel, Host
-from gpuobs.promql import num, quote, seconds, sel
+from gpuobs.promql import num, quote, regex_alternatives, seconds, sel
 from gpuobs.series import (
     HOST_GPUS,
+    HW_THROTTLE,
     NVLINK_ERROR_KINDS,
     PAST_WARNING,
     PRESENT,
@@ -32,7 +33,7 @@ from gpuobs.series import (
     threshold_of,
     union,
 )
-from gpuobs.tiers import COVERAGE, SLOW, SLOW_ALERT_INTERVALS, STATIC, tier_seconds
+from gpuobs.tiers import CONFIGURATION, SLOW, SLOW_ALERT_INTERVALS, STATIC, tier_seconds
 
 TEMPERATURE_BUCKETS = tuple(range(30, 101, 5))  # °C: upper bounds of the temperature distribution, then +Inf
 TOP_GPUS = 10  # rows of the fleet overview's hottest and least healthy tables
@@ -65,7 +66,8 @@ def _temperature_threshold(n: Names, model: FleetModel, level: str) -> str:
 
 def threshold_rules(model: FleetModel) -> list[dict]:
     """Per-GPU thresholds, so alerts and dashboards share them. They follow configuration and the
-    GPU's own limits, not the last scrape, so they run in the static tier."""
+    GPU's own limits, not the last scrape, so they run in the configuration tier: a new GPU's
+    thermal and power alerts wait for its first thresholds, at most one such interval."""
     ns = [n for n in names_of(model) if n.serves("gpu_temp")]
     rules = []
     if ns:
@@ -166,9 +168,10 @@ def _read_fast(model: FleetModel, alert: str) -> bool:
 
 def signal_rules(model: FleetModel) -> list[dict]:
     """The per-GPU series the fast alerts read that no raw series gives: the GPUs reporting per
-    host, those past their warning temperature or power, and (for a fast GPUMemoryPressure) each
-    GPU's framebuffer share. Rules of a group run in order, so the alerts after them
-    in the same group see this evaluation's values, not the last one's. Everything else the
+    host, those past their warning temperature or power, the XIDs seen lately (per code, for every
+    XID tier) and (for a fast GPUMemoryPressure) each GPU's framebuffer share. Rules of a group
+    run in order, so the alerts after them in the same group see this evaluation's values, not the
+    last one's. Everything else the
     alerts read is raw (filtered, then reduced per GPU) or configuration."""
     record = recorder(model)
     rules = _framebuffer_share(model) if _read_fast(model, "GPUMemoryPressure") else []
@@ -177,7 +180,18 @@ def signal_rules(model: FleetModel) -> list[dict]:
     rules += record(HOST_GPUS, lambda n: f"count by (cluster, {h}) ({_presence(n)})")
     for key, (name, _, _) in PAST_WARNING.items():
         rules += record(name, _served(key, lambda n, key=key: _past_warning(n, key)))
-    return rules
+    if any(a.definition.family == "xid" for a in active_alerts(model)):
+        rules += record(xid.RECENT, xid.recent)
+    return rules + _throttle_flags(model, "gpuobs.alerts")
+
+
+def _throttle_flags(model: FleetModel, group: str) -> list[dict]:
+    """The hardware-slowdown flags, if `group` records them: GPUThrottling's group, so it reads
+    this evaluation's flags (one series per GPU, not the three raw flags); without the alert, the
+    per-GPU group. The throttle health component and the GPU dashboard read them wherever they are."""
+    alert = next((a for a in active_alerts(model) if a.name == "GPUThrottling"), None)
+    home = "gpuobs.gpu" if alert is None else "gpuobs.alerts.slow" if is_slow(model, alert) else "gpuobs.alerts"
+    return recorder(model)(HW_THROTTLE, hw_throttle) if group == home else []
 
 
 def _past_warning(n: Names, key: str) -> str:
@@ -198,11 +212,7 @@ def gpu_rules(model: FleetModel) -> list[dict]:
     rules += [] if _read_fast(model, "GPUMemoryPressure") else _framebuffer_share(model)
     rules += record(PRESENT, _presence)
     rules += record("gpu:utilization:ratio", lambda n: _utilization(n, model))
-    if any(n.serves("power_usage") for n in names_of(model)):
-        rules.append({"record": "gpu:power_usage:ratio_of_limit",
-                      "expr": "gpu:power_usage:watts / gpu:power_limit:watts"})
-    rules += record("gpu:clock_event_hw_throttle:active", hw_throttle)
-    return rules
+    return rules + _throttle_flags(model, "gpuobs.gpu")
 
 
 def trend_rules(model: FleetModel) -> list[dict]:
@@ -272,13 +282,18 @@ def health_rules(model: FleetModel) -> list[dict]:
         "memory": f"min without ({', '.join(_all_mig_labels(model))}) "
                   "(clamp((1 - gpu:framebuffer_used:ratio) / 0.1, 0, 1))",
         "ecc": "\nor\n".join(ecc),
-        "throttle": "1 - avg_over_time(gpu:clock_event_hw_throttle:active[10m])",
+        "throttle": f"1 - avg_over_time({HW_THROTTLE}[10m])",
     }
-    rules = [{"record": f"gpu:health_{name}:score", "expr": f"(\n{expr}\n)\nor\n{healthy}" if expr else healthy}
-             for name, expr in components.items()]
+    # Only the power component reads it: recorded here, not every slow evaluation with the rest.
+    rules = [{"record": "gpu:power_usage:ratio_of_limit", "expr": "gpu:power_usage:watts / gpu:power_limit:watts"}
+             ] if any(n.serves("power_usage") for n in ns) else []
+    rules += [{"record": f"gpu:health_{name}:score", "expr": f"(\n{expr}\n)\nor\n{healthy}" if expr else healthy}
+              for name, expr in components.items()]
+    # Every component has a series per GPU reported (`or` the GPU's presence), all with the same
+    # labels, so one aggregation adds them: four vector matches of every GPU cost three times as much.
+    parts = regex_alternatives(HEALTH_COMPONENTS)
     rules.append({"record": "gpu:health:score",
-                  "expr": "(\n" + "\n+ ".join(f"gpu:health_{c}:score" for c in HEALTH_COMPONENTS)
-                          + f"\n) / {len(HEALTH_COMPONENTS)}"})
+                  "expr": f'sum without () ({{__name__=~"gpu:health_({parts}):score"}}) / {len(HEALTH_COMPONENTS)}'})
     return rules
 
 
@@ -296,37 +311,50 @@ def aggregate_rules(model: FleetModel) -> list[dict]:
     h = ns[0].host
     fb = [n for n in ns if n.serves("fb_used") and n.serves("fb_free")]
 
-    def framebuffer(level: str, by: str) -> list[dict]:
+    def framebuffer() -> list[dict]:
+        """Used and free summed per host, the shares per host and per cluster from those sums: the
+        framebuffer series of every GPU are read once, not once per level."""
         if not fb:
             return []
+
         # Workload labels split one instance's series by pod: shed them before summing.
         def total(key: str) -> str:
-            return union([f"max without ({', '.join(WORKLOAD_LABELS)}) ({sel(getattr(n, key), n.job)})" for n in fb])
+            return union([f"max without ({', '.join(WORKLOAD_LABELS)}) ({n.raw(key)})" for n in fb])
 
-        used, free = (f"sum by ({by}) ({total(key)})" for key in ("fb_used", "fb_free"))
-        return [{"record": f"{level}:gpu_framebuffer_used:ratio", "expr": _used_share(used, free)}]
+        return [
+            {"record": f"host:gpu_framebuffer_{kind}_mib:sum", "expr": f"sum by ({per_host}) ({total(key)})"}
+            for kind, key in (("used", "fb_used"), ("free", "fb_free"))] + [
+            {"record": "host:gpu_framebuffer_used:ratio",
+             "expr": _used_share("host:gpu_framebuffer_used_mib:sum", "host:gpu_framebuffer_free_mib:sum")},
+            {"record": "cluster:gpu_framebuffer_used:ratio",
+             "expr": _used_share("sum by (cluster) (host:gpu_framebuffer_used_mib:sum)",
+                                 "sum by (cluster) (host:gpu_framebuffer_free_mib:sum)")},
+        ]
 
     per_host = f"cluster, {h}"
+    # Utilization is summed and counted per host, once; every average above it divides those, so
+    # the fleet's average is exact whatever the hosts' and clusters' sizes.
     rules = [
-        {"record": "host:gpu_utilization:avg", "expr": f"avg by ({per_host}) (gpu:utilization:ratio)"},
+        {"record": "host:gpu_utilization:sum", "expr": f"sum by ({per_host}) (gpu:utilization:ratio)"},
+        {"record": "host:gpu_utilization:count", "expr": f"count by ({per_host}) (gpu:utilization:ratio)"},
+        {"record": "host:gpu_utilization:avg", "expr": "host:gpu_utilization:sum / host:gpu_utilization:count"},
         {"record": "host:gpu_power_watts:sum", "expr": f"sum by ({per_host}) (gpu:power_usage:watts)"},
         {"record": "host:gpu_temperature_celsius:max", "expr": f"max by ({per_host}) (gpu:temperature:celsius)"},
-        *framebuffer("host", per_host),
+        *framebuffer(),
         {"record": "host:gpu_health_score:min", "expr": f"min by ({per_host}) (gpu:health:score)"},
         {"record": "cluster:gpus:count", "expr": f"sum by (cluster) ({HOST_GPUS})"},
-        {"record": "cluster:gpu_utilization:avg", "expr": "avg by (cluster) (gpu:utilization:ratio)"},
+        {"record": "cluster:gpu_utilization:sum", "expr": "sum by (cluster) (host:gpu_utilization:sum)"},
+        {"record": "cluster:gpu_utilization:count", "expr": "sum by (cluster) (host:gpu_utilization:count)"},
+        {"record": "cluster:gpu_utilization:avg",
+         "expr": "cluster:gpu_utilization:sum / cluster:gpu_utilization:count"},
         {"record": "cluster:gpu_power_watts:sum", "expr": "sum by (cluster) (host:gpu_power_watts:sum)"},
         {"record": "cluster:gpu_temperature_celsius:max",
          "expr": "max by (cluster) (host:gpu_temperature_celsius:max)"},
-        *framebuffer("cluster", "cluster"),
         {"record": "cluster:gpu_health_score:min", "expr": "min by (cluster) (host:gpu_health_score:min)"},
     ]
     alerting = firing_gpu_alerts(model)
     firing = f"count by (cluster, {h}, gpu) ({alerting})"
     rules += [
-        # Sum and count, so the fleet's average is exact whatever the clusters' sizes.
-        {"record": "cluster:gpu_utilization:sum", "expr": "sum by (cluster) (gpu:utilization:ratio)"},
-        {"record": "cluster:gpu_utilization:count", "expr": "count by (cluster) (gpu:utilization:ratio)"},
         {"record": "cluster:gpus_expected:count",
          "expr": f"sum by (cluster) ({ns[0].inventory_expected_gpus})"},
         {"record": "cluster:gpus_alerting:count", "expr": f"count by (cluster) ({firing})\nor\n{CLUSTER_ZERO}"},
@@ -359,6 +387,7 @@ def distribution_rules(model: FleetModel) -> list[dict]:
 def recorded(model: FleetModel) -> set[str]:
     """Every series name the fleet's recording rules produce: dashboards read only these."""
     rules = threshold_rules(model) + signal_rules(model) + gpu_rules(model) + trend_rules(model) + health_rules(model)
+    rules += _throttle_flags(model, "gpuobs.alerts.slow")
     rules += aggregate_rules(model) + distribution_rules(model) + fleet_rules(model)
     rules += efficiency.efficiency_rules(model)
     return {r["record"] for r in rules}
@@ -505,7 +534,7 @@ def _group(name: str, rules: list[dict], interval: str | None = None) -> list[di
 def rule_groups(model: FleetModel) -> tuple[list[dict], list[dict]]:
     """(alerting groups, recording groups). The fast group holds the per-GPU signals and then the
     alerts that read them, so those alerts see the scrape they are evaluated after."""
-    slow, static, coverage = (tier_interval(model, tier) for tier in (SLOW, STATIC, COVERAGE))
+    slow, static, configuration = (tier_interval(model, tier) for tier in (SLOW, STATIC, CONFIGURATION))
     by_name = {a.name: a for a in model.alerts}
     now, later, blind = [], [], []
     for rule in alert_rules(model):
@@ -513,9 +542,9 @@ def rule_groups(model: FleetModel) -> tuple[list[dict], list[dict]]:
         # Blind spots follow configuration: they run with the coverage recordings they read.
         (blind if alert.definition.family == "coverage" else later if is_slow(model, alert) else now).append(rule)
     alerting = [*_group("gpuobs.alerts", signal_rules(model) + now),
-                *_group("gpuobs.alerts.slow", later, slow),
-                *_group("gpuobs.coverage", coverage_rules(model) + blind, coverage)]
-    recording = [*_group("gpuobs.thresholds", threshold_rules(model) + mig_fraction_rules(model), static),
+                *_group("gpuobs.alerts.slow", _throttle_flags(model, "gpuobs.alerts.slow") + later, slow),
+                *_group("gpuobs.coverage", coverage_rules(model) + blind, configuration)]
+    recording = [*_group("gpuobs.thresholds", threshold_rules(model) + mig_fraction_rules(model), configuration),
                  *_group("gpuobs.gpu", gpu_rules(model), slow),
                  *_group("gpuobs.trends", trend_rules(model), static),
                  *_group("gpuobs.health", health_rules(model), static),
