@@ -299,7 +299,7 @@ def test_alertmanager_secret_reads_receivers_secrets_from_the_declared_secrets(t
 
     rewritten = dict(_secret_files(config))
     originals = dict(_secret_files(plain))
-    assert rewritten.keys() == originals.keys() and len(rewritten) == 5
+    assert rewritten.keys() == originals.keys() and len(rewritten) == len(declared)
     for where, path in rewritten.items():
         secret_name, key = declared[originals[where]]
         assert path == f"{SECRETS_DIR}/{secret_name}/{key}", where
