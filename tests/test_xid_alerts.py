@@ -1,8 +1,7 @@
 """The XID alert tiers, derived from NVIDIA's XID catalog (gpuobs/alerts/xid.py): every code lands in
 exactly one tier or raises nothing, and the tiers' promtool cases cover each tier's bounds."""
 
-from pathlib import Path
-
+from conftest import ROOT
 from gpuobs.alerts import BY_NAME
 from gpuobs.alerts import xid as tiers
 from gpuobs.generate import load_model
@@ -48,10 +47,10 @@ def test_the_catalog_has_no_holes():
     assert set(CATALOG) == set(range(1, max(CATALOG) + 1))
 
 
-def test_the_tiers_select_codes_from_one_recording_that_reads_each_xid_series_once(tmp_path):
+def test_the_tiers_select_codes_from_one_recording_that_reads_each_xid_series_once():
     """On dcgm-exporter's default counters every GPU serves the last-value gauge: reading it once
     per run of codes in each of six tiers read it dozens of times per evaluation."""
-    model = load_model(Path("specs/lab.py"))
+    model = load_model(ROOT / "specs" / "lab.py")
     alerting, _ = rule_groups(model)
     fast = next(g for g in alerting if g["name"] == "gpuobs.alerts")["rules"]
     (recent,) = [r for r in fast if r.get("record") == tiers.RECENT]

@@ -161,9 +161,17 @@ def _framebuffer_share(model: FleetModel) -> list[dict]:
         if n.serves("fb_used") and n.serves("fb_free") else None))
 
 
+def _alert_group(model: FleetModel, alert: str) -> str | None:
+    """The group `alert` runs in, gpuobs.alerts or gpuobs.alerts.slow; None where it is off. What
+    only it reads is recorded in that group, just before it."""
+    found = next((a for a in model.alerts if a.name == alert), None)
+    if found is None:
+        return None
+    return "gpuobs.alerts.slow" if is_slow(model, found) else "gpuobs.alerts"
+
+
 def _read_fast(model: FleetModel, alert: str) -> bool:
-    """Whether `alert` is enabled and runs in the fast group, so what it reads is recorded there."""
-    return any(a.name == alert and not is_slow(model, a) for a in model.alerts)
+    return _alert_group(model, alert) == "gpuobs.alerts"
 
 
 def signal_rules(model: FleetModel) -> list[dict]:
@@ -171,8 +179,8 @@ def signal_rules(model: FleetModel) -> list[dict]:
     host, those past their warning temperature or power, the XIDs seen lately (per code, for every
     XID tier) and (for a fast GPUMemoryPressure) each GPU's framebuffer share. Rules of a group
     run in order, so the alerts after them in the same group see this evaluation's values, not the
-    last one's. Everything else the
-    alerts read is raw (filtered, then reduced per GPU) or configuration."""
+    last one's. Everything else the alerts read is raw (filtered, then reduced per GPU) or
+    configuration."""
     record = recorder(model)
     rules = _framebuffer_share(model) if _read_fast(model, "GPUMemoryPressure") else []
     # GPUs reporting per host, for GPUMissing: a GPU gone from the scrape counts at once.
@@ -180,7 +188,8 @@ def signal_rules(model: FleetModel) -> list[dict]:
     rules += record(HOST_GPUS, lambda n: f"count by (cluster, {h}) ({_presence(n)})")
     for key, (name, _, _) in PAST_WARNING.items():
         rules += record(name, _served(key, lambda n, key=key: _past_warning(n, key)))
-    if any(a.definition.family == "xid" for a in active_alerts(model)):
+    # A setup serving no XID series gives no clause, so an enabled tier that cannot fire adds nothing.
+    if any(a.definition.family == "xid" for a in model.alerts):
         rules += record(xid.RECENT, xid.recent)
     return rules + _throttle_flags(model, "gpuobs.alerts")
 
@@ -189,8 +198,7 @@ def _throttle_flags(model: FleetModel, group: str) -> list[dict]:
     """The hardware-slowdown flags, if `group` records them: GPUThrottling's group, so it reads
     this evaluation's flags (one series per GPU, not the three raw flags); without the alert, the
     per-GPU group. The throttle health component and the GPU dashboard read them wherever they are."""
-    alert = next((a for a in active_alerts(model) if a.name == "GPUThrottling"), None)
-    home = "gpuobs.gpu" if alert is None else "gpuobs.alerts.slow" if is_slow(model, alert) else "gpuobs.alerts"
+    home = _alert_group(model, "GPUThrottling") or "gpuobs.gpu"
     return recorder(model)(HW_THROTTLE, hw_throttle) if group == home else []
 
 
