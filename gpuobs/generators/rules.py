@@ -297,11 +297,13 @@ def health_rules(model: FleetModel) -> list[dict]:
              ] if any(n.serves("power_usage") for n in ns) else []
     rules += [{"record": f"gpu:health_{name}:score", "expr": f"(\n{expr}\n)\nor\n{healthy}" if expr else healthy}
               for name, expr in components.items()]
-    # Every component has a series per GPU reported (`or` the GPU's presence), all with the same
-    # labels, so one aggregation adds them: four vector matches of every GPU cost three times as much.
+    # Every component has a series per GPU (`or` the GPU's presence), all with the same labels, so
+    # one aggregation takes them: four vector matches of every GPU cost three times as much. An
+    # average, not a sum over five: the presence comes from another group, so a GPU it has not yet
+    # recorded has only the components read from other inputs, and a sum would count the rest as 0.
     parts = regex_alternatives(HEALTH_COMPONENTS)
     rules.append({"record": "gpu:health:score",
-                  "expr": f'sum without () ({{__name__=~"gpu:health_({parts}):score"}}) / {len(HEALTH_COMPONENTS)}'})
+                  "expr": f'avg without () ({{__name__=~"gpu:health_({parts}):score"}})'})
     return rules
 
 
