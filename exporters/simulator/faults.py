@@ -48,13 +48,19 @@ class ThermalRunaway(Fault):
     name = "thermal-runaway"
     description = ("Cooling is lost: heat builds up by rate_c_per_min up to max_rise_c, beyond what "
                    "throttling can shed, so the GPU passes its max operating temperature (and T.Limit). "
-                   "With settle_c > 0 the loss is partial: the GPU settles at settle_c whatever its load.")
-    params = {"rate_c_per_min": 10.0, "max_rise_c": 60.0, "settle_c": 0.0}
+                   "With settle_c > 0 the loss is partial: the GPU settles at settle_c whatever its load. "
+                   "With from_c > 0 the GPU is held on a line instead, whatever its load: from_c at the "
+                   "start, rising rate_c_per_min (cooling failing slowly from a hot plateau).")
+    params = {"rate_c_per_min": 10.0, "max_rise_c": 60.0, "settle_c": 0.0, "from_c": 0.0}
 
     def step(self, gpu, p, elapsed, dt):
-        heat = min(p["max_rise_c"], p["rate_c_per_min"] * elapsed / 60)
-        if p["settle_c"] > 0:
-            heat = min(heat, max(0.0, gpu.heat_to_settle_at(p["settle_c"])))
+        if p["from_c"] > 0:
+            line = p["from_c"] + p["rate_c_per_min"] * elapsed / 60
+            heat = max(0.0, gpu.heat_to_settle_at(min(line, p["settle_c"]) if p["settle_c"] > 0 else line))
+        else:
+            heat = min(p["max_rise_c"], p["rate_c_per_min"] * elapsed / 60)
+            if p["settle_c"] > 0:
+                heat = min(heat, max(0.0, gpu.heat_to_settle_at(p["settle_c"])))
         gpu.knobs.heat_c[self.name] = heat
 
     def stop(self, gpu, p):

@@ -7,6 +7,7 @@ from gpuobs.alerts.base import GPU_TEXT, VALUE_TEXT, AlertDef, Proof
 from gpuobs.promql import num, seconds, sel
 from gpuobs.promtool_cases import STEP, Case, flat, hold_of
 from gpuobs.series import by_model, past_warning, threshold_of
+from gpuobs.tiers import SLOW, tier_seconds
 
 PANEL = (links.GPU_DETAIL, links.TEMPERATURE_PANEL)
 # GPUThermalCriticalPredicted looks at GPUs at most this far below their critical threshold.
@@ -43,15 +44,26 @@ def _thermal_cases(critical: bool):
     return cases
 
 
+def trend_window(model) -> int:
+    """Seconds of recorded temperature the prediction reads: three samples of the tier that records
+    it. Shorter than the alert's `for` (5 minutes), so the step of a job starting leaves the window
+    before the alert can fire: a 10-minute line through such a step kept predicting the threshold
+    for 8 minutes after it, and the alert fired on every job start of a GPU whose loaded plateau
+    sat near the threshold (a real H200 at 63 C, 15 C under its T.Limit). A failing cooler keeps
+    the temperature rising, and with it the line through the last three samples."""
+    return 3 * tier_seconds(model.prometheus.evaluation_interval, SLOW)
+
+
 def _predicted(d, model, ns) -> str:
     temp = "gpu:temperature:celsius"
+    window = trend_window(model)
 
     def horizon_prediction(matcher: str, horizon: str) -> str:
         """Only near the limit: a GPU warming up after a job starts rises steeply far below it."""
         series = sel(temp, matcher)
         critical = "gpu:temperature_critical_threshold:celsius"
         # Its distance to the threshold is read once, both bounds filtering it in turn.
-        return (f"predict_linear({series}[10m], {int(seconds(horizon))}) >= {critical}\n"
+        return (f"predict_linear({series}[{window}s], {int(seconds(horizon))}) >= {critical}\n"
                 f"and {series} - {critical} >= -{PREDICTION_NEAR_CELSIUS} <= 0")
 
     return by_model(model.gpu_models, threshold_of(model, "thermal_prediction_horizon"), horizon_prediction)
@@ -74,9 +86,14 @@ def _predicted_cases(b, alert, gpu, t):
         fire.checks.append((end, alert.name, [b.expect(alert, labels, start + end / 60 + horizon)]))
     else:
         fire, end = _levelling_off(b, alert, gpu, labels, critical)
-    quiet = Case(f"{alert.name} {n.exporter.job} {gpu.key}: steady {num(start)} C, quiet")
-    quiet.add(n.gpu_temp, labels, flat(start, end + STEP))
-    quiet.checks.append((end, alert.name, []))
+    # A job starting: the GPU steps from idle to its loaded plateau within seconds and stays there
+    # (a real H200 went from 34 to 57 C in 4 s under bf16 matrix products, then held 58 C), with
+    # the plateau as close to the threshold as the alert looks. Quiet at every minute of it.
+    plateau = critical - PREDICTION_NEAR_CELSIUS
+    job_end = 120 + 900 + b.due(alert)
+    quiet = Case(f"{alert.name} {n.exporter.job} {gpu.key}: a job starts, a step to a steady {num(plateau)} C, quiet")
+    quiet.add(n.gpu_temp, labels, f"{flat(plateau - 25, 120)} {flat(plateau, job_end)}")
+    quiet.checks += [(t, alert.name, []) for t in range(180, job_end + 1, 60)]
     warming = Case(f"{alert.name} {n.exporter.job} {gpu.key}: warming up steeply far below the threshold, quiet")
     warming.add(n.gpu_temp, labels, f"{num(critical - PREDICTION_NEAR_CELSIUS - 45)}+1x{end // STEP + 1}")
     warming.checks.append((end, alert.name, []))
@@ -85,10 +102,10 @@ def _predicted_cases(b, alert, gpu, t):
 
 def _levelling_off(b, alert, gpu, labels, critical) -> tuple[Case, int]:
     """Rising 1 C/min to exactly the threshold, then held there: from then on the temperature
-    is not past it and the line through the last 10 minutes reaches it within any horizon. It
-    is checked once those 10 minutes are flat, where the prediction is the threshold itself."""
+    is not past it and the line through the trend window reaches it within any horizon. It is
+    checked once that window is flat, where the prediction is the threshold itself."""
     n = b.n
-    end = 300 + max(600, hold_of(alert)) + b.chains[alert.name] * STEP
+    end = 300 + max(trend_window(b.model), hold_of(alert)) + b.chains[alert.name] * STEP
     case = Case(f"{alert.name} {n.exporter.job} {gpu.key}: rising 1 C/min to {num(critical)} C and staying "
                 "there, fires")
     case.add(n.gpu_temp, labels, f"{num(critical - 5)}+0.25x19 {num(critical)}x{(end - 300) // STEP + 1}")
@@ -98,6 +115,10 @@ def _levelling_off(b, alert, gpu, labels, critical) -> tuple[Case, int]:
 
 # A runaway that levels off between the warning and the critical threshold.
 _WARM = Proof((("thermal-runaway", {"settle_c": 82.5}),))
+# Cooling failing slowly: from 72 C, inside the last 15 C before the (A100's) threshold, a steady
+# 1.5 C/min whatever the load, levelling off just under it. A fast runaway is a step, which leaves
+# the prediction's window before its `for` is up.
+_RISING = Proof((("thermal-runaway", {"from_c": 72.0, "rate_c_per_min": 1.5, "settle_c": 84.0}),))
 
 ALERTS = (
     AlertDef("GPUThermalWarning", "thermal", "warning", "notify", "60s",
@@ -116,5 +137,5 @@ ALERTS = (
              "GPU temperature trending towards its critical threshold",
              f"{GPU_TEXT} is predicted to reach {VALUE_TEXT} C, its critical threshold or above, within the "
              "prediction horizon.",
-             panel=PANEL, proof=_WARM, needs=NEEDS, expression=_predicted, cases=_predicted_cases),
+             panel=PANEL, proof=_RISING, needs=NEEDS, expression=_predicted, cases=_predicted_cases),
 )
