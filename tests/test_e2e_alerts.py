@@ -320,7 +320,10 @@ def test_fault_fires_alert_and_notifies_its_receiver(faulty, setup, alertname):
     matcher = ", ".join(f'{k}="{v}"' for k, v in target.items())
 
     def firing():
-        return faulty.prometheus.query(f'ALERTS{{{matcher}, alertstate="firing"}}')
+        """Firing at any evaluation since the faults started: a proof may fire and resolve (a slowly
+        failing cooler levelling off) before the test of its alert comes round."""
+        since = math.ceil(time.time() - faulty.faults_started) + 5
+        return faulty.prometheus.query(f'last_over_time(ALERTS{{{matcher}, alertstate="firing"}}[{since}s])')
 
     remaining = max(1.0, faulty.deadline - time.monotonic())
     (series,) = until(firing, remaining, lambda: f"{shown} never fired on {target}: "

@@ -195,7 +195,7 @@ def test_a_scenario_file_starts_and_stops_faults_on_time(tmp_path):
 
     assert active(59) == []
     assert active(61) == [("thermal-runaway", "node-a", 1)]
-    assert fleet.active_faults()[0].params == {"rate_c_per_min": 20, "max_rise_c": 60.0, "settle_c": 0.0}
+    assert fleet.active_faults()[0].params == {"rate_c_per_min": 20, "max_rise_c": 60.0, "settle_c": 0.0, "from_c": 0.0}
     assert active(91) == [("ecc-storm", "node-b", None), ("thermal-runaway", "node-a", 1)]
     assert active(151) == [("thermal-runaway", "node-a", 1)]
     assert active(361) == [], "the duration ended it"

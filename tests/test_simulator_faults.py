@@ -64,6 +64,20 @@ def test_thermal_runaway_with_settle_c_holds_the_gpu_in_its_warning_band_whateve
     assert "hw_thermal" not in hw_flags(body(fleet), 2)
 
 
+def test_thermal_runaway_from_c_follows_its_line_whatever_the_load():
+    """Cooling failing slowly from a hot plateau: the temperature follows from_c + rate a minute,
+    within the model's thermal lag, and levels off at settle_c."""
+    fleet = fleet_of()
+    run(fleet, "thermal-runaway", 60, from_c=72, rate_c_per_min=1.5, settle_c=84)
+    readings = []
+    for _ in range(8):  # a minute apart: 73.5, 75, ... 84 and held
+        fleet.advance_to(fleet.t + 60)
+        readings.append(value(body(fleet), "gpu_temp", gpu=2))
+    line = [min(84, 72 + 1.5 * minute) for minute in range(2, 10)]
+    assert all(abs(r - expected) <= 3 for r, expected in zip(readings, line, strict=True)), (readings, line)
+    assert readings == sorted(readings), "it rises steadily, whatever the load does"
+
+
 def test_fan_failure_stops_the_fan_and_overheats_the_gpu():
     fleet = fleet_of()
     _, after, _ = run(fleet, "fan-failure", 600)
