@@ -37,6 +37,6 @@ def report(model: FleetModel) -> list[str]:
         if not missing:
             lines.append(f"{setup}: every enabled alert can see its GPUs")
             continue
-        lines.append(f"{setup}: {len(missing)} enabled alert(s) blind, GPUAlertBlind will fire for each GPU:")
+        lines.append(f"{setup}: {len(missing)} enabled alert(s) blind, GPUAlertBlind will fire for each cluster of it:")
         lines += [f"  {alert}: needs {' or '.join(names)}" for alert, names in missing]
     return lines

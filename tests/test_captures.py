@@ -9,8 +9,9 @@ plus job/instance added as Prometheus' scrape adds them, each held flat for 20 m
 counter rises by the GPU's power draw each 15s, as on a real GPU). promtool then proves, at 15m
 (past every `for`), every alert name of the generated rule file with exact labels and annotations:
 
-1. healthy: nothing fires but the GPUAlertBlind instances the profile implies (one per GPU and
-   blinded alert whose missing series the capture lacks, from `blind_rules(model)`), and what the
+1. healthy: nothing fires but the GPUAlertBlind instances the profile implies (from
+   `blind_rules(model)`: one for the scrape job per alert its counters never serve, one per GPU and
+   alert whose served series the GPU lacks), and what the
    capture's real state warrants (the A100's 1g.5gb MIG instance 9 is 90.1% full:
    GPUMemoryPressure for that instance);
 2. hot: GPU 0 at 96 C (T.Limit margin -1 where the capture serves one): exactly one
@@ -20,7 +21,7 @@ counter rises by the GPU's power draw each 15s, as on a real GPU). promtool then
    one GPUPowerCritical and one GPUPowerSpike, for GPU 0;
 4. ECC: where the capture serves the volatile uncorrectable counter, it rising above 0 on GPU 0 raises
    exactly one GPUEccUncorrectable; where it does not, the rule file has no GPUEccUncorrectable
-   and GPUAlertBlind{blind_alert="GPUEccUncorrectable"} fires for every GPU;
+   and GPUAlertBlind{blind_alert="GPUEccUncorrectable"} fires once for the scrape job;
 5. XID: dcgm-exporter's DCGM_FI_DEV_XID_ERRORS at 79 on GPU 0 (added with GPU 0's labels where
    the capture lacks it: 4.x serves it only after the first XID) raises exactly one
    GPUXidQuarantine{xid="79"}; nvidia_gpu_exporter serves no XIDs, so GPUXidQuarantine is blind;
@@ -31,7 +32,7 @@ In every group `gpu:present:bool` counts every GPU, and it still does with the t
 power series removed (a vGPU guest serves neither).
 
 What fires at 15m (healthy: everything; the other columns: what is added to healthy). "Blind" is
-GPUAlertBlind, one per GPU and blinded alert (all captures have one GPU):
+GPUAlertBlind, one per blinded alert (for the scrape job: the captures' counters never serve those series):
 
 | capture                         | healthy               | hot     | power   | ECC            | XID           |
 |---------------------------------|-----------------------|---------|---------|----------------|---------------|
@@ -66,7 +67,7 @@ from exposition_helpers import samples
 from conftest import needs
 from gpuobs import tools
 from gpuobs.alerts import BLIND_ALERT
-from gpuobs.alerts.coverage import blind_fill, blind_rules
+from gpuobs.alerts.coverage import SETUP_LABELS, blind_fill, blind_labels, blind_rules
 from gpuobs.catalog import DCGM_EXPORTER, NVIDIA_GPU_EXPORTER, WORKLOAD_LABELS
 from gpuobs.errors import ToolError
 from gpuobs.generate import load_model, render, write_tree
@@ -242,15 +243,22 @@ class Oracle:
         return self.one(rows, self.profile.metric(next(k for k in PRESENCE_KEYS if self.profile.serves(k))), gpu)
 
     def blind(self, rows) -> list:
-        """GPUAlertBlind per GPU and blind rule none of whose missing series the GPU has."""
+        """GPUAlertBlind once for the scrape job per blind rule its setup never serves (valued at the
+        capture's GPUs), and per GPU and served-but-absent rule none of whose series the GPU has."""
         out = []
-        for gpu in self.scrape.gpus:
-            families = {name for name, labels, _ in rows if self.scrape.gpu_of(labels) == gpu}
-            for blinded, exporter, missing, _ in blind_rules(self.model):
-                if exporter is self.host.exporter and not families & set(missing):
-                    out.append(self.alert(BLIND_ALERT, self.presence_labels(rows, gpu), 1,
-                                          {"blind_alert": blinded.name, "missing": " or ".join(missing)},
-                                          blind_fill(self.model, blinded, missing)))
+        for rule in blind_rules(self.model):
+            if rule.exporter is not self.host.exporter:
+                continue
+            extra = blind_labels(rule.alert, rule.missing, rule.per_gpu)
+            if not rule.per_gpu:
+                out.append(self.alert(BLIND_ALERT, {k: self.scraped[k] for k in SETUP_LABELS}, len(self.scrape.gpus),
+                                      extra, blind_fill(self.model, rule.alert, rule.missing, False)))
+                continue
+            for gpu in self.scrape.gpus:
+                families = {name for name, labels, _ in rows if self.scrape.gpu_of(labels) == gpu}
+                if not families & set(rule.missing):
+                    out.append(self.alert(BLIND_ALERT, self.presence_labels(rows, gpu), 1, extra,
+                                          blind_fill(self.model, rule.alert, rule.missing, True)))
         return out
 
     def memory_pressure(self, rows) -> list:
@@ -428,8 +436,8 @@ def test_capture_alerts(capture: Capture, tmp_path: Path):
     gpu0, temp = s.gpu0, s.metric("gpu_temp")
     base = s.baseline()
     healthy = oracle.healthy(base)
-    blinded = {(labels["gpu"], labels["blind_alert"]) for name, labels, _ in healthy if name == BLIND_ALERT}
-    every_gpu = {oracle.presence_labels(base, g)["gpu"] for g in scrape.gpus}
+    # Blind by the setup's configuration: one alert for the scrape job, not one per GPU.
+    setup_blind = {labels["blind_alert"] for name, labels, _ in healthy if name == BLIND_ALERT and "gpu" not in labels}
     groups, table = [], {}
 
     def add(name: str, rows, expected) -> None:
@@ -464,7 +472,7 @@ def test_capture_alerts(capture: Capture, tmp_path: Path):
         table["ECC"] = describe(ecc, healthy)
     else:
         assert "GPUEccUncorrectable" not in alert_names
-        assert {(g, "GPUEccUncorrectable") for g in every_gpu} <= blinded
+        assert "GPUEccUncorrectable" in setup_blind
         table["ECC"] = "n/a: GPUAlertBlind{blind_alert=GPUEccUncorrectable}"
 
     # 5. XID 79 in dcgm-exporter's last-value gauge; nvidia_gpu_exporter serves no XIDs.
@@ -474,7 +482,7 @@ def test_capture_alerts(capture: Capture, tmp_path: Path):
         add(f"GPU {gpu0} XID {XID}", xid_rows, xid)
         table["XID"] = describe(xid, healthy) + f'{{xid="{XID}"}}'
     else:
-        assert {(g, "GPUXidQuarantine") for g in every_gpu} <= blinded
+        assert "GPUXidQuarantine" in setup_blind
         table["XID"] = "n/a: GPUAlertBlind{blind_alert=GPUXidQuarantine}"
 
     # 6. MIG with two pods on GPU 0's instances: still one alert per physical GPU.
@@ -504,4 +512,4 @@ def test_capture_alerts(capture: Capture, tmp_path: Path):
         pytest.fail(f"promtool on {capture.file} ({test_file}):\n{failure[-8000:]}")
 
     print(f"\n{capture.id}: " + " | ".join(f"{k}: {v}" for k, v in table.items())
-          + f"\n  blind: {', '.join(sorted({b for _, b in blinded}))}")
+          + f"\n  blind: {', '.join(sorted(setup_blind))}")

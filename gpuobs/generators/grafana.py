@@ -354,17 +354,28 @@ class Dashboards:
                                                                   "1": {"text": "up", "color": "green"}}}]}
         gpuobs_only = self.unserved("exporter_last_success")
         blind = (f'alertname="{BLIND_ALERT}"', 'alertstate="firing"')
+        # Per GPU where a GPU lacks a served series; once per cluster and scrape job where the setup
+        # never serves it, which stands for every GPU the job scrapes.
+        per_gpu_blind = self.host(ALERTS_METRIC, *blind, 'gpu!=""')
+        setup_blind = sel(ALERTS_METRIC, 'cluster=~"$cluster"', *blind, 'gpu=""')
+        cluster_gpus = sel(PRESENT, 'cluster=~"$cluster"')
         last_success = self._exporter_series("exporter_last_success")[:1]
         return [
             Panel("state-timeline", "Scrape targets", [(self.host("up"), "{{job}} {{instance}}")],
                   id=links.SCRAPE_TARGETS_PANEL, w=24, h=8,
                   defaults=up_mappings, steps=[(None, "red"), (1, "green")]),
             Panel("table", "GPUs each alert is blind to", [(
-                f"count by (blind_alert, missing) ({self.host(ALERTS_METRIC, *blind)}) or on () vector(0)", "")],
+                "sum by (blind_alert, missing) (\n"
+                f"  count by (blind_alert, missing, job) ({per_gpu_blind})\n"
+                f"  or sum by (blind_alert, missing, job) ({setup_blind}\n"
+                f"    * on (cluster, job) group_left () count by (cluster, job) ({cluster_gpus}))\n"
+                ") or on () vector(0)", "")],
                   id=links.BLIND_SPOTS_PANEL, w=24, h=8, instant=True,
                   description="How many GPUs each enabled alert cannot see, and the series it misses: a counter "
-                              "the exporter's configuration leaves out, or one a GPU does not report (0: none). "
-                              "`gpuobs validate` lists the configuration's blind spots before deployment."),
+                              "the exporter's configuration leaves out (GPUAlertBlind fires once for the scrape "
+                              "job, counted here as the job's GPUs), or one a GPU does not report (an alert per "
+                              "GPU; 0: none). `gpuobs validate` lists the configuration's blind spots before "
+                              "deployment."),
             Panel("timeseries", "Scrape duration", [(self.host("scrape_duration_seconds"), "{{job}} {{instance}}")],
                   unit="s", w=12),
             Panel("timeseries", "Samples per scrape", [(self.host("scrape_samples_scraped"), "{{job}} {{instance}}")],

@@ -500,7 +500,7 @@ def alert_annotations(model: FleetModel, alert: Alert, fill: dict[str, str] | No
     url += f"&viewPanel={panel}"
     return {
         "summary": d.summary,
-        "description": _filled(host_label(d.description), fill or {}),
+        "description": host_label(_filled(d.description, fill or {})),
         "runbook_url": f"{model.runbook_url}#{d.runbook_anchor}",
         "dashboard_url": url,
     }
