@@ -168,3 +168,22 @@ def faster_rule_file(source: Path, copy: Path, factor: float) -> Path:
 def faster_rule_files(source: Path, files, out: Path, factor: float) -> list[str]:
     """faster_rule_file for each of `files` (relative to `source`), under `out`/rules."""
     return [str(faster_rule_file(source / name, out / "rules" / name, factor)) for name in files]
+
+
+def one_second_config(source: Path, out: Path, target: str) -> Path:
+    """The generated prometheus.yml in `source` on a 1 s clock (scrape, evaluation, and every rule
+    group's interval divided alike), scraping only the GPU exporter, at `target`, with no
+    Alertmanager; written with its rule files under `out`."""
+    from gpuobs.promql import seconds
+
+    config = yaml.safe_load((source / "prometheus.yml").read_text())
+    factor = 1 / seconds(config["global"]["evaluation_interval"])
+    config["global"].update(scrape_interval="1s", scrape_timeout="1s", evaluation_interval="1s")
+    config["rule_files"] = faster_rule_files(source, config["rule_files"], out, factor)
+    (job,) = [j for j in config["scrape_configs"] if j["job_name"] == "gpu-exporter"]
+    job["static_configs"][0]["targets"] = [target]
+    config["scrape_configs"] = [job]
+    config["alerting"] = {"alertmanagers": []}
+    path = out / "prometheus.yml"
+    path.write_text(yaml.safe_dump(config))
+    return path

@@ -18,10 +18,9 @@ import pytest
 import yaml
 from real_gpu import NEEDS_GPU, Exporter
 
-from conftest import faster_rule_files, needs
+from conftest import needs, one_second_config
 from gpuobs.generate import load_model, render
 from gpuobs.gpus import GPU_MODELS
-from gpuobs.promql import seconds
 from gpuobs.stack import PrometheusServer
 
 pytestmark = [*NEEDS_GPU, needs("prometheus")]
@@ -92,17 +91,7 @@ def prometheus(tmp_path_factory):
         if path.startswith("prometheus/"):
             (folder / path).parent.mkdir(parents=True, exist_ok=True)
             (folder / path).write_text(text)
-    source = folder / "prometheus"
-    config = yaml.safe_load((source / "prometheus.yml").read_text())
-    factor = 1 / seconds(config["global"]["evaluation_interval"])
-    config["global"].update(scrape_interval="1s", scrape_timeout="1s", evaluation_interval="1s")
-    config["rule_files"] = faster_rule_files(source, config["rule_files"], folder / "fast", factor)
-    config.pop("alerting", None)
-    (job,) = [j for j in config["scrape_configs"] if j["job_name"] == "gpu-exporter"]
-    job["static_configs"][0]["targets"] = [exporter.url.removeprefix("http://")]
-    config["scrape_configs"] = [job]
-    path = folder / "prometheus.yml"
-    path.write_text(yaml.safe_dump(config))
+    path = one_second_config(folder / "prometheus", folder / "fast", exporter.url.removeprefix("http://"))
     try:
         with PrometheusServer(path) as prom:
             deadline = time.monotonic() + 90

@@ -4,13 +4,11 @@ evaluates, a healthy fleet raises no alert, and faults raise the alerts made for
 import time
 
 import pytest
-import yaml
 
-from conftest import ROOT, faster_rule_files, needs, wait_for
+from conftest import ROOT, needs, one_second_config, wait_for
 from exporters.simulator.fleet import Fleet
 from exporters.simulator.layout import from_spec
 from exporters.simulator.runtime import SimClock, Simulation
-from gpuobs.promql import seconds
 from gpuobs.stack import PrometheusServer
 
 pytestmark = [needs("prometheus"), pytest.mark.slow]
@@ -22,15 +20,7 @@ def test_demo_rules_on_the_simulator_stay_quiet_until_faults_raise_their_alerts(
     fleet = Fleet(from_spec(ROOT / "specs" / "demo.yaml", base_port=0), seed=4, epoch=time.time())
     simulation = Simulation(fleet, SimClock(), interval=0.2).start()
     try:
-        config = yaml.safe_load((source / "prometheus.yml").read_text())
-        generated_every = seconds(config["global"]["evaluation_interval"])
-        config["global"].update(scrape_interval="1s", scrape_timeout="1s", evaluation_interval="1s")
-        config["rule_files"] = faster_rule_files(source, config["rule_files"], tmp_path, 1 / generated_every)
-        config["scrape_configs"] = [job for job in config["scrape_configs"] if job["job_name"] == "gpu-exporter"]
-        config["scrape_configs"][0]["static_configs"][0]["targets"] = [f"127.0.0.1:{simulation.endpoints[0].port}"]
-        config["alerting"] = {"alertmanagers": []}
-        path = tmp_path / "prometheus.yml"
-        path.write_text(yaml.safe_dump(config))
+        path = one_second_config(source, tmp_path, f"127.0.0.1:{simulation.endpoints[0].port}")
         with PrometheusServer(path) as prom:
             wait_for(prom, "gpu:health:score")
             wait_for(prom, "fleet:gpus_healthy:count == 8")

@@ -56,7 +56,9 @@ class ThermalRunaway(Fault):
     def step(self, gpu, p, elapsed, dt):
         if p["from_c"] > 0:
             line = p["from_c"] + p["rate_c_per_min"] * elapsed / 60
-            heat = max(0.0, gpu.heat_to_settle_at(min(line, p["settle_c"]) if p["settle_c"] > 0 else line))
+            if p["settle_c"] > 0:
+                line = min(line, p["settle_c"])
+            heat = max(0.0, gpu.heat_to_settle_at(line))
         else:
             heat = min(p["max_rise_c"], p["rate_c_per_min"] * elapsed / 60)
             if p["settle_c"] > 0:

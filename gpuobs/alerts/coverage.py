@@ -156,8 +156,9 @@ def _cases(b, alert, gpu, t) -> list[Case]:
     model = b.model
     cases = []
     due = b.due(alert)
+    rules = blind_rules(model)
     by_host: dict = {}
-    for blind in blind_rules(model):
+    for blind in rules:
         models = [g for g in model.models_of(blind.exporter) if blind.alert.definition.concerns(g)]
         host = next(h for h in model.hosts_of(blind.exporter) if h.gpu is models[0])
         by_host.setdefault(host.name, (host, []))[1].append(blind)
@@ -168,8 +169,7 @@ def _cases(b, alert, gpu, t) -> list[Case]:
         case = Case(f"{alert.name} {n.exporter.job} {host.gpu.key}: a GPU without each signal, one with all")
         expected = []
         # Every rule of the setup that concerns this model, also those tested on another host.
-        setup = [bl for bl in blind_rules(model)
-                 if bl.exporter is n.exporter and bl.alert.definition.concerns(host.gpu)]
+        setup = [bl for bl in rules if bl.exporter is n.exporter and bl.alert.definition.concerns(host.gpu)]
         for index, missing in enumerate(lacking):
             labels = b.gpu_labels(host, index)
             given = signals - set(missing)
