@@ -27,6 +27,7 @@ PRESENT = "gpu:present:bool"  # 1 per GPU the exporter reports, whatever else it
 HOST_GPUS = "host:gpus:count"
 # 1 per GPU with a hardware slowdown, thermal or power-brake clock event active, else 0 (hw_throttle).
 HW_THROTTLE = "gpu:clock_event_hw_throttle:active"
+NVLINK_ERRORS = "gpu:nvlink_errors:increase5m"  # per GPU with NVLink errors in the last 5 minutes, only those
 # Series that tell a GPU is there, best first; every exporter serves at least one of them.
 PRESENCE_KEYS = ("fb_used", "fb_free", "gpu_util", "gpu_temp", "power_usage", "sm_clock")
 # Per allocation (a GPU or MIG instance a pod or HPC job holds), recorded by the efficiency rules
@@ -225,19 +226,61 @@ def past_warning(ns: list[Names], key: str, level: str) -> str:
 
 
 def hw_throttle(n: Names) -> str | None:
-    """1 per GPU with a hardware slowdown, thermal or power-brake clock event active, else 0."""
+    """1 per GPU with a hardware slowdown, thermal or power-brake clock event active, else 0.
+    The throttled GPUs are found first and every other GPU gets its 0 from its presence: an
+    arithmetic or reduction over every GPU's flags costs as much as reading them again. Where both
+    forms are served, the bitmask: one series per GPU to read, where the flags are three."""
     if n.profile.name == NVIDIA_GPU_EXPORTER:
         flags = sel("", f"__name__=~{quote(NVIDIA_SMI_HW_THROTTLE)}", n.job)
-        return n.per_gpu(f"max without () ({flags})")
-    if n.serves("clock_event_active"):
+        throttled = n.per_gpu(f"max without () ({flags} == 1)")
+    elif throttle_key(n) == "clock_event_reasons":
+        throttled = f"0 * ({hw_bits_set(n.gpu('clock_event_reasons', where=f'>= {HW_LOWEST_BIT}'))}) + 1"
+    elif throttle_key(n) == "clock_event_active":
         flags = sel(n.clock_event_active, n.job, f"reason=~{quote('|'.join(HW_THROTTLE_REASONS))}")
-        return f"max without (reason, {n.dropped}) ({flags})"
-    if n.serves("clock_event_reasons"):
-        mask = n.gpu("clock_event_reasons")
-        bits = " + ".join(f"(floor({mask} / {CLOCK_EVENT_BITS[r]}) % 2)" for r in HW_THROTTLE_REASONS)
-        return f"({bits}) > bool 0"
-    return None
+        throttled = f"max without (reason, {n.dropped}) ({flags} == 1)"
+    else:
+        return None
+    return f"{throttled}\nor\n0 * {n.present()}"
+
+
+def throttle_key(n: Names) -> str | None:
+    """The clock-event series the throttle rules read: the bitmask where served, else the flags."""
+    return next((k for k in ("clock_event_reasons", "clock_event_active") if n.serves(k)), None)
+
+
+# The hardware reasons' bits are 3 (hw_slowdown), 6 (hw_thermal) and 7 (hw_power_brake). Bits 3-7
+# of the mask as a number b: a hardware bit is set when b is odd or at least 8, so when
+# min(b, 7.5) is not even. One reading, where testing each bit reads the mask once per bit.
+HW_LOWEST_BIT = CLOCK_EVENT_BITS["hw_slowdown"]
+assert {CLOCK_EVENT_BITS[r] for r in HW_THROTTLE_REASONS} == {HW_LOWEST_BIT, 8 * HW_LOWEST_BIT, 16 * HW_LOWEST_BIT}
+
+
+def hw_bits_set(mask: str) -> str:
+    """The series of `mask` (clock-event bitmasks) with a hardware reason's bit set."""
+    return f"clamp_max(floor({mask} / {HW_LOWEST_BIT}) % 32, 7.5) % 2 > 0"
+
+
+def read_keys(n: Names, served: list[str]) -> list[str]:
+    """Of a signal's served keys, those a GPU serving the signal has: the one form of the clock
+    events the rules read; the first of NVLink's error counters (NVML and DCGM read the four
+    together, for every link); else every one (row remapping and page retirement are each a GPU
+    generation's own)."""
+    if set(served) <= {"clock_event_active", "clock_event_reasons"}:
+        return [throttle_key(n)]
+    return served[:1] if set(served) <= {key for key, _ in NVLINK_ERROR_KINDS} else served
 
 
 NVLINK_ERROR_KINDS = (("nvlink_crc_flit_errors", "crc_flit"), ("nvlink_crc_data_errors", "crc_data"),
                       ("nvlink_replay_errors", "replay"), ("nvlink_recovery_errors", "recovery"))
+
+
+def zscore(series: str, floor: float) -> str:
+    """Standard deviations of a recorded per-GPU series from its own last hour; `floor`, the
+    least deviation divided by, keeps a steady GPU's sensor noise from turning into huge scores."""
+    return f"({series} - avg_over_time({series}[1h]))\n/ clamp_min(stddev_over_time({series}[1h]), {num(floor)})"
+
+
+def seconds_to_critical(temperature: str, critical: str) -> str:
+    """Seconds until the temperature reaches the critical threshold at the last 10 minutes' rate
+    of rise; nothing while the GPU cools."""
+    return f"clamp_min(\n  ({critical} - {temperature})\n  / (deriv({temperature}[10m]) > 0),\n  0\n)"

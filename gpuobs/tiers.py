@@ -21,8 +21,8 @@ SLOW = (4, 60)
 STATIC = (8, 120)
 CONFIGURATION = (16, 240)
 # An alert runs in the slow tier when its `for` is at least this many slow intervals (so the tier
-# adds at most a quarter to it) and it is not critical: critical alerts reach the pager within
-# `for` + 2 scrapes + 1 evaluation + group_wait.
+# adds at most a quarter to it), or it waits for an operator anyway, and it is not critical:
+# critical alerts reach the pager within `for` + 2 scrapes + 1 evaluation + group_wait.
 SLOW_ALERT_INTERVALS = 4
 
 

@@ -90,6 +90,9 @@ class AlertDef:
     applies_to: str = "all"
     # Off unless the spec names it under `alerts:`: its signal is normal operation on many fleets.
     on_by_default: bool = True
+    # A warning whose condition holds until an operator acts (a repair waiting for a reset): it
+    # runs in the slow tier whatever its `for`, since a minute is nothing next to its wait.
+    waits_for_operator: bool = False
     # The spec section the alert belongs to: a fleet without it has no such alert, neither on nor
     # off (nothing generated, no cases, no blind spots). `section_for` reads its `for` from the
     # section; the spec's `alerts:` override still wins, as for every alert.

@@ -20,7 +20,7 @@ from gpuobs.alerts.base import GPU_TEXT, AlertDef, Proof, Rule
 from gpuobs.catalog import DCGM_EXPORTER, EVENT_METRICS, NVIDIA_GPU_EXPORTER
 from gpuobs.promql import quote, regex_alternatives, sel
 from gpuobs.promtool_cases import Case, flat
-from gpuobs.series import applicable, names_of, only, union
+from gpuobs.series import applicable, names_of, only, read_keys, union
 
 BLIND_ALERT = "GPUAlertBlind"
 MISSING_SERIES = "gpu:series_missing:bool"  # labelled `missing`: GPUs lacking series some alert reads
@@ -83,7 +83,7 @@ def _absence(n, served: list[str]) -> str | None:
     # One selector for every name, and the series as they are (one per MIG instance or pod too):
     # `unless on` needs neither a union nor a per-GPU reduction, each of which costs more than
     # the comparison itself.
-    metrics = [n.profile.metric(k) for k in served]
+    metrics = [n.profile.metric(k) for k in read_keys(n, served)]
     present = sel(metrics[0], n.job) if len(metrics) == 1 else \
         sel("", f"__name__=~{quote(regex_alternatives(metrics))}", n.job)
     if not n.profile.has_label("gpu"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from gpuobs import links
 from gpuobs.alerts.base import GPU_TEXT, VALUE_TEXT, AlertDef, Proof
 from gpuobs.promtool_cases import STEP, flat
-from gpuobs.series import NVLINK_ERROR_KINDS, increase_past, recorded_past
+from gpuobs.series import NVLINK_ERROR_KINDS, NVLINK_ERRORS, increase_past, recorded_past
 
 PANEL = (links.GPU_DETAIL, links.INTERCONNECT_PANEL)
 
@@ -33,7 +33,7 @@ ALERTS = (
              f"{GPU_TEXT} logged {VALUE_TEXT} NVLink CRC, replay or recovery errors in the last 5 minutes.",
              panel=PANEL, proof=Proof((("nvlink-errors", {}),)), needs=(tuple(k for k, _ in NVLINK_ERROR_KINDS),),
              applies_to="nvlink", expression=lambda d, model, ns: recorded_past(
-                 model, "gpu:nvlink_errors:increase5m", ">", "nvlink_errors_warning"),
+                 model, NVLINK_ERRORS, ">", "nvlink_errors_warning"),
              cases=_nvlink_cases),
     AlertDef("GPUPCIeReplayErrors", "interconnect", "warning", "notify", "5m",
              "PCIe replays rising",

@@ -49,5 +49,5 @@ ALERTS = (
              "GPU memory repair waits for a reset",
              f"{GPU_TEXT} has a row remap or page retirement pending; it takes effect after a GPU reset.",
              panel=PANEL, proof=Proof((("row-remap-pending", {}),)), needs=(("row_remap_pending", "retired_pending"),),
-             cases_per="setup", expression=_pending, cases=_pending_cases),
+             cases_per="setup", expression=_pending, cases=_pending_cases, waits_for_operator=True),
 )

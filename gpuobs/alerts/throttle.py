@@ -5,7 +5,7 @@ from __future__ import annotations
 from gpuobs import links
 from gpuobs.alerts.base import GPU_TEXT, AlertDef, Proof
 from gpuobs.catalog import NVIDIA_GPU_EXPORTER
-from gpuobs.series import HW_THROTTLE, hw_throttle
+from gpuobs.series import HW_THROTTLE, hw_throttle, throttle_key
 
 
 def hardware_slowdown(b, labels) -> tuple[str, list, list, str]:
@@ -18,14 +18,16 @@ def hardware_slowdown(b, labels) -> tuple[str, list, list, str]:
                 [(reason("hw_thermal_slowdown"), labels, 1), (reason("hw_slowdown"), labels, 0)],
                 [(reason("hw_thermal_slowdown"), labels, 0), (reason("sw_power_cap"), labels, 1)],
                 "software power cap only")
-    if n.serves("clock_event_active"):
+    if throttle_key(n) == "clock_event_active":
         flag = lambda reason: {**labels, "reason": reason}  # noqa: E731
         return ("hw_thermal flag",
                 [(n.clock_event_active, flag("hw_thermal"), 1), (n.clock_event_active, flag("hw_slowdown"), 0)],
                 [(n.clock_event_active, flag("hw_thermal"), 0), (n.clock_event_active, flag("power_cap"), 1)],
                 "software power cap only")
+    # Software thermal and sync boost sit between the hardware bits: set, they must not count.
     return ("clock events bitmask", [(n.clock_event_reasons, labels, 0x40 | 0x04)],
-            [(n.clock_event_reasons, labels, 0x04 | 0x01)], "software power cap and idle bits only")
+            [(n.clock_event_reasons, labels, 0x20 | 0x10 | 0x04 | 0x01)],
+            "software thermal, sync boost, power cap and idle bits only")
 
 
 def _cases(b, alert, gpu, t):

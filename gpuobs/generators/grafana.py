@@ -8,6 +8,7 @@ derive from the fleet's name so links and alert URLs survive regeneration.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 
 from grafanalib import core
@@ -19,12 +20,15 @@ from gpuobs.generators import efficiency, grafana_model, rules
 from gpuobs.generators.rules import TOP_GPUS
 from gpuobs.model import FleetModel
 from gpuobs.promql import num, quote, sel
-from gpuobs.series import PRESENT, Names
+from gpuobs.series import NVLINK_ERROR_KINDS, PRESENT, Names, seconds_to_critical, zscore
 
 DATASOURCE_UID = "gpuobs-prometheus"
 EXPECTED_GPUS = DCGM_NAMES["inventory_expected_gpus"]  # recorded by the generated rules, every profile
 ALERTS_METRIC = "ALERTS"
-NVLINK_ERRORS = "gpu:nvlink_errors:increase5m"
+TEMPERATURE = "gpu:temperature:celsius"
+POWER = "gpu:power_usage:watts"
+CRITICAL_TEMPERATURE = "gpu:temperature_critical_threshold:celsius"
+RECORDED_NAME = re.compile(r"\b[a-z_]+:[a-z_0-9]+:[a-z_0-9]+\b")  # level:metric:operations
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 PANEL_CLASSES = {"timeseries": core.TimeSeries, "stat": core.Stat, "gauge": core.GaugePanel,
                  "bargauge": core.BarGauge, "table": core.Table, "state-timeline": core.StateTimeline,
@@ -151,8 +155,8 @@ class Dashboards:
         return [(q, legend) for q in self.raw(key, *extra, wrap=wrap, per_gpu=per_gpu, gpu=gpu)]
 
     def recorded(self, query: str, legend: str) -> list[tuple[str, str]]:
-        """The query when the fleet's rules record its series at all."""
-        return [(query, legend)] if query.split("{", 1)[0] in self.records else []
+        """The query when the fleet's rules record every series it reads."""
+        return [(query, legend)] if set(RECORDED_NAME.findall(query)) <= self.records else []
 
     def unserved(self, *keys: str) -> str:
         """A panel description's note on the setups that serve none of `keys`."""
@@ -310,7 +314,9 @@ class Dashboards:
                 *self.served(f"{legend} failed", "row_remap_failure")],
                 id=links.REMAP_PANEL, w=8, description=self.unserved("row_remap_pending").strip()),
             Panel("timeseries", "NVLink and PCIe errors (5m)", [
-                *self.recorded(self.gpu(NVLINK_ERRORS), f"{legend} NVLink"),
+                # Per counter from the exporter: the rules record only GPUs with errors, for the alert.
+                *[q for key, kind in NVLINK_ERROR_KINDS for q in self.served(
+                    f"{legend} NVLink {kind.replace('_', ' ')}", key, wrap="increase({}[5m])", per_gpu=True)],
                 *self.served(f"{legend} PCIe replays", "pcie_replay", wrap="increase({}[5m])")],
                 id=links.INTERCONNECT_PANEL, w=12,
                 description=("NVLink: CRC, replay and recovery errors, on GPUs with NVLink where the exporter serves "
@@ -331,13 +337,19 @@ class Dashboards:
                   steps=[(None, "red"), (warning, "green")],
                   description="Mean of five components, each 0 (bad) to 1 (healthy)."),
             Panel("timeseries", "Health components", components, w=12, defaults={"min": 0, "max": 1}),
-            Panel("timeseries", "Temperature z-score (1h)", [(self.gpu("gpu:temperature:zscore_1h"), legend)], w=8,
+            # Computed here for the GPUs on screen: recorded for every GPU of the fleet, these cost
+            # more than all the alerts reading the temperature, and no rule reads them.
+            Panel("timeseries", "Temperature z-score (1h)", self.recorded(zscore(self.gpu(TEMPERATURE), 1), legend),
+                  w=8,
                   steps=[(None, "green"), (3, "red")],
-                  description="Standard deviations from the GPU's own last hour."),
-            Panel("timeseries", "Power z-score (1h)", [(self.gpu("gpu:power_usage:zscore_1h"), legend)], w=8,
-                  steps=[(None, "green"), (3, "red")]),
-            Panel("timeseries", "Time to critical temperature",
-                  [(self.gpu("gpu:temperature:seconds_to_critical"), legend)], unit="s", w=8,
+                  description="Standard deviations from the GPU's own last hour (at least 1 C, so that a "
+                              "steady GPU's sensor noise stays small)."),
+            Panel("timeseries", "Power z-score (1h)", self.recorded(zscore(self.gpu(POWER), 5), legend), w=8,
+                  steps=[(None, "green"), (3, "red")],
+                  description="Standard deviations from the GPU's own last hour (at least 5 W)."),
+            Panel("timeseries", "Time to critical temperature", [
+                *self.recorded(seconds_to_critical(self.gpu(TEMPERATURE), self.gpu(CRITICAL_TEMPERATURE)), legend)],
+                  unit="s", w=8,
                   description="At the last 10 minutes' rate of rise; absent while the GPU cools."),
             Panel("timeseries", "Temperature, measured", [(self.gpu("gpu:temperature:celsius"), legend)],
                   unit="celsius", w=12),

@@ -34,7 +34,7 @@ from gpuobs.gpus import GpuModel
 from gpuobs.model import Alert, FleetModel, Host
 from gpuobs.promql import num
 from gpuobs.promtool_cases import BASELINE, STEP, Case, flat, held, hold_of, ramp_after_baseline, series_text
-from gpuobs.series import Names
+from gpuobs.series import Names, seconds_to_critical, zscore
 from gpuobs.thresholds import Thresholds
 
 _NAME = re.compile(r"[A-Za-z_:][A-Za-z0-9_:]*")
@@ -284,7 +284,7 @@ def _recording_case(b: Builder, gpu: GpuModel, t: Thresholds) -> dict:
     out = b.expect_labels(labels)
     duration = 20 * 60
     critical = t.gpu_temp_critical
-    # Healthy, and whole minutes below the critical threshold at 1 C/min (see seconds_to_critical).
+    # Healthy, and rising at 1 C/min from whole minutes below the critical threshold.
     below = math.ceil(critical - min(60, t.gpu_temp_warning - 20))
     start = critical - below
     # Half the limit and a quarter of 4 GiB used, or half the warning levels where those are lower.
@@ -309,18 +309,19 @@ def _recording_case(b: Builder, gpu: GpuModel, t: Thresholds) -> dict:
             ("gpu:power_warning_threshold:watts", t.power_warning_ratio * t.power_limit_watts),
             ("gpu:power_critical_threshold:watts", t.power_critical_ratio * t.power_limit_watts),
             ("gpu:power_usage:ratio_of_limit", power / t.power_limit_watts),
-            ("round(gpu:power_usage:zscore_1h, 0.001)", 0),
+            (f"round({zscore('gpu:power_usage:watts', 5)}, 0.001)", 0),
         ]
     if "gpu_util" in samples:
         expectations.append(("gpu:utilization:ratio", 0.5))
     if "fb_used" in samples and "fb_free" in samples:
         expectations += [("gpu:framebuffer_used:ratio", 1 / (1 + free / used)), ("gpu:health_memory:score", 1)]
     if "gpu_temp" in samples:
-        # Evaluated before the group recording the temperature, the rule reads it a step late: 15 s
-        # more to go at 1 C/min. Both round to the same whole minute, 10 minutes into the rise.
+        # The health dashboard's time to the critical temperature: whole minutes, 10 minutes into
+        # the rise at 1 C/min.
+        to_critical = seconds_to_critical("gpu:temperature:celsius", "gpu:temperature_critical_threshold:celsius")
         expectations += [("gpu:temperature_warning_threshold:celsius", t.gpu_temp_warning),
                          ("gpu:temperature_critical_threshold:celsius", critical),
-                         ("round(gpu:temperature:seconds_to_critical, 60)", (below - 10) * 60)]
+                         (f"round({to_critical}, 60)", (below - 10) * 60)]
     host_by = {"cluster": host.cluster, n.host: host.name}
     # A recorded series keeps its name; an expression's result has none.
     tests = [{"expr": expr, "eval_time": eval_time,

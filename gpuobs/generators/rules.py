@@ -23,6 +23,7 @@ from gpuobs.series import (
     HOST_GPUS,
     HW_THROTTLE,
     NVLINK_ERROR_KINDS,
+    NVLINK_ERRORS,
     PAST_WARNING,
     PRESENT,
     Names,
@@ -35,7 +36,10 @@ from gpuobs.series import (
 )
 from gpuobs.tiers import CONFIGURATION, SLOW, SLOW_ALERT_INTERVALS, STATIC, tier_seconds
 
-TEMPERATURE_BUCKETS = tuple(range(30, 101, 5))  # °C: upper bounds of the temperature distribution, then +Inf
+TEMPERATURE_STEP = 5
+TEMPERATURE_BUCKETS = tuple(range(30, 101, TEMPERATURE_STEP))  # °C: upper bounds of the distribution, then +Inf
+# GPUs per cluster in each bucket alone (its upper bound as `le`; above the last, the next step).
+TEMPERATURE_BUCKET_COUNT = "cluster:gpu_temperature_celsius:bucket_gpus"
 TOP_GPUS = 10  # rows of the fleet overview's hottest and least healthy tables
 CLUSTER_ZERO = "0 * cluster:gpus:count"  # a cluster with no GPU counted shows 0, not nothing
 MIG_FRACTION = "gpu_model:mig_compute_fraction:ratio"
@@ -224,35 +228,19 @@ def gpu_rules(model: FleetModel) -> list[dict]:
 
 
 def trend_rules(model: FleetModel) -> list[dict]:
-    """Windowed figures: NVLink errors over 5 minutes, anomaly scores over the last hour, the time
-    to the critical threshold over ten minutes. An evaluation every few minutes draws the same
-    trend at a fraction of the cost."""
-    ns = names_of(model)
-    rules = recorder(model)("gpu:nvlink_errors:increase5m", _nvlink_errors)
-    if any(n.serves("gpu_temp") for n in ns):
-        # z-scores against the GPU's own last hour; the floor keeps a steady GPU from turning
-        # sensor noise into huge scores.
-        rules.append({"record": "gpu:temperature:zscore_1h",
-                      "expr": "(gpu:temperature:celsius - avg_over_time(gpu:temperature:celsius[1h]))\n"
-                              "/ clamp_min(stddev_over_time(gpu:temperature:celsius[1h]), 1)"})
-    if any(n.serves("power_usage") for n in ns):
-        rules.append({"record": "gpu:power_usage:zscore_1h",
-                      "expr": "(gpu:power_usage:watts - avg_over_time(gpu:power_usage:watts[1h]))\n"
-                              "/ clamp_min(stddev_over_time(gpu:power_usage:watts[1h]), 5)"})
-    if any(n.serves("gpu_temp") for n in ns):
-        # The critical threshold is in degrees for every GPU (T.Limit less its margin threshold
-        # where the GPU reports one), so one form serves both.
-        rules.append({"record": "gpu:temperature:seconds_to_critical",
-                      "expr": "clamp_min(\n  (gpu:temperature_critical_threshold:celsius - gpu:temperature:celsius)\n"
-                              "  / (deriv(gpu:temperature:celsius[10m]) > 0),\n  0\n)"})
-    return rules
+    """NVLink errors over 5 minutes, for their alert: an evaluation every few minutes draws the
+    same trend at a fraction of the cost. The GPU's anomaly scores and time to its critical
+    temperature are no rule's input: the health dashboard computes them for the GPUs it shows."""
+    return recorder(model)(NVLINK_ERRORS, _nvlink_errors)
 
 
 def _nvlink_errors(n: Names) -> str | None:
     served = [(key, kind) for key, kind in NVLINK_ERROR_KINDS if n.serves(key)]
     if not served or not any(g.nvlink_links for g in n.model.models_of(n.exporter)):
         return None
-    parts = "\nor\n".join(f'label_replace(increase({sel(getattr(n, key), n.job)}[5m]), "kind", "{kind}", "", "")'
+    # Each counter's increase filtered before the union: joining every GPU's four series cost
+    # three times as much as reading them. So the series holds only GPUs with errors.
+    parts = "\nor\n".join(f'label_replace(increase({sel(getattr(n, key), n.job)}[5m]) > 0, "kind", "{kind}", "", "")'
                           for key, kind in served)
     return n.per_gpu(f"sum without (kind) (\n{parts}\n)")
 
@@ -275,22 +263,25 @@ def health_rules(model: FleetModel) -> list[dict]:
         if n.serves("row_remap_failure"):
             parts.append(f"0 * {n.gpu('row_remap_failure', where='== 1')}")
         if n.serves("ecc_sbe_volatile"):
-            parts.append(f"clamp(1 - {n.gpu_increase('ecc_sbe_volatile', '1h')} / 100, 0, 1)")
+            parts.append(f"clamp(1 - {n.gpu_increase('ecc_sbe_volatile', '1h', where='> 0')} / 100, 0, 1)")
         if parts:
             ecc.append("\nor\n".join(parts))
     critical, warning = threshold_of(model, "power_critical_ratio"), threshold_of(model, "power_warning_ratio")
+    # Each component keeps only the GPUs below 1 before its arithmetic, and the rest get their 1
+    # from their presence: arithmetic over every GPU's series costs as much as reading them.
     components = {
         # Degrees to the critical threshold: for a GPU reporting its margin, the margin itself.
-        "thermal": "clamp((gpu:temperature_critical_threshold:celsius - gpu:temperature:celsius) / 15, 0, 1)",
+        "thermal": "clamp_min((gpu:temperature_critical_threshold:celsius - gpu:temperature:celsius < 15) / 15, 0)",
         # From warning (1) to critical (0); both thresholds are fractions of the limit, so one
         # recorded ratio gives it: (c·L - P) / (c·L - w·L) = (c - P/L) / (c - w).
         "power": by_model(model.gpu_models, lambda g: (critical(g), warning(g)), lambda m, v: (
-            f"clamp(({num(v[0])} - {sel('gpu:power_usage:ratio_of_limit', m)}) / ({num(v[0])} - {num(v[1])}), 0, 1)")),
+            f"clamp_min(({num(v[0])} - ({sel('gpu:power_usage:ratio_of_limit', m)} > {num(v[1])})) "
+            f"/ ({num(v[0])} - {num(v[1])}), 0)")),
         # The fullest MIG instance speaks for its GPU.
         "memory": f"min without ({', '.join(_all_mig_labels(model))}) "
-                  "(clamp((1 - gpu:framebuffer_used:ratio) / 0.1, 0, 1))",
+                  "(clamp_min((1 - (gpu:framebuffer_used:ratio > 0.9)) / 0.1, 0))",
         "ecc": "\nor\n".join(ecc),
-        "throttle": f"1 - avg_over_time({HW_THROTTLE}[10m])",
+        "throttle": f"1 - (avg_over_time({HW_THROTTLE}[10m]) > 0)",
     }
     # Only the power component reads it: recorded here, not every slow evaluation with the rest.
     rules = [{"record": "gpu:power_usage:ratio_of_limit", "expr": "gpu:power_usage:watts / gpu:power_limit:watts"}
@@ -385,13 +376,23 @@ def aggregate_rules(model: FleetModel) -> list[dict]:
 
 
 def distribution_rules(model: FleetModel) -> list[dict]:
-    """Each cluster's temperature distribution as cumulative buckets, like a Prometheus histogram:
-    a rule per bucket, each reading every GPU, for a heatmap that shows minutes, not seconds."""
-    rules = [{"record": "cluster:gpu_temperature_celsius:bucket",
-              "expr": f"count by (cluster) (gpu:temperature:celsius <= {le})\nor\n{CLUSTER_ZERO}",
-              "labels": {"le": str(le)}} for le in TEMPERATURE_BUCKETS]
+    """Each cluster's temperature distribution as cumulative buckets, like a Prometheus histogram,
+    for a heatmap that shows minutes, not seconds. Every GPU is read once, into its bucket's count
+    (count_values on the bucket's upper bound); each cumulative bucket then adds up those few
+    series, where a comparison per bucket read every GPU once per bucket."""
+    step, lowest, top = TEMPERATURE_STEP, TEMPERATURE_BUCKETS[0], TEMPERATURE_BUCKETS[-1]
+    rules = [{"record": TEMPERATURE_BUCKET_COUNT,
+              "expr": f'count_values by (cluster) ("le", clamp(ceil(gpu:temperature:celsius / {step}) * {step}, '
+                      f'{lowest}, {top + step}))'}]
+    rules += [{"record": "cluster:gpu_temperature_celsius:bucket",
+               "expr": f"sum by (cluster) ({TEMPERATURE_BUCKET_COUNT}{{le=~{quote(_up_to(le))}}})\nor\n{CLUSTER_ZERO}",
+               "labels": {"le": str(le)}} for le in TEMPERATURE_BUCKETS]
     return rules + [{"record": "cluster:gpu_temperature_celsius:bucket",
-                     "expr": "count by (cluster) (gpu:temperature:celsius)", "labels": {"le": "+Inf"}}]
+                     "expr": f"sum by (cluster) ({TEMPERATURE_BUCKET_COUNT})", "labels": {"le": "+Inf"}}]
+
+
+def _up_to(le: int) -> str:
+    return regex_alternatives(str(b) for b in TEMPERATURE_BUCKETS if b <= le)
 
 
 def recorded(model: FleetModel) -> set[str]:
@@ -442,8 +443,9 @@ def global_inventory_rules(model: FleetModel) -> list[dict]:
 
 def federated_names(model: FleetModel) -> list[str]:
     """The cluster-level series a global tier federates: every cluster-level recording rule, once,
-    except those the global tier records from the spec itself."""
-    own = {r["record"] for r in global_inventory_rules(model)}
+    except those the global tier records from the spec itself and the distribution's per-bucket
+    counts (each cluster adds its own up into the cumulative buckets)."""
+    own = {r["record"] for r in global_inventory_rules(model)} | {TEMPERATURE_BUCKET_COUNT}
     return list(dict.fromkeys(r["record"] for r in aggregate_rules(model) + distribution_rules(model)
                               if r["record"].startswith("cluster:") and r["record"] not in own))
 
@@ -524,7 +526,8 @@ def tier_interval(model: FleetModel, tier: tuple[int, int]) -> str:
 
 def is_slow(model: FleetModel, alert: Alert) -> bool:
     slow = seconds(tier_interval(model, SLOW))
-    return alert.severity != "critical" and seconds(alert.for_) >= SLOW_ALERT_INTERVALS * slow
+    return alert.severity != "critical" and (seconds(alert.for_) >= SLOW_ALERT_INTERVALS * slow
+                                             or alert.definition.waits_for_operator)
 
 
 def alert_rules(model: FleetModel) -> list[dict]:
