@@ -7,11 +7,12 @@ from gpuobs.model import FleetModel
 from gpuobs.promql import seconds
 
 # GPUs one Prometheus evaluates every generated rule group for in under a tenth of a 15 s
-# evaluation interval, from benchmarks/rules.py on a quiet 2-core machine: 1,000 GPUs took about
-# 0.2 s of rule evaluation per 15 s, 10,000 GPUs 3.5 s (amortized over the tiers; it grows a little
-# faster than the fleet). The rules run once per interval, so the figure scales with the interval;
-# Prometheus evaluates groups side by side, so a server with more cores holds more.
-GPUS_AT_15S = 4_000
+# evaluation interval, from benchmarks/rules.py on a 2-core machine whose speed varies from day to
+# day: 10,000 GPUs took 2.7 s of rule evaluation per 15 s (amortized over the tiers) on a day when
+# copying one series per GPU took 234 ms, 11.5 such copies; on the days it took 125 ms that is
+# 1.4 s. The rules run once per interval, so the figure scales with the interval; Prometheus
+# evaluates groups side by side, so a server with more cores holds more.
+GPUS_AT_15S = 5_000
 
 
 def gpus_per_prometheus(model: FleetModel) -> float:

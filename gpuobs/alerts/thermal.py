@@ -88,9 +88,10 @@ def _predicted_cases(b, alert, gpu, t):
         fire, end = _levelling_off(b, alert, gpu, labels, critical)
     # A job starting: the GPU steps from idle to its loaded plateau within seconds and stays there
     # (a real H200 went from 34 to 57 C in 4 s under bf16 matrix products, then held 58 C), with
-    # the plateau as close to the threshold as the alert looks. Quiet at every minute of it.
+    # the plateau as close to the threshold as the alert looks. Quiet at every minute of it, and
+    # for 10 minutes after the step: a 10-minute line through it fired 8 to 10 minutes after it.
     plateau = critical - PREDICTION_NEAR_CELSIUS
-    job_end = 120 + 900 + b.due(alert)
+    job_end = 120 + 600 + b.due(alert)
     quiet = Case(f"{alert.name} {n.exporter.job} {gpu.key}: a job starts, a step to a steady {num(plateau)} C, quiet")
     quiet.add(n.gpu_temp, labels, f"{flat(plateau - 25, 120)} {flat(plateau, job_end)}")
     quiet.checks += [(t, alert.name, []) for t in range(180, job_end + 1, 60)]
