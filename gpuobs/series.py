@@ -230,12 +230,13 @@ def hw_throttle(n: Names) -> str | None:
     The throttled GPUs are found first and every other GPU gets its 0 from its presence: an
     arithmetic or reduction over every GPU's flags costs as much as reading them again. Where both
     forms are served, the bitmask: one series per GPU to read, where the flags are three."""
+    key = throttle_key(n)
     if n.profile.name == NVIDIA_GPU_EXPORTER:
         flags = sel("", f"__name__=~{quote(NVIDIA_SMI_HW_THROTTLE)}", n.job)
         throttled = n.per_gpu(f"max without () ({flags} == 1)")
-    elif throttle_key(n) == "clock_event_reasons":
+    elif key == "clock_event_reasons":
         throttled = f"0 * ({hw_bits_set(n.gpu('clock_event_reasons', where=f'>= {HW_LOWEST_BIT}'))}) + 1"
-    elif throttle_key(n) == "clock_event_active":
+    elif key == "clock_event_active":
         flags = sel(n.clock_event_active, n.job, f"reason=~{quote('|'.join(HW_THROTTLE_REASONS))}")
         throttled = f"max without (reason, {n.dropped}) ({flags} == 1)"
     else:
@@ -252,7 +253,6 @@ def throttle_key(n: Names) -> str | None:
 # of the mask as a number b: a hardware bit is set when b is odd or at least 8, so when
 # min(b, 7.5) is not even. One reading, where testing each bit reads the mask once per bit.
 HW_LOWEST_BIT = CLOCK_EVENT_BITS["hw_slowdown"]
-assert {CLOCK_EVENT_BITS[r] for r in HW_THROTTLE_REASONS} == {HW_LOWEST_BIT, 8 * HW_LOWEST_BIT, 16 * HW_LOWEST_BIT}
 
 
 def hw_bits_set(mask: str) -> str:

@@ -351,11 +351,11 @@ class Dashboards:
                 *self.recorded(seconds_to_critical(self.gpu(TEMPERATURE), self.gpu(CRITICAL_TEMPERATURE)), legend)],
                   unit="s", w=8,
                   description="At the last 10 minutes' rate of rise; absent while the GPU cools."),
-            Panel("timeseries", "Temperature, measured", [(self.gpu("gpu:temperature:celsius"), legend)],
+            Panel("timeseries", "Temperature, measured", [(self.gpu(TEMPERATURE), legend)],
                   unit="celsius", w=12),
             Panel("timeseries", "Temperature forecast, 15 minutes ahead", [
-                (f"predict_linear({self.gpu('gpu:temperature:celsius')}[30m], 900)", f"{legend} forecast"),
-                (self.gpu("gpu:temperature_critical_threshold:celsius"), f"{legend} critical threshold")],
+                (f"predict_linear({self.gpu(TEMPERATURE)}[30m], 900)", f"{legend} forecast"),
+                (self.gpu(CRITICAL_TEMPERATURE), f"{legend} critical threshold")],
                 unit="celsius", w=12, defaults=DASHED,
                 description="Dashed, beside the measured panel: where the last 30 minutes' trend puts each "
                             "GPU in 15 minutes, against its critical threshold."),
