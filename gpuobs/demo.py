@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import http.server
 import json
+import signal
 import socket
 import threading
 import time
@@ -86,9 +87,24 @@ def webhook_sink(port: int, say: Callable[[str], None]):
         server.server_close()
 
 
+@contextlib.contextmanager
+def stopped_by_signals():
+    """SIGINT and SIGTERM both raise KeyboardInterrupt inside, so either one unwinds the demo and
+    stops its servers. Left to their inherited handling, SIGTERM would end the process at once and
+    leave the servers running on the demo's ports, and a shell that starts the demo in the
+    background (`gpuobs demo &` in a script) hands it SIGINT ignored."""
+    previous = {signum: signal.signal(signum, signal.default_int_handler) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
 def run_demo(spec: Path, out: Path, say: Callable[[str], None], fault: str | None = None, fault_gpu: int = 0,
              duration: float | None = None) -> None:
-    """Generate, start everything, optionally start a fault, then run until Ctrl-C (or `duration`)."""
+    """Generate, start everything, optionally start a fault, then run until Ctrl-C or SIGTERM (or
+    `duration`)."""
     fleet = load_model(spec)
     if fleet.per_cluster:
         raise UsageError(f"{spec}: the demo runs one Prometheus for the fleet; this spec asks for one per cluster")
@@ -98,7 +114,7 @@ def run_demo(spec: Path, out: Path, say: Callable[[str], None], fault: str | Non
         raise UsageError(f"{spec}: the demo needs an alertmanager section to route alerts")
     check_ports(ports_needed(fleet))
     p = fleet.prometheus
-    with contextlib.ExitStack() as stack:
+    with stopped_by_signals(), contextlib.ExitStack() as stack:
         for port in local_webhooks(fleet):
             stack.enter_context(webhook_sink(port, say))
         simulator = stack.enter_context(SimulatorProcess(spec, port=CONTROL_PORT, pods=True))

@@ -9,12 +9,13 @@ SPECS = sorted(p for p in (ROOT / "specs").iterdir() if p.suffix in (".yaml", ".
 REFERENCE = ROOT / "tests" / "reference"  # third-party data, vendored with its provenance
 
 
-# The longest test files, longest first (measured on two cores). The two workers take a file each
-# at a time in collection order (`--no-loadscope-reorder`): a long file taken last would leave the
-# other worker idle while it runs, so these go first and the short ones fill in behind them.
-LONGEST_FIRST = ("test_e2e_alerts.py", "test_promtool_orders.py", "test_promtool_variants.py", "test_promtool.py",
-                 "test_dashboards_live.py", "test_alertmanager_spec.py", "test_captures.py", "test_write_tree.py",
-                 "test_federation_live.py", "test_simulator_prometheus.py", "test_cli.py")
+# The longest test files, longest first (measured on two cores). The workers take a file each at a
+# time in collection order (`--no-loadscope-reorder`): a long file taken last would leave the others
+# idle while it runs, so these go first and the short ones fill in behind them. The two end-to-end
+# files lead: they mostly wait on their servers, and the promtool files use the cores meanwhile.
+LONGEST_FIRST = ("test_e2e_alerts.py", "test_e2e_healthy.py", "test_promtool_variants.py", "test_promtool_orders.py",
+                 "test_promtool.py", "test_cli.py", "test_dashboards_live.py", "test_federation_live.py",
+                 "test_simulator_prometheus.py", "test_alertmanager_spec.py", "test_captures.py", "test_write_tree.py")
 
 
 def pytest_collection_modifyitems(items):

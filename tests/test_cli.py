@@ -9,6 +9,7 @@ import jsonschema
 import pytest
 import yaml
 from click.testing import CliRunner
+from promtool_helpers import only_tests
 
 from conftest import MINIMAL_SPEC, ROOT, needs
 from gpuobs.cli import main
@@ -79,8 +80,11 @@ def test_test_command_runs_generated_tests_and_fails_on_a_broken_rule(tmp_path):
     assert result.exit_code == 0, result.output + result.stderr
     assert result.output.count("SUCCESS") == 3  # two promtool test files, amtool check-config
     assert "route tests passed" in result.output
+    # The first 60 s `for` is GPUThermalWarning's; its cases alone are enough to catch it dropped.
     alerts = tmp_path / "out" / "alpha" / "prometheus" / "rules" / "alerts.yml"
-    alerts.write_text(alerts.read_text().replace("for: 60s", "for: 0s"))
+    alerts.write_text(alerts.read_text().replace("for: 60s", "for: 0s", 1))
+    assert "alert: GPUThermalWarning\n    expr: gpu:temperature_past_warning:celsius\n    for: 0s" in alerts.read_text()
+    only_tests(tmp_path / "out" / "alpha" / "prometheus" / "tests" / "alerts.yml", "GPUThermalWarning")
     result = run("test", tmp_path / "out")
     assert result.exit_code == 1
     assert "FAILED" in result.stderr

@@ -1,5 +1,6 @@
 """`gpuobs demo`: the demo fleet without Docker, stopped cleanly by Ctrl-C."""
 
+import contextlib
 import json
 import os
 import signal
@@ -40,18 +41,29 @@ def test_demo_needs_somewhere_to_send_alerts(tmp_path):
         run_demo(spec, tmp_path / "out", print, duration=0)
 
 
-@needs("prometheus")
-@needs("prometheus-alertmanager")
-def test_demo_runs_the_fleet_and_stops_on_ctrl_c(tmp_path):
+def left_running(process: subprocess.Popen) -> str:
+    """The processes of the demo's session still running (its servers, if it did not stop them)."""
+    table = subprocess.run(["ps", "-o", "pid,stat,etime,args", "-s", str(process.pid)],
+                           capture_output=True, text=True).stdout
+    return "".join(table.splitlines(keepends=True)[1:])
+
+
+@contextlib.contextmanager
+def running_demo(tmp_path, before: tuple[str, ...] = ()):
+    """`gpuobs demo` on specs/demo.yaml with a fault on GPU 3, until it says "ready": (the process, its
+    output lines so far, read as they come). `before` runs ahead of it in a shell that then execs it.
+    Whatever is still running at the end is killed, with the demo's whole session."""
     model = load_model(ROOT / "specs" / "demo.yaml")
     try:
         check_ports(ports_needed(model))
     except UsageError as exc:
         pytest.skip(str(exc))
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gpuobs", "demo", "--spec", str(ROOT / "specs" / "demo.yaml"), "-o", str(tmp_path),
-         "--fault", "thermal-runaway", "--fault-gpu", "3"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    command = [sys.executable, "-m", "gpuobs", "demo", "--spec", str(ROOT / "specs" / "demo.yaml"), "-o",
+               str(tmp_path), "--fault", "thermal-runaway", "--fault-gpu", "3"]
+    if before:
+        command = ["sh", "-c", f"{'; '.join(before)}; exec \"$@\"", "sh", *command]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               start_new_session=True)
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(iter(process.stdout.readline, "")), daemon=True)
     reader.start()
@@ -61,6 +73,31 @@ def test_demo_runs_the_fleet_and_stops_on_ctrl_c(tmp_path):
             assert process.poll() is None, "".join(lines)
             time.sleep(0.2)
         assert any(line.startswith("ready") for line in lines), "".join(lines)
+        yield process, lines
+        reader.join(timeout=5)
+    finally:
+        if left_running(process):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def stop(process: subprocess.Popen, signum: int, lines: list[str]) -> None:
+    """Send `signum` and expect the demo to stop everything and exit 0: it gives each of its three
+    servers 10 s to stop before it kills it."""
+    os.kill(process.pid, signum)
+    try:
+        process.wait(timeout=45)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"still running 45 s after {signal.Signals(signum).name}:\n{left_running(process)}\n"
+                    f"output:\n{''.join(lines)}")
+    assert (process.returncode, left_running(process)) == (0, ""), "".join(lines)
+    assert "stopping\n" in lines
+
+
+@needs("prometheus")
+@needs("prometheus-alertmanager")
+def test_demo_runs_the_fleet_and_stops_on_ctrl_c(tmp_path):
+    with running_demo(tmp_path) as (process, lines):
         assert "started fault thermal-runaway on gpu-node-01 GPU 3\n" in lines
         active = get("http://127.0.0.1:9399/faults")["active"]
         assert [(f["name"], f["gpu"]) for f in active] == [("thermal-runaway", 3)]
@@ -69,13 +106,15 @@ def test_demo_runs_the_fleet_and_stops_on_ctrl_c(tmp_path):
         while time.monotonic() < deadline and not get(query)["data"]["result"]:
             time.sleep(1)
         assert get(query)["data"]["result"][0]["value"][1] == "1", "Prometheus scrapes the simulator"
-        os.kill(process.pid, signal.SIGINT)
-        process.wait(timeout=30)
-        reader.join(timeout=5)
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-    assert process.returncode == 0, "".join(lines)
-    assert "stopping\n" in lines
-    check_ports(ports_needed(model))  # everything it started is gone
+        stop(process, signal.SIGINT, lines)
+
+
+@needs("prometheus")
+@needs("prometheus-alertmanager")
+@pytest.mark.parametrize(("before", "signum"), [((), signal.SIGTERM), (("trap '' INT",), signal.SIGINT)],
+                         ids=["SIGTERM", "SIGINT inherited ignored"])
+def test_demo_stops_its_servers_on_sigterm_and_on_a_sigint_its_shell_ignored(tmp_path, before, signum):
+    """A service manager's SIGTERM, and Ctrl-C (or `kill -INT`) to a demo that a script started in
+    the background, where the shell hands it SIGINT ignored."""
+    with running_demo(tmp_path, before) as (process, lines):
+        stop(process, signum, lines)

@@ -1,6 +1,6 @@
 """The spec that varies everything at once (conftest.VARIANTS) generates output promtool and amtool
 accept, with the per-model, per-exporter and renamed-label rules it asks for. A module of its own:
-its tests take over a minute, and the two workers take a file each at a time."""
+its tests take over a minute, and the workers take a file each at a time."""
 
 import re
 
