@@ -46,10 +46,11 @@ def _stale(n, model) -> str | None:
         identity = [n.profile.label(k) for k in (*GPU_IDENTITY, "driver_version") if n.profile.has_label(k)]
         identity += [name for name in ("Hostname", "hostname") if name not in identity]  # 3.x/4.x spell it both ways
         drop = ", ".join(identity + list(n.mig) + list(WORKLOAD_LABELS))
-        # Compared with its value a window ago, not changes() over the window: a target scraped once
-        # has a one-sample window with no change, which would read as frozen.
+        # Its increase over the window, not changes(): a target scraped once has a one-sample window
+        # with no change, which changes() reads as frozen and increase() as nothing. One read of the
+        # window; the value a window ago (`offset`) cost a second read of every GPU and a join of both.
         energy = sel(n.total_energy, n.job)
-        return f"(max without ({drop}) ({energy} - {energy} offset {stale}s) == 0) + {stale}"
+        return f"(max without ({drop}) (increase({energy}[{stale}s])) == 0) + {stale}"
     return None
 
 
@@ -87,7 +88,14 @@ def _frozen_energy(b, alert, host, stale):
     quiet = Case(f"{alert.name} {n.exporter.job} {host.name}: energy counter advancing, quiet")
     quiet.add(n.total_energy, labels, f"0+1000x{end // STEP + 1}")
     quiet.checks.append((end, alert.name, []))
-    return [fire, quiet]
+    # Scraped less often than the window (a step more than it between samples): no window holds two
+    # samples, so no window shows a change, yet the counter advances at every scrape.
+    gap = stale // STEP + 1
+    sparse = Case(f"{alert.name} {n.exporter.job} {host.name}: scraped less often than the window, quiet")
+    sparse.add(n.total_energy, labels, " ".join(str(1000 * i) if i % gap == 0 else "_"
+                                                for i in range(end // STEP + 1)))
+    sparse.checks.append((end, alert.name, []))
+    return [fire, quiet, sparse]
 
 
 ALERTS = (
