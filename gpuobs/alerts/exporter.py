@@ -46,11 +46,10 @@ def _stale(n, model) -> str | None:
         identity = [n.profile.label(k) for k in (*GPU_IDENTITY, "driver_version") if n.profile.has_label(k)]
         identity += [name for name in ("Hostname", "hostname") if name not in identity]  # 3.x/4.x spell it both ways
         drop = ", ".join(identity + list(n.mig) + list(WORKLOAD_LABELS))
-        # Its increase over the window, not changes(): a target scraped once has a one-sample window
-        # with no change, which changes() reads as frozen and increase() as nothing. One read of the
-        # window; the value a window ago (`offset`) cost a second read of every GPU and a join of both.
+        # Compared with its value a window ago, not changes() over the window: a target scraped less
+        # often than the window has one sample in every window, which changes() reads as frozen.
         energy = sel(n.total_energy, n.job)
-        return f"(max without ({drop}) (increase({energy}[{stale}s])) == 0) + {stale}"
+        return f"(max without ({drop}) ({energy} - {energy} offset {stale}s) == 0) + {stale}"
     return None
 
 
