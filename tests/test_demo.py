@@ -1,4 +1,4 @@
-"""`gpuobs demo`: the demo fleet without Docker, stopped cleanly by Ctrl-C."""
+"""`gpuobs demo`: the demo fleet without Docker, stopped cleanly by Ctrl-C or SIGTERM."""
 
 import contextlib
 import json
@@ -17,6 +17,8 @@ from conftest import MINIMAL_SPEC, ROOT, needs
 from gpuobs.demo import check_ports, ports_needed, run_demo
 from gpuobs.errors import UsageError
 from gpuobs.generate import load_model
+
+DEMO = ROOT / "specs" / "demo.yaml"
 
 
 def get(url: str):
@@ -53,13 +55,12 @@ def running_demo(tmp_path, before: tuple[str, ...] = ()):
     """`gpuobs demo` on specs/demo.yaml with a fault on GPU 3, until it says "ready": (the process, its
     output lines so far, read as they come). `before` runs ahead of it in a shell that then execs it.
     Whatever is still running at the end is killed, with the demo's whole session."""
-    model = load_model(ROOT / "specs" / "demo.yaml")
     try:
-        check_ports(ports_needed(model))
+        check_ports(ports_needed(load_model(DEMO)))
     except UsageError as exc:
         pytest.skip(str(exc))
-    command = [sys.executable, "-m", "gpuobs", "demo", "--spec", str(ROOT / "specs" / "demo.yaml"), "-o",
-               str(tmp_path), "--fault", "thermal-runaway", "--fault-gpu", "3"]
+    command = [sys.executable, "-m", "gpuobs", "demo", "--spec", str(DEMO), "-o", str(tmp_path),
+               "--fault", "thermal-runaway", "--fault-gpu", "3"]
     if before:
         command = ["sh", "-c", f"{'; '.join(before)}; exec \"$@\"", "sh", *command]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -92,6 +93,7 @@ def stop(process: subprocess.Popen, signum: int, lines: list[str]) -> None:
                     f"output:\n{''.join(lines)}")
     assert (process.returncode, left_running(process)) == (0, ""), "".join(lines)
     assert "stopping\n" in lines
+    check_ports(ports_needed(load_model(DEMO)))  # every port it served is free again
 
 
 @needs("prometheus")
