@@ -100,3 +100,37 @@ def test_generated_tests_catch_a_broken_rule(tmp_path, what, file, pattern, repl
     rules.write_text(broken)
     with pytest.raises(ToolError, match="FAILED"):
         tools.promtool_test_rules([test_file])
+
+
+def test_fixed_thresholds_are_constants_per_model_and_their_cases_catch_an_off_by_one(tmp_path):
+    """On dcgm-exporter's default counters no GPU reports a limit of its own, so the thermal and
+    power rules of the fast group compare with each model's figure in the rule: no join with the
+    recorded thresholds, every evaluation. Two models with different figures need a matcher each."""
+    spec = {**copy.deepcopy(MINIMAL_SPEC), "name": "fixed",
+            "clusters": [{"name": "c1", "exporter": {"kind": "dcgm-exporter", "counters": "default"}}]}
+    spec["hosts"].append({"name": "h2", "cluster": "c1", "address": "127.0.0.2",
+                          "gpus": {"model": "H100-SXM5-80GB", "count": 8}})
+    output = generated_folder(tmp_path, spec)
+    rules = output / "prometheus" / "rules" / "alerts.yml"
+    (fast,) = [g for g in yaml.safe_load(rules.read_text())["groups"] if g["name"] == "gpuobs.alerts"]
+    thermal_and_power = [r for r in fast["rules"]
+                         if re.match(r"gpu:(temperature|power_usage)_past_warning|GPU(Thermal|Power)",
+                                     r.get("record") or r["alert"])]
+    comparing = [r for r in thermal_and_power if r.get("record") or "Critical" in r["alert"]]
+    assert len(thermal_and_power) == 6 and len(comparing) == 4
+    assert not any("_threshold:" in r["expr"] for r in thermal_and_power)
+    for rule in comparing:
+        assert 'gpu_model="A100-SXM4-80GB"' in rule["expr"] and 'gpu_model="H100-SXM5-80GB"' in rule["expr"], rule
+    test_file = output / "prometheus" / "tests" / "alerts.yml"
+    document = yaml.safe_load(test_file.read_text())
+    document["tests"] = [t for t in document["tests"] if re.match(r"GPU(Thermal|Power)(Warning|Critical|Spike) ",
+                                                                    t["name"])]
+    assert any("H100-SXM5-80GB" in t["name"] for t in document["tests"])
+    test_file.write_text(yaml.safe_dump(document, sort_keys=False))
+    assert "FAILED" not in tools.promtool_test_rules([test_file])
+    broken, count = re.subn(r'(celsius\{gpu_model="H100-SXM5-80GB"\} >= )(\d+)',
+                            lambda m: f"{m.group(1)}{int(m.group(2)) + 1}", rules.read_text())
+    assert count == 1
+    rules.write_text(broken)
+    with pytest.raises(ToolError, match="FAILED"):
+        tools.promtool_test_rules([test_file])
