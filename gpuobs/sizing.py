@@ -8,10 +8,10 @@ from gpuobs.promql import seconds
 
 # GPUs one Prometheus evaluates every generated rule group for in under a tenth of a 15 s
 # evaluation interval, from benchmarks/rules.py on a 2-core machine whose speed varies from day to
-# day: 10,000 GPUs took 2.7 s of rule evaluation per 15 s (amortized over the tiers) on a day when
-# copying one series per GPU took 234 ms, 11.5 such copies; on the days it took 125 ms that is
-# 1.4 s. The rules run once per interval, so the figure scales with the interval; Prometheus
-# evaluates groups side by side, so a server with more cores holds more.
+# day: 10,000 GPUs took 1.27 s of rule evaluation per 15 s (amortized over the tiers) on a day when
+# copying one series per GPU took 95 ms, 13.4 such copies, and 2.7 s on a day when it took 234 ms.
+# The figure holds on the slow days. The rules run once per interval, so it scales with the
+# interval; Prometheus evaluates groups side by side, so a server with more cores holds more.
 GPUS_AT_15S = 5_000
 
 
