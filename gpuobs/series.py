@@ -217,10 +217,10 @@ PAST_WARNING = {
 }
 
 
-# The GPU's own readings a threshold follows where a setup serves them (see threshold_rules);
-# a setup serving none of them has the model's figure for every GPU.
-OWN_LIMITS = {"gpu_temp": ("gpu_temp_margin", "gpu_max_op_temp"),
-              "power_usage": ("enforced_power_limit", "power_limit")}
+# The GPU's own readings a threshold follows where a setup serves them (see threshold_rules),
+# the first one served winning; a setup serving none of them has the model's figure for every GPU.
+POWER_LIMIT_SOURCES = ("enforced_power_limit", "power_limit")
+OWN_LIMITS = {"gpu_temp": ("gpu_temp_margin", "gpu_max_op_temp"), "power_usage": POWER_LIMIT_SOURCES}
 
 
 def fixed_threshold(n: Names, key: str, level: str):

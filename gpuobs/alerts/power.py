@@ -5,7 +5,7 @@ from __future__ import annotations
 from gpuobs import links
 from gpuobs.alerts.base import GPU_TEXT, VALUE_TEXT, AlertDef, Proof
 from gpuobs.promql import num
-from gpuobs.series import past_warning
+from gpuobs.series import POWER_LIMIT_SOURCES, past_warning
 
 PANEL = (links.GPU_DETAIL, links.POWER_PANEL)
 NEEDS = (("power_usage",),)
@@ -19,7 +19,7 @@ def _power_cases(ratio_field: str):
         ratio = getattr(t, ratio_field)
         labels = b.gpu_labels(b.host_of(gpu))
         out = []
-        own = next((k for k in ("enforced_power_limit", "power_limit") if n.serves(k)), None)
+        own = next((k for k in POWER_LIMIT_SOURCES if n.serves(k)), None)
         limits = [(f"{n.exporter.job} {gpu.key} fallback limit {num(t.power_limit_watts)} W", t.power_limit_watts, [])]
         if own:
             limits.insert(0, (f"{n.exporter.job} {gpu.key} {own} 500 W", 500, [(getattr(n, own), labels, 500)]))

@@ -24,7 +24,7 @@ from gpuobs.model import Alert, FleetModel, Host
 from gpuobs.promql import num
 from gpuobs.receivers import DISCARD_RECEIVER, RECEIVER_KINDS, secret_files
 from gpuobs.render import header
-from gpuobs.series import applicable, names_of
+from gpuobs.series import POWER_LIMIT_SOURCES, applicable, names_of
 from gpuobs.thresholds import Thresholds, default_thresholds
 
 PATH = "README.md"
@@ -34,7 +34,6 @@ TEMPERATURE_SOURCES = (
     ("gpu_temp_margin", "T.Limit (temperature + margin) less `gpu_temp_margin_warning` / `gpu_temp_margin_critical`"),
     ("gpu_max_op_temp", "the max operating temperature, less `gpu_temp_max_op_offset_warning` for the warning"),
 )
-POWER_LIMIT_SOURCES = ("enforced_power_limit", "power_limit")  # the first one served wins
 CONCERNS = {"nvlink": "GPUs with NVLink", "row_remapping": "GPUs that remap memory rows"}
 # Spec text shown as it is: Markdown punctuation escaped, a `|` kept inside its table cell.
 _MARKDOWN = str.maketrans({c: "\\" + c for c in "\\`*_<>[]|"})

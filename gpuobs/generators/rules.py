@@ -26,6 +26,7 @@ from gpuobs.series import (
     NVLINK_ERROR_KINDS,
     NVLINK_ERRORS,
     PAST_WARNING,
+    POWER_LIMIT_SOURCES,
     PRESENT,
     Names,
     applicable,
@@ -95,7 +96,7 @@ def _power_limit(n: Names, model: FleetModel) -> str:
     figure = threshold_of(model, "power_limit_watts")
 
     def condition(m, value):
-        own = [n.gpu(key, m) for key in ("enforced_power_limit", "power_limit") if n.serves(key)]
+        own = [n.gpu(key, m) for key in POWER_LIMIT_SOURCES if n.serves(key)]
         return "\n  or\n  ".join(own[:1] + [f"0 * {n.gpu('power_usage', m)} + {num(value)}"])
 
     return by_model(model.models_of(n.exporter), figure, condition)
